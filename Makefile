@@ -1,0 +1,27 @@
+# The two commands of the README:  `make demo`  (the main job)  and  `make test`  (the whole suite).
+# Both create .venv on first use; every pip call goes through constraints.txt so torch stays the CPU build.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip install -q -c constraints.txt
+STAMP := $(VENV)/.umr-installed
+
+.PHONY: demo test lint install
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/umr demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks examples
+
+# pytest exits 5 when it collected nothing: that is a broken suite, never a pass.
+test: lint
+	@$(PY) -m pytest -n 2 -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests" >&2; exit 1; fi; exit $$rc

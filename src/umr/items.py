@@ -1,0 +1,235 @@
+"""`Item`: one query or candidate — text, image, text+image or video frames, with an optional instruction.
+
+Modality is a property of the item, never a fork of the pipeline: every embedder takes a list of Items.
+Images are validated when loaded, and every error names the item (its id, else its path or text).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+#: Pixel limit for one image (width × height). Larger files are rejected as decompression bombs before decoding.
+MAX_PIXELS = 64_000_000
+
+ImageLike = str | Path | bytes | Image.Image
+
+
+class ItemError(ValueError):
+    """A single item cannot be used; the message names the item and says what to do."""
+
+    def __init__(self, item: Item | None, problem: str, hint: str = "") -> None:
+        self.item = item
+        self.problem = problem
+        who = item.describe() if item is not None else "item"
+        super().__init__(f"{who}: {problem}" + (f" — {hint}" if hint else ""))
+
+
+@dataclass(frozen=True)
+class Item:
+    """A query or candidate. At least one of text, image, video must be set.
+
+    image: a path, raw bytes or a PIL image. video: a file path or a sequence of frames (each ImageLike).
+    instruction: the task instruction (queries only, by convention); recipes decide where it goes.
+    id: qid/did, used in error messages and outputs.
+    """
+
+    text: str | None = None
+    image: ImageLike | None = None
+    video: str | Path | Sequence[ImageLike] | None = None
+    instruction: str | None = None
+    id: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.text is not None and not isinstance(self.text, str):
+            raise ItemError(self, f"text must be a string, got {type(self.text).__name__}")
+        if not self.has_text and self.image is None and self.video is None:
+            raise ItemError(self, "empty item (no text, image or video)", "give at least one of text/image/video")
+
+    # -- modality --------------------------------------------------------------------------------------------
+    @property
+    def has_text(self) -> bool:
+        return self.text is not None and self.text.strip() != ""
+
+    @property
+    def modality(self) -> str:
+        """M-BEIR spelling: "text", "image", "image,text"; videos: "video" or "video,text"."""
+        visual = "video" if self.video is not None else ("image" if self.image is not None else None)
+        if visual and self.has_text:
+            return f"{visual},text"
+        return visual or "text"
+
+    def with_instruction(self, instruction: str | None) -> Item:
+        return replace(self, instruction=instruction)
+
+    def describe(self) -> str:
+        if self.id is not None:
+            return f"item {self.id!r}"
+        for source in (self.image, self.video):
+            if isinstance(source, str | Path):
+                return f"item (path {str(source)!r})"
+        if self.has_text:
+            short = self.text if len(self.text) <= 40 else self.text[:37] + "..."
+            return f"item (text {short!r})"
+        return "item (in-memory image)"
+
+    # -- loading ---------------------------------------------------------------------------------------------
+    def load_image(self, max_pixels: int = MAX_PIXELS) -> Image.Image:
+        """The image as RGB, validated. Raises ItemError naming the item on any problem."""
+        if self.image is None:
+            raise ItemError(self, "has no image")
+        return load_image(self.image, max_pixels=max_pixels, item=self)
+
+    def load_frames(self, max_frames: int = 8, max_pixels: int = MAX_PIXELS) -> list[Image.Image]:
+        """Video frames as RGB images, uniformly sampled to at most max_frames."""
+        if self.video is None:
+            raise ItemError(self, "has no video")
+        if isinstance(self.video, str | Path):
+            frames = _decode_video(Path(self.video), max_frames, item=self)
+        else:
+            frames = [load_image(f, max_pixels=max_pixels, item=self) for f in self.video]
+        if not frames:
+            raise ItemError(self, "video has no frames")
+        if len(frames) > max_frames:
+            step = len(frames) / max_frames
+            frames = [frames[int(i * step)] for i in range(max_frames)]
+        return frames
+
+    def validate(self, max_pixels: int = MAX_PIXELS) -> None:
+        """Load every visual part once so that a bad file fails here, naming the item."""
+        if self.image is not None:
+            self.load_image(max_pixels)
+        if self.video is not None:
+            self.load_frames(max_pixels=max_pixels)
+
+    # -- JSON ------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], root: str | Path | None = None) -> Item:
+        """Build from a JSON object. Keys: id, text, image (path), video (path or list), instruction.
+
+        M-BEIR keys are accepted too (qid/did, query_txt/txt, query_img_path/img_path). Relative paths
+        are resolved against root.
+        """
+        if not isinstance(d, dict):
+            raise ItemError(None, f"expected a JSON object, got {type(d).__name__}")
+        ident = d.get("id", d.get("qid", d.get("did")))
+        text = d.get("text", d.get("query_txt", d.get("txt")))
+        image = d.get("image", d.get("query_img_path", d.get("img_path")))
+        video = d.get("video")
+
+        def resolve(p: Any) -> Any:
+            if isinstance(p, str) and root is not None and not Path(p).is_absolute():
+                return str(Path(root) / p)
+            return p
+
+        image = resolve(image) if image else None
+        if isinstance(video, list):
+            video = [resolve(v) for v in video]
+        elif video:
+            video = resolve(video)
+        known = {"id", "qid", "did", "text", "query_txt", "txt", "image", "query_img_path", "img_path", "video",
+                 "instruction"}
+        meta = {k: v for k, v in d.items() if k not in known}
+        return cls(text=text or None, image=image, video=video or None, instruction=d.get("instruction"),
+                   id=None if ident is None else str(ident), meta=meta)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "modality": self.modality}
+        if self.text is not None:
+            out["text"] = self.text
+        if isinstance(self.image, str | Path):
+            out["image"] = str(self.image)
+        if isinstance(self.video, str | Path):
+            out["video"] = str(self.video)
+        if self.instruction:
+            out["instruction"] = self.instruction
+        return out
+
+
+def load_image(source: ImageLike, max_pixels: int = MAX_PIXELS, item: Item | None = None) -> Image.Image:
+    """Open and fully decode an image as RGB, turning every failure into an ItemError."""
+    if isinstance(source, Image.Image):
+        img = source
+    else:
+        if isinstance(source, bytes):
+            if not source:
+                raise ItemError(item, "image bytes are empty")
+            fp: Any = io.BytesIO(source)
+        else:
+            path = Path(source)
+            if not path.exists():
+                raise ItemError(item, f"image file not found: {path}", "check the path and the data root")
+            if path.is_dir():
+                raise ItemError(item, f"image path is a directory: {path}")
+            if path.stat().st_size == 0:
+                raise ItemError(item, f"image file is empty (0 bytes): {path}")
+            fp = path
+        try:
+            with Image.open(fp) as opened:
+                w, h = opened.size
+                if w * h > max_pixels:
+                    raise ItemError(item, f"image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,}",
+                                    "downscale it or raise max_pixels")
+                opened.load()
+                img = opened.copy()
+        except ItemError:
+            raise
+        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+            raise ItemError(item, f"not a readable image ({type(exc).__name__}: {exc})") from exc
+    w, h = img.size
+    if w * h > max_pixels:
+        raise ItemError(item, f"image is {w}x{h}, over the pixel limit {max_pixels:,}")
+    if w == 0 or h == 0:
+        raise ItemError(item, "image has zero width or height")
+    return img.convert("RGB") if img.mode != "RGB" else img
+
+
+def _decode_video(path: Path, max_frames: int, item: Item) -> list[Image.Image]:
+    if not path.exists():
+        raise ItemError(item, f"video file not found: {path}")
+    try:
+        import av  # PyAV, optional extra umr[video]
+    except ImportError as exc:
+        raise ItemError(item, "decoding video files needs PyAV", "pip install 'umr[video]', or pass frames") from exc
+    try:
+        with av.open(str(path)) as container:
+            frames = [f.to_image().convert("RGB") for f in container.decode(video=0)]
+    except Exception as exc:  # PyAV raises many error types; all mean "unreadable video"
+        raise ItemError(item, f"not a readable video ({type(exc).__name__}: {exc})") from exc
+    if len(frames) > max_frames:
+        step = len(frames) / max_frames
+        frames = [frames[int(i * step)] for i in range(max_frames)]
+    return frames
+
+
+def read_items(path: str | Path, root: str | Path | None = None) -> Iterator[Item]:
+    """Items from a JSONL file, one object a line; a malformed line raises an error naming file and line."""
+    path = Path(path)
+    root = path.parent if root is None else root
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{lineno}: malformed JSON ({exc.msg}); fix or remove the line") from exc
+            try:
+                item = Item.from_dict(obj, root=root)
+            except ItemError as exc:
+                raise ValueError(f"{path}:{lineno}: {exc}") from exc
+            if item.id is None:
+                item = replace(item, id=f"{path.name}:{lineno}")
+            yield item
+
+
+def as_items(values: Iterable[Item | str]) -> list[Item]:
+    """Accept plain strings as text items, for convenience in notebooks."""
+    return [v if isinstance(v, Item) else Item(text=v) for v in values]

@@ -1,0 +1,129 @@
+"""The `Embedder` contract shared by every model in umr.
+
+An embedder turns Items into L2-normalised float32 vectors. Subclasses implement two steps, so training can
+reuse them with gradients on:
+
+    prepare(items)  -> a batch of model inputs (tokenised, images processed, padded)
+    forward(batch)  -> torch.Tensor [b, d], *not yet normalised*
+
+`encode` adds what every user wants around those steps: length-sorted micro-batches under a token budget
+(less padding, fewer wasted FLOPs), `torch.inference_mode`, a progress bar, and results back in input order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from umr.items import Item, as_items
+
+DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
+          "fp16": torch.float16, "float16": torch.float16}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
+    """fp32 on CPU by default (bf16 matmuls are slow on most CPUs); bf16 on GPU."""
+    if dtype is None or dtype == "auto":
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return DTYPES[dtype]
+    except KeyError as exc:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}") from exc
+
+
+def plan_batches(costs: Sequence[int], max_items: int, max_tokens: int | None) -> list[list[int]]:
+    """Group item indices, sorted by cost, into batches of ≤ max_items whose padded size ≤ max_tokens.
+
+    Padded size = items in batch × largest cost in batch, since padding fills every row to the longest.
+    An item over the budget on its own still gets a batch of one.
+    """
+    order = sorted(range(len(costs)), key=lambda i: costs[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        widest = max(costs[i], max((costs[j] for j in current), default=0))
+        if current and (len(current) >= max_items or (max_tokens and widest * (len(current) + 1) > max_tokens)):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+class Embedder(ABC):
+    """Items in, normalised float32 [n, d] out. See module docstring for the two steps subclasses provide."""
+
+    name: str = "embedder"
+    #: padded tokens per micro-batch; None = no token budget, only batch_size
+    max_batch_tokens: int | None = None
+
+    @property
+    @abstractmethod
+    def dim(self) -> int:
+        """Embedding size d."""
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    @abstractmethod
+    def prepare(self, items: Sequence[Item]) -> Any:
+        """Model inputs for one micro-batch (already on self.device)."""
+
+    @abstractmethod
+    def forward(self, batch: Any) -> torch.Tensor:
+        """Un-normalised embeddings [b, d] for a prepared batch; differentiable when grad is enabled."""
+
+    def cost(self, item: Item) -> int:
+        """Rough token count, used only to sort and pack micro-batches."""
+        return len(item.text or "") // 4 + (64 if item.image is not None else 0) + 8
+
+    def embed(self, items: Sequence[Item]) -> torch.Tensor:
+        """Normalised embeddings [b, d] for one micro-batch, with gradients if enabled (training)."""
+        return F.normalize(self.forward(self.prepare(items)).float(), dim=-1)
+
+    def encode(self, items: Iterable[Item | str], batch_size: int = 16, show_progress: bool = False,
+               desc: str = "embedding") -> np.ndarray:
+        """Embed items (any mix of modalities) → float32 [n, d], L2-normalised, in input order."""
+        items = as_items(items)
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        if not items:
+            return out
+        batches = plan_batches([self.cost(it) for it in items], batch_size, self.max_batch_tokens)
+        with torch.inference_mode(), tqdm(total=len(items), desc=desc, disable=not show_progress,
+                                          unit="item") as bar:
+            for idx in batches:
+                vecs = self.embed([items[i] for i in idx])
+                out[idx] = vecs.cpu().numpy()
+                bar.update(len(idx))
+        return out
+
+    def encode_queries(self, items: Iterable[Item | str], instruction: str | None = None, **kw: Any) -> np.ndarray:
+        """Queries: `instruction`, when given, replaces each item's own (recipes decide where it goes)."""
+        items = as_items(items)
+        if instruction is not None:
+            items = [it.with_instruction(instruction) for it in items]
+        return self.encode(items, **kw)
+
+    def encode_corpus(self, items: Iterable[Item | str], **kw: Any) -> np.ndarray:
+        """Candidates carry no instruction (every reference recipe embeds them plainly)."""
+        return self.encode([it.with_instruction(None) for it in as_items(items)], **kw)
+
+    def describe(self) -> dict[str, Any]:
+        """Settings shown by `umr recipes` and stored in manifests."""
+        return {"name": self.name, "dim": self.dim}
