@@ -1,0 +1,107 @@
+"""Recipes: how a reference system turns an Item into an embedding, as data (recipes/*.yaml).
+
+A recipe names the backbone family, the attention mask, the pooling, and the prompt template. Checkpoints
+may carry `umr_recipe.json` ({"recipe": name, "overrides": {...}}) so a saved model loads with its settings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FAMILIES = ("qwen2-vl", "llava-next", "clip", "text")
+POOLINGS = ("last", "mean", "before_token", "latent_attention", "clip")
+
+
+@dataclass
+class Recipe:
+    name: str
+    family: str  # backbone family: which loader and input builder to use
+    description: str = ""
+    paper: str = ""
+    default_model: str = ""
+    hub_ids: list[str] = field(default_factory=list)  # hub ids that mean this recipe when no recipe is given
+    attention: str = "causal"  # causal | bidirectional (padding-only mask over the whole sequence)
+    pooling: str = "last"  # last | mean | before_token | latent_attention | clip
+    pool_token: str | None = None  # before_token: read the hidden state just before this token
+    exclude_instruction: bool = False  # leave the instruction span out of mean / latent pooling
+    # Placeholders: {instruction} (already wrapped by instruction_format, or the default), {image}, {text},
+    # {summary} ("sentence" / "image" / "image and sentence").
+    template: str = "{instruction}{image}{text}"
+    instruction_format: str = "{instruction}"
+    default_instruction: str | None = None  # used when an item has no instruction (GME's system prompt)
+    image_placeholder: str = ""  # one per image or video frame; image tokens are expanded after processing
+    added_tokens: list[str] = field(default_factory=list)  # tokens the recipe needs in the vocabulary
+    min_image_tokens: int | None = None  # Qwen2-VL budget in merged tokens; None = the processor's own
+    max_image_tokens: int | None = None
+    max_frames: int = 8  # video items: frames sampled uniformly, each an image in the prompt
+    max_length: int = 2048  # token cap; longer prompts are an error naming the item, never silently cut
+    latent_dim: int | None = None  # latent_attention head (MM-Embed / NV-Embed)
+    num_latents: int = 512
+    latent_heads: int = 8
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"recipe {self.name!r}: family must be one of {FAMILIES}, got {self.family!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"recipe {self.name!r}: pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if self.attention not in ("causal", "bidirectional"):
+            raise ValueError(f"recipe {self.name!r}: attention must be causal or bidirectional")
+        if self.pooling == "before_token" and not self.pool_token:
+            raise ValueError(f"recipe {self.name!r}: pooling before_token needs pool_token")
+
+    def with_overrides(self, overrides: dict[str, Any] | None) -> Recipe:
+        if not overrides:
+            return self
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"recipe {self.name!r}: unknown settings {sorted(unknown)}")
+        return Recipe(**{**asdict(self), **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_recipes() -> list[str]:
+    folder = resources.files("umr.models") / "recipes"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def get_recipe(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """A built-in recipe by name, or a YAML/JSON file defining one."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml", ".json") and path.exists():
+        data = yaml.safe_load(path.read_text())
+    else:
+        name = str(name_or_path)
+        res = resources.files("umr.models") / "recipes" / f"{name}.yaml"
+        if not res.is_file():
+            raise ValueError(f"unknown recipe {name!r}; built-in recipes: {', '.join(list_recipes())}")
+        data = yaml.safe_load(res.read_text())
+    return Recipe(**data).with_overrides(overrides)
+
+
+def recipe_for_checkpoint(name_or_dir: str) -> tuple[str | None, dict[str, Any]]:
+    """The recipe a checkpoint declares (umr_recipe.json), or the one whose hub_ids list it; else (None, {})."""
+    marker = Path(name_or_dir) / "umr_recipe.json"
+    if marker.is_file():
+        data = json.loads(marker.read_text())
+        return data.get("recipe"), dict(data.get("overrides") or {})
+    for name in list_recipes():
+        if name_or_dir in get_recipe(name).hub_ids:
+            return name, {}
+    return None, {}
+
+
+def write_recipe_marker(out_dir: str | Path, recipe: Recipe, base: str | None = None) -> None:
+    """Record in a checkpoint folder which recipe (and which differing settings) it was made with."""
+    reference = get_recipe(base or recipe.name)
+    overrides = {k: v for k, v in recipe.to_dict().items() if getattr(reference, k) != v}
+    payload = {"recipe": base or recipe.name, "overrides": overrides}
+    (Path(out_dir) / "umr_recipe.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

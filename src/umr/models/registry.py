@@ -1,0 +1,87 @@
+"""`load_embedder`: one entry point from a name to a ready Embedder.
+
+Accepted names:
+  - a local directory (its `umr_recipe.json` says which recipe, else `recipe=` or the config's model type);
+  - a hub id (downloaded for users with internet), e.g. "Alibaba-NLP/gme-Qwen2-VL-2B-Instruct";
+  - "tiny:<recipe>": the tiny random model for that recipe, built once into the umr cache;
+  - "text" / "minilm": the offline MiniLM text baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from umr.models.base import Embedder
+from umr.models.recipe import get_recipe, recipe_for_checkpoint
+
+#: config.model_type → the recipe used when a checkpoint says nothing else
+MODEL_TYPE_RECIPE = {"qwen2_vl": "gme", "qwen2_5_vl": "gme", "llava_next": "mm-embed", "clip": "clip-sf"}
+TEXT_NAMES = {"text", "minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("UMR_CACHE", Path.home() / ".cache" / "umr"))
+
+
+def tiny_model_dir(recipe: str, seed: int = 0) -> Path:
+    """Build (once) and return the tiny model folder for a recipe; safe to call from several processes."""
+    from umr.models.tiny import build_tiny
+
+    out = cache_dir() / "tiny" / f"{recipe}-seed{seed}"
+    if (out / "umr_recipe.json").is_file():
+        return out
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    build_tiny(recipe, tmp, seed=seed)
+    try:
+        tmp.rename(out)
+    except OSError:  # another process finished first; use theirs
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _infer_recipe(path: str) -> str | None:
+    config = Path(path) / "config.json"
+    if config.is_file():
+        model_type = json.loads(config.read_text()).get("model_type")
+        if model_type in MODEL_TYPE_RECIPE:
+            return MODEL_TYPE_RECIPE[model_type]
+        if (Path(path) / "modules.json").is_file():
+            return "text"
+    return None
+
+
+def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: str | None = None,
+                  dtype: str | None = None, **overrides: Any) -> Embedder:
+    """Load any umr embedder. `overrides` change recipe settings (e.g. max_image_tokens=512)."""
+    name = str(name_or_dir)
+    if name.startswith("tiny:"):
+        name = str(tiny_model_dir(name.split(":", 1)[1]))
+    if name in TEXT_NAMES or recipe == "text":
+        from umr.models.text import TextEmbedder
+
+        return TextEmbedder(None if name in TEXT_NAMES else name, device=device)
+
+    declared, saved_overrides = recipe_for_checkpoint(name)
+    chosen = recipe or declared
+    if chosen is None and Path(name).is_dir():
+        chosen = _infer_recipe(name)
+    if chosen is None:
+        raise ValueError(f"cannot tell which recipe {name!r} uses; pass recipe= (one of gme, u-marvel, lamra, "
+                         f"mm-embed, clip-sf, text) or `umr recipes` to list them")
+    spec = get_recipe(chosen, {**(saved_overrides if chosen == declared else {}), **overrides})
+    if spec.family == "text":
+        from umr.models.text import TextEmbedder
+
+        return TextEmbedder(name, device=device)
+    if spec.family == "clip":
+        from umr.models.clip_sf import ClipScoreFusionEmbedder
+
+        return ClipScoreFusionEmbedder(name, device=device, dtype=dtype)
+    from umr.models.mllm import MLLMEmbedder
+
+    return MLLMEmbedder(name, spec, device=device, dtype=dtype)

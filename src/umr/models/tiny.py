@@ -1,0 +1,192 @@
+"""Tiny real-architecture models, built offline from configs with random weights.
+
+Every folder written here is an ordinary Hugging Face directory (config, safetensors, tokenizer, image
+processor) plus `umr_recipe.json`, so it loads through exactly the code path a user runs with
+`Alibaba-NLP/gme-Qwen2-VL-2B-Instruct`. Used by tests, the offline demo and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
+                "<|image_pad|>", "<|video_pad|>"]
+LLAVA_SPECIAL = ["<unk>", "<s>", "</s>", "<pad>", "<image>"]
+
+_WORDS = ["a", "an", "the", "of", "and", "with", "in", "on", "to", "is", "are", "this", "that", "above", "below",
+          "left", "right", "center", "small", "large", "big", "tiny", "medium", "red", "green", "blue", "yellow",
+          "purple", "orange", "black", "white", "gray", "pink", "brown", "cyan", "circle", "square", "triangle",
+          "star", "cross", "diamond", "ring", "heart", "striped", "dotted", "plain", "checkered", "solid",
+          "background", "foreground", "image", "photo", "picture", "sentence", "passage", "card", "question", "answer",
+          "what", "which", "where", "who", "how", "find", "retrieve", "similar", "same", "different", "make", "it",
+          "change", "turn", "into", "smaller", "larger", "bigger", "color", "colour", "shape", "pattern", "position",
+          "object", "entity", "named", "fact", "facts", "known", "famous", "located", "city", "country", "river",
+          "mountain", "year", "founded", "built", "discovered", "system", "assistant", "user", "helpful", "you", "are",
+          "summarize", "above", "in", "one", "word", "instruct", "query", "candidate", "relevant", "yes", "no",
+          "given", "text", "retrieve", "matches", "describes", "shows", "contains", "document", "news", "fashion",
+          "product", "item", "caption", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "100", ".", ",", ":",
+          ";", "?", "!", "'", '"', "(", ")", "-", "\n"]
+
+
+def _corpus() -> list[str]:
+    """A deterministic sentence corpus so the BPE merges cover the words umr's data and prompts use."""
+    words = [w for w in _WORDS if w]
+    lines = [" ".join(words[i:i + 12]) for i in range(0, len(words), 7)]
+    lines += [f"{a} {b} {c}" for a in words[:40] for b in words[40:60] for c in ("circle", "square", "star")]
+    return lines
+
+
+def train_bpe(special_tokens: list[str], vocab_size: int = 1024) -> Tokenizer:
+    """Byte-level BPE trained offline; byte fallback means any string encodes."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(_corpus(), trainer=trainer)
+    return tok
+
+
+def _write_recipe(out: Path, recipe: str, overrides: dict[str, Any] | None = None) -> None:
+    payload = {"recipe": recipe, "overrides": overrides or {}, "built_by": "umr.models.tiny"}
+    (out / "umr_recipe.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def build_tiny_qwen2_vl(out_dir: str | Path, extra_tokens: list[str] | None = None, seed: int = 0,
+                        hidden: int = 128, layers: int = 4, image_px: int = 112, v25: bool = False) -> Path:
+    """Random Qwen2-VL (or Qwen2.5-VL) with a 14-px patch, 2×2 merge: a 112-px image is 16 LLM tokens."""
+    from transformers import Qwen2TokenizerFast, Qwen2VLImageProcessor
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tok = Qwen2TokenizerFast(tokenizer_object=train_bpe(QWEN_SPECIAL), eos_token="<|im_end|>",
+                             pad_token="<|endoftext|>", unk_token=None, bos_token=None,
+                             additional_special_tokens=QWEN_SPECIAL[1:])
+    if extra_tokens:
+        tok.add_special_tokens({"additional_special_tokens": QWEN_SPECIAL[1:] + extra_tokens})
+    ids = {t: tok.convert_tokens_to_ids(t) for t in QWEN_SPECIAL}
+    heads = 4
+    text = dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
+                num_attention_heads=heads, num_key_value_heads=2, max_position_embeddings=4096,
+                rope_scaling={"type": "mrope", "mrope_section": _mrope_section(hidden // heads)},
+                tie_word_embeddings=True, bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"],
+                pad_token_id=ids["<|endoftext|>"])
+    vision = dict(depth=layers, embed_dim=64, hidden_size=hidden, num_heads=4, mlp_ratio=2, patch_size=14,
+                  spatial_merge_size=2, temporal_patch_size=2, in_channels=3)
+    if v25:
+        from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+        vision = dict(depth=layers, hidden_size=64, out_hidden_size=hidden, intermediate_size=128, num_heads=4,
+                      patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
+                      fullatt_block_indexes=[layers - 1])
+        config = Qwen2_5_VLConfig(text_config=text, vision_config=vision,
+                                  image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                                  vision_start_token_id=ids["<|vision_start|>"],
+                                  vision_end_token_id=ids["<|vision_end|>"])
+        model = Qwen2_5_VLForConditionalGeneration(config)
+    else:
+        from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+        config = Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
+                               video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                               vision_end_token_id=ids["<|vision_end|>"])
+        model = Qwen2VLForConditionalGeneration(config)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    # min = max keeps every tiny image at exactly image_px² pixels (16 tokens at 112 px): cheap and predictable.
+    Qwen2VLImageProcessor(min_pixels=image_px * image_px, max_pixels=image_px * image_px, patch_size=14,
+                          merge_size=2, temporal_patch_size=2).save_pretrained(out)
+    return out
+
+
+def _mrope_section(head_dim: int) -> list[int]:
+    half = head_dim // 2
+    first = half // 4
+    rest = (half - first) // 2
+    return [first, rest, half - first - rest]
+
+
+def build_tiny_llava_next(out_dir: str | Path, seed: int = 0, hidden: int = 128, layers: int = 4,
+                          image_px: int = 112) -> Path:
+    """Random LLaVA-NeXT: a CLIP vision tower (14-px patches) + Mistral LLM; a 112-px tile is 64 tokens."""
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaTokenizerFast,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        MistralConfig,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tok = LlamaTokenizerFast(tokenizer_object=train_bpe(LLAVA_SPECIAL), unk_token="<unk>", bos_token="<s>",
+                             eos_token="</s>", pad_token="<pad>", add_bos_token=True, add_eos_token=False,
+                             additional_special_tokens=["<image>"], legacy=False)
+    text = MistralConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
+                         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                         sliding_window=None, max_position_embeddings=4096, pad_token_id=tok.pad_token_id,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id)
+    vision = CLIPVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=layers, num_attention_heads=4,
+                              image_size=image_px, patch_size=14, projection_dim=64)
+    pinpoints = [[image_px, image_px], [image_px, 2 * image_px], [2 * image_px, image_px]]
+    config = LlavaNextConfig(text_config=text, vision_config=vision, image_token_index=tok.convert_tokens_to_ids(
+        "<image>"), image_grid_pinpoints=pinpoints, vision_feature_layer=-2, vision_feature_select_strategy="default",
+        image_seq_length=(image_px // 14) ** 2)
+    LlavaNextForConditionalGeneration(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    LlavaNextImageProcessor(size={"shortest_edge": image_px}, crop_size={"height": image_px, "width": image_px},
+                            image_grid_pinpoints=pinpoints).save_pretrained(out)
+    return out
+
+
+#: recipe → (builder, umr_recipe.json overrides). Overrides keep tiny images at their 16-token budget.
+TINY_BUILDERS: dict[str, Any] = {
+    "gme": lambda out, seed: build_tiny_qwen2_vl(out, seed=seed),
+    "gme-qwen2.5": lambda out, seed: build_tiny_qwen2_vl(out, seed=seed, v25=True),
+    "u-marvel": lambda out, seed: build_tiny_qwen2_vl(
+        out, seed=seed, extra_tokens=["<emb>", "<instruction_start>", "<instruction_end>"]),
+    "lamra": lambda out, seed: build_tiny_qwen2_vl(out, seed=seed, extra_tokens=["<emb>"]),
+    "mm-embed": lambda out, seed: build_tiny_llava_next(out, seed=seed),
+}
+TINY_OVERRIDES: dict[str, dict[str, Any]] = {
+    "gme": {"min_image_tokens": 16, "max_image_tokens": 16},
+    "gme-qwen2.5": {"min_image_tokens": 16, "max_image_tokens": 16},
+    "u-marvel": {"min_image_tokens": 16, "max_image_tokens": 16},
+    "lamra": {"min_image_tokens": 16, "max_image_tokens": 16},
+    "mm-embed": {"latent_dim": 128, "num_latents": 32, "latent_heads": 4},
+}
+
+
+def tiny_recipes() -> list[str]:
+    return sorted([*TINY_BUILDERS, "clip-sf"])
+
+
+def build_tiny(recipe: str, out_dir: str | Path, seed: int = 0) -> Path:
+    """Build the tiny model for a recipe into out_dir (an HF directory + umr_recipe.json)."""
+    out = Path(out_dir)
+    if recipe == "clip-sf":
+        from umr.models.tiny_clip import build_tiny_clip
+
+        return build_tiny_clip(out, seed=seed)
+    if recipe not in TINY_BUILDERS:
+        raise ValueError(f"no tiny model for recipe {recipe!r}; choose one of {tiny_recipes()}")
+    TINY_BUILDERS[recipe](out, seed)
+    base_recipe = "gme" if recipe == "gme-qwen2.5" else recipe
+    _write_recipe(out, base_recipe, TINY_OVERRIDES.get(recipe))
+    if base_recipe == "mm-embed":
+        # The latent-attention head is part of the embedder, not of transformers: build and save it now so
+        # the folder is a complete checkpoint (random, like the rest).
+        from umr.models.pooling import LatentAttentionPooling
+
+        torch.manual_seed(seed + 1)
+        ov = TINY_OVERRIDES["mm-embed"]
+        LatentAttentionPooling(ov["latent_dim"], ov["num_latents"], ov["latent_heads"]).save(out)
+    return out
