@@ -1,0 +1,311 @@
+"""Read and write the M-BEIR file format (UniIR, Wei et al. 2023), unchanged.
+
+Layout under a data root (image paths in every file are relative to the root):
+
+    query/{split}/mbeir_{dataset}_task{N}_{split}.jsonl        queries
+    cand_pool/local/mbeir_{dataset}_task{N}[_{split}]_cand_pool.jsonl   a task's own pool
+    cand_pool/global/mbeir_union_{split}_cand_pool.jsonl      the union pool (mixed modalities)
+    qrels/{split}/mbeir_{dataset}_task{N}_{split}_qrels.txt   "qid 0 did relevance task_id"
+    instructions/query_instructions.tsv                       query_modality, cand_modality, dataset name,
+                                                              dataset id, prompt_1 … prompt_k
+
+Every reader validates as it goes and raises `MBEIRFormatError` naming the file and line: malformed JSON,
+missing keys, a bad modality string, an image that is not on disk, duplicate ids. Unknown ids in qrels or
+positive lists are checked where a pool is known (`umr.data.mbeir_sets.load_eval_set`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from umr.items import Item
+
+#: M-BEIR task id → (query modality, candidate modality). Task 5 (image → image,text) is unused by M-BEIR.
+TASKS: dict[int, tuple[str, str]] = {
+    0: ("text", "image"),
+    1: ("text", "text"),
+    2: ("text", "image,text"),
+    3: ("image", "text"),
+    4: ("image", "image"),
+    6: ("image,text", "text"),
+    7: ("image,text", "image"),
+    8: ("image,text", "image,text"),
+}
+MODALITIES = ("text", "image", "image,text")
+SPLITS = ("train", "val", "test")
+
+
+class MBEIRFormatError(ValueError):
+    """A line of an M-BEIR file is unusable; the message starts with `file:line:`."""
+
+    def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
+        self.path, self.line, self.problem = Path(path), line, problem
+        where = f"{path}:{line}" if line is not None else str(path)
+        super().__init__(f"{where}: {problem}")
+
+
+def task_id_for(query_modality: str, cand_modality: str) -> int:
+    """The M-BEIR task id of a (query, candidate) modality pair."""
+    for tid, pair in TASKS.items():
+        if pair == (query_modality, cand_modality):
+            return tid
+    raise ValueError(f"no M-BEIR task for {query_modality} -> {cand_modality}")
+
+
+def dataset_prefix(ident: str) -> str:
+    """The dataset id part of an M-BEIR qid/did ("9:123" → "9")."""
+    return ident.split(":", 1)[0]
+
+
+@dataclass
+class Candidate:
+    """One pool entry. `img_path` is relative to the data root, as in the files."""
+
+    did: str
+    modality: str
+    txt: str | None = None
+    img_path: str | None = None
+    src_content: Any = None
+    line: int = 0
+
+    def to_item(self, root: str | Path) -> Item:
+        """An Item whose parts follow the declared modality (a stray caption on an image entry is not used)."""
+        return _item(self.did, self.modality, self.txt, self.img_path, root)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"did": self.did, "img_path": self.img_path, "modality": self.modality, "src_content": self.src_content,
+                "txt": self.txt}
+
+
+@dataclass
+class Query:
+    """One query entry; `task_id` comes from the file name when the line has none."""
+
+    qid: str
+    modality: str
+    txt: str | None = None
+    img_path: str | None = None
+    pos: list[str] = field(default_factory=list)
+    neg: list[str] = field(default_factory=list)
+    task_id: int | None = None
+    src_content: Any = None
+    line: int = 0
+
+    @property
+    def dataset_id(self) -> str:
+        return dataset_prefix(self.qid)
+
+    def to_item(self, root: str | Path, instruction: str | None = None) -> Item:
+        return _item(self.qid, self.modality, self.txt, self.img_path, root).with_instruction(instruction)
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"neg_cand_list": self.neg, "pos_cand_list": self.pos, "qid": self.qid,
+               "query_img_path": self.img_path, "query_modality": self.modality,
+               "query_src_content": self.src_content, "query_txt": self.txt}
+        if self.task_id is not None:
+            out["task_id"] = self.task_id
+        return out
+
+
+def _item(ident: str, modality: str, txt: str | None, img_path: str | None, root: str | Path) -> Item:
+    image = str(Path(root) / img_path) if "image" in modality and img_path else None
+    text = txt if "text" in modality else None
+    return Item(text=text, image=image, id=ident)
+
+
+# -- reading ------------------------------------------------------------------------------------------------
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; malformed JSON raises naming file and line."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise MBEIRFormatError(path, lineno, f"malformed JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise MBEIRFormatError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def _check_id(path: Path, lineno: int, value: Any, key: str) -> str:
+    if not isinstance(value, str) or ":" not in value:
+        raise MBEIRFormatError(path, lineno, f"{key} must be a string 'dataset_id:n', got {value!r}")
+    return value
+
+
+def _check_parts(path: Path, lineno: int, ident: str, modality: Any, txt: Any, img: Any,
+                 root: Path | None, check_images: bool) -> None:
+    """Modality spelled as M-BEIR spells it, and the parts it names present (image on disk)."""
+    if modality not in MODALITIES:
+        raise MBEIRFormatError(path, lineno, f"{ident}: bad modality {modality!r}; use one of {list(MODALITIES)}")
+    if "text" in modality and not (isinstance(txt, str) and txt.strip()):
+        raise MBEIRFormatError(path, lineno, f"{ident}: modality {modality!r} but no text")
+    if "image" in modality:
+        if not (isinstance(img, str) and img):
+            raise MBEIRFormatError(path, lineno, f"{ident}: modality {modality!r} but no image path")
+        if check_images and root is not None and not (root / img).is_file():
+            raise MBEIRFormatError(path, lineno, f"{ident}: image not found: {root / img}")
+
+
+def read_pool(path: str | Path, root: str | Path | None = None, check_images: bool = True) -> list[Candidate]:
+    """Candidates of a pool file. Duplicate dids, bad modality, missing image → MBEIRFormatError."""
+    path = Path(path)
+    root_p = Path(root) if root is not None else None
+    seen: dict[str, int] = {}
+    out: list[Candidate] = []
+    for lineno, obj in iter_jsonl(path):
+        did = _check_id(path, lineno, obj.get("did"), "did")
+        if did in seen:
+            raise MBEIRFormatError(path, lineno, f"duplicate did {did!r} (first on line {seen[did]})")
+        seen[did] = lineno
+        modality, txt, img = obj.get("modality"), obj.get("txt"), obj.get("img_path")
+        _check_parts(path, lineno, did, modality, txt, img, root_p, check_images)
+        out.append(Candidate(did=did, modality=modality, txt=txt, img_path=img, src_content=obj.get("src_content"),
+                             line=lineno))
+    return out
+
+
+def read_queries(path: str | Path, root: str | Path | None = None, check_images: bool = True,
+                 task_id: int | None = None) -> list[Query]:
+    """Queries of a query file; `task_id` (e.g. from the file name) fills lines that carry none."""
+    path = Path(path)
+    root_p = Path(root) if root is not None else None
+    seen: dict[str, int] = {}
+    out: list[Query] = []
+    for lineno, obj in iter_jsonl(path):
+        qid = _check_id(path, lineno, obj.get("qid"), "qid")
+        if qid in seen:
+            raise MBEIRFormatError(path, lineno, f"duplicate qid {qid!r} (first on line {seen[qid]})")
+        seen[qid] = lineno
+        modality, txt, img = obj.get("query_modality"), obj.get("query_txt"), obj.get("query_img_path")
+        _check_parts(path, lineno, qid, modality, txt, img, root_p, check_images)
+        lists = {}
+        for key in ("pos_cand_list", "neg_cand_list"):
+            value = obj.get(key) or []
+            if not isinstance(value, list):
+                raise MBEIRFormatError(path, lineno, f"{qid}: {key} must be a list of dids")
+            lists[key] = [_check_id(path, lineno, d, key) for d in value]
+        tid = obj.get("task_id", task_id)
+        out.append(Query(qid=qid, modality=modality, txt=txt, img_path=img, pos=lists["pos_cand_list"],
+                         neg=lists["neg_cand_list"], task_id=None if tid is None else int(tid),
+                         src_content=obj.get("query_src_content"), line=lineno))
+    return out
+
+
+@dataclass
+class Qrels:
+    """Relevant dids per qid (relevance > 0), with the line each pair came from for error messages."""
+
+    path: Path
+    relevant: dict[str, list[str]] = field(default_factory=dict)
+    task_of: dict[str, int] = field(default_factory=dict)
+    line_of: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+def read_qrels(path: str | Path) -> Qrels:
+    """Parse "qid 0 did relevance task_id" lines; relevance 0 lines are kept out of `relevant`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    qrels = Qrels(path=path)
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) not in (4, 5):
+                raise MBEIRFormatError(path, lineno, f"expected 'qid 0 did relevance task_id', got {line.strip()!r}")
+            qid, _, did, rel = parts[:4]
+            _check_id(path, lineno, qid, "qid")
+            _check_id(path, lineno, did, "did")
+            try:
+                relevance = int(rel)
+                task = int(parts[4]) if len(parts) == 5 else None
+            except ValueError as exc:
+                raise MBEIRFormatError(path, lineno, f"relevance and task_id must be integers: {line.strip()!r}") \
+                    from exc
+            if (qid, did) in qrels.line_of:
+                raise MBEIRFormatError(path, lineno, f"duplicate pair {qid} {did} "
+                                                     f"(first on line {qrels.line_of[(qid, did)]})")
+            qrels.line_of[(qid, did)] = lineno
+            if task is not None:
+                qrels.task_of.setdefault(qid, task)
+            if relevance > 0:
+                qrels.relevant.setdefault(qid, []).append(did)
+    return qrels
+
+
+def read_instructions(path: str | Path) -> dict[tuple[str, str, str], list[str]]:
+    """Prompts keyed by (dataset id, query modality, candidate modality); the header line is skipped."""
+    path = Path(path)
+    table: dict[tuple[str, str, str], list[str]] = {}
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if lineno == 1 or not line.strip():
+                continue
+            parts = line.rstrip("\n").rstrip("\r").split("\t")
+            if len(parts) < 5:
+                raise MBEIRFormatError(path, lineno, "expected query_modality, cand_modality, dataset, dataset_id "
+                                                     "and at least one prompt, tab-separated")
+            qmod, cmod, _name, dsid = (p.strip() for p in parts[:4])
+            for mod in (qmod, cmod):
+                if mod not in MODALITIES:
+                    raise MBEIRFormatError(path, lineno, f"bad modality {mod!r}; use one of {list(MODALITIES)}")
+            table[(dsid, qmod, cmod)] = [p.strip() for p in parts[4:] if p.strip()]
+    return table
+
+
+# -- writing (deterministic: sorted keys, fixed separators, "\n" line ends) -------------------------------------
+def _dump(obj: dict[str, Any]) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(", ", ": "))
+
+
+def write_jsonl(path: str | Path, rows: Iterable[dict[str, Any]]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for row in rows:
+            fh.write(_dump(row) + "\n")
+    return path
+
+
+def write_pool(path: str | Path, cands: Iterable[Candidate]) -> Path:
+    return write_jsonl(path, (c.to_json() for c in cands))
+
+
+def write_queries(path: str | Path, queries: Iterable[Query]) -> Path:
+    return write_jsonl(path, (q.to_json() for q in queries))
+
+
+def write_qrels(path: str | Path, queries: Iterable[Query]) -> Path:
+    """One "qid 0 did 1 task_id" line per positive."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for q in queries:
+            for did in q.pos:
+                fh.write(f"{q.qid} 0 {did} 1 {q.task_id}\n")
+    return path
+
+
+def write_instructions(path: str | Path, rows: Iterable[tuple[str, str, str, str, list[str]]]) -> Path:
+    """rows: (query modality, cand modality, dataset name, dataset id, prompts)."""
+    path = Path(path)
+    rows = list(rows)
+    width = max((len(r[4]) for r in rows), default=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        header = ["query_modality", "cand_modality", "dataset_name", "dataset_id"]
+        fh.write("\t".join(header + [f"prompt_{i + 1}" for i in range(width)]) + "\n")
+        for qmod, cmod, name, dsid, prompts in rows:
+            fh.write("\t".join([qmod, cmod, name, dsid, *prompts, *[""] * (width - len(prompts))]) + "\n")
+    return path
