@@ -1,0 +1,336 @@
+"""Resumable, sharded, multi-process embedding jobs: a corpus → `.npy` shards + `ids.jsonl` + `manifest.json`.
+
+A job directory:
+
+    manifest.json                   what the job is (model, corpus fingerprint, shard size, dim, format version),
+                                    the shards known done, and the status ("running" | "complete")
+    ids.jsonl                       one line per item in corpus order: id, modality, text, image (index metadata)
+    shards/000000000-000001000.npy  embeddings of items [0, 1000): float32 [rows, dim]
+    shards/000000000-000001000.json its done record: rows, dim, sha256 of the .npy, the rank that wrote it
+    embeddings.npy                  every shard merged in order, float32 [N, dim] (once all shards are done)
+
+Every file is written to a temp name and `os.replace`d, and a shard's record is written only after its data,
+so a SIGKILL at any instant leaves finished shards intact and at worst re-embeds the one in flight. Shard i
+belongs to rank i % world_size: the assignment never depends on timing, so ranks never race for a shard and
+a rerun with any number of processes fills exactly the gaps. Rank 0 plans, verifies and merges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from umr.index.atomic import (
+    atomic_save_npy,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_json,
+    read_json,
+    sha256_file,
+)
+from umr.index.distributed import DistInfo, barrier, dist_info, init_process_group
+from umr.items import Item
+from umr.models.base import Embedder
+
+#: Bump when the layout changes; readers accept every version up to this one.
+FORMAT_VERSION = 1
+KNOWN_ENTRIES = {"manifest.json", "ids.jsonl", "shards", "embeddings.npy", "index"}
+
+
+class StoreError(ValueError):
+    """A job directory cannot be used as asked; the message names the file and what to do."""
+
+
+def item_record(item: Item) -> dict[str, Any]:
+    """The metadata kept beside a vector: did, modality, text, image path (None for in-memory images)."""
+    image = str(item.image) if isinstance(item.image, str | Path) else None
+    return {"id": item.id, "modality": item.modality, "text": item.text, "image": image}
+
+
+def shard_ranges(n: int, size: int) -> list[tuple[int, int]]:
+    if size < 1:
+        raise ValueError(f"shard size must be ≥ 1, got {size}")
+    return [(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+def shard_name(start: int, end: int) -> str:
+    return f"{start:09d}-{end:09d}"
+
+
+class EmbeddingStore:
+    """The read side of a job directory: manifest, ids, verified shards and the merged matrix."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / "manifest.json"
+
+    def exists(self) -> bool:
+        return self.manifest_path.exists()
+
+    def manifest(self) -> dict[str, Any]:
+        if not self.exists():
+            raise StoreError(f"{self.root} has no manifest.json: not an embedding job directory (run `umr index "
+                             "build` first)")
+        m = read_json(self.manifest_path, "job manifest")
+        version = m.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise StoreError(f"{self.manifest_path} has format_version {version!r}; this umr reads ≤ "
+                             f"{FORMAT_VERSION} — upgrade umr")
+        return m
+
+    @property
+    def complete(self) -> bool:
+        return self.exists() and self.manifest().get("status") == "complete"
+
+    def records(self) -> list[dict[str, Any]]:
+        """ids.jsonl as a list of {id, modality, text, image}, in corpus (= row) order."""
+        with (self.root / "ids.jsonl").open(encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def shard_file(self, start: int, end: int, suffix: str = ".npy") -> Path:
+        return self.root / "shards" / (shard_name(start, end) + suffix)
+
+    def done_records(self) -> dict[tuple[int, int], dict[str, Any]]:
+        """Shard done-records found on disk (the source of truth for resume), keyed by (start, end)."""
+        out: dict[tuple[int, int], dict[str, Any]] = {}
+        for path in sorted((self.root / "shards").glob("*.json")):
+            rec = read_json(path, "shard record")
+            out[(int(rec["start"]), int(rec["end"]))] = rec
+        return out
+
+    def verify(self, manifest: dict[str, Any] | None = None, check_hash: bool = True) -> set[tuple[int, int]]:
+        """Check every done shard against its record and the manifest; return the done ranges.
+
+        Raises StoreError for a corrupt or truncated shard, a wrong dimension, a shard outside the plan, or a
+        manifest that lists a shard whose files are gone. Nothing is modified.
+        """
+        m = manifest or self.manifest()
+        dim, plan = int(m["dim"]), set(shard_ranges(int(m["n_items"]), int(m["shard_size"])))
+        recs = self.done_records()
+        for entry in m.get("shards", []):
+            key = (int(entry["start"]), int(entry["end"]))
+            if key not in recs:
+                raise StoreError(
+                    f"manifest mismatch: {self.manifest_path} lists shard {shard_name(*key)} as done but "
+                    f"{self.shard_file(*key, '.json')} is missing (the directory was changed outside umr). Restore "
+                    f"the file, or remove that entry from the manifest's \"shards\" list to re-embed items "
+                    f"{key[0]}..{key[1] - 1}")
+        for key, rec in recs.items():
+            npy = self.shard_file(*key)
+            redo = (f"move {npy.name} and {npy.with_suffix('.json').name} out of {npy.parent} and rerun to "
+                    f"re-embed items {key[0]}..{key[1] - 1} (other shards are kept)")
+            if key not in plan:
+                raise StoreError(f"manifest mismatch: shard {npy} is not in this job's plan ({m['n_items']} items, "
+                                 f"shard size {m['shard_size']}); {redo}")
+            if int(rec["dim"]) != dim:
+                raise StoreError(f"wrong vector dimension: shard {npy} has dim {rec['dim']}, the job's model has "
+                                 f"{dim}; {redo}")
+            if not npy.exists():
+                raise StoreError(f"corrupt shard: record {npy.with_suffix('.json')} exists but {npy} is missing; "
+                                 f"{redo}")
+            if check_hash and sha256_file(npy) != rec["sha256"]:
+                raise StoreError(f"corrupt shard: {npy} does not match the sha256 in its record; {redo}")
+            try:
+                arr = np.load(npy, mmap_mode="r", allow_pickle=False)
+            except (ValueError, OSError) as exc:
+                raise StoreError(f"corrupt shard: {npy} is not a readable .npy ({exc}); {redo}") from exc
+            if arr.shape != (key[1] - key[0], dim) or arr.dtype != np.float32:
+                raise StoreError(f"corrupt shard: {npy} holds {arr.dtype}{list(arr.shape)}, expected float32"
+                                 f"[{key[1] - key[0]}, {dim}]; {redo}")
+        return set(recs)
+
+    def iter_shards(self) -> Iterator[tuple[int, int, np.ndarray]]:
+        """(start, end, float32 [rows, dim]) for each done shard, in row order, memory-mapped."""
+        for start, end in sorted(self.done_records()):
+            yield start, end, np.load(self.shard_file(start, end), mmap_mode="r")
+
+    def embeddings(self, mmap: bool = True) -> np.ndarray:
+        """The merged float32 [N, dim] matrix (memory-mapped by default, so 1M × 768 costs no RAM up front)."""
+        m = self.manifest()
+        if m.get("status") != "complete":
+            raise StoreError(f"{self.root}: the embedding job is not complete; rerun `umr index build` to resume")
+        arr = np.load(self.root / "embeddings.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        if arr.shape != (int(m["n_items"]), int(m["dim"])):
+            raise StoreError(f"{self.root / 'embeddings.npy'} has shape {arr.shape}, manifest says "
+                             f"({m['n_items']}, {m['dim']}); delete it and rerun to merge the shards again")
+        return arr
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _ids_bytes(records: list[dict[str, Any]]) -> bytes:
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(records):
+        if rec["id"] in seen:
+            raise StoreError(f"duplicate item id {rec['id']!r} (items {seen[rec['id']]} and {i}); ids must be unique")
+        seen[rec["id"]] = i
+    return "".join(_canonical(r) + "\n" for r in records).encode("utf-8")
+
+
+def _mismatch(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    diffs = []
+    if _canonical(old.get("model")) != _canonical(new["model"]):
+        diffs.append(f"model (directory: {_canonical(old.get('model'))}; now: {_canonical(new['model'])})")
+    for key in ("dim", "n_items", "shard_size"):
+        if old.get(key) != new[key]:
+            diffs.append(f"{key} (directory: {old.get(key)}; now: {new[key]})")
+    if old.get("corpus", {}).get("fingerprint") != new["corpus"]["fingerprint"]:
+        diffs.append("corpus contents (ids/text/image paths changed)")
+    return diffs
+
+
+def _prepare(store: EmbeddingStore, plan: dict[str, Any], ids_bytes: bytes, overwrite: bool) -> None:
+    """Rank 0: create the job directory, or check that the one there is this same job (then resume)."""
+    root = store.root
+    if store.exists():
+        old = store.manifest()
+        diffs = _mismatch(old, plan)
+        if not diffs:
+            if hashlib.sha256((root / "ids.jsonl").read_bytes()).hexdigest() != plan["corpus"]["fingerprint"]:
+                raise StoreError(f"manifest mismatch: {root / 'ids.jsonl'} does not match the fingerprint in "
+                                 "manifest.json (edited outside umr); rerun with --overwrite to start over")
+            return
+        if not overwrite:
+            raise StoreError(f"{root} holds an embedding job with a different " + "; ".join(diffs) +
+                             ". Nothing was changed: use another --out, or pass --overwrite to discard it")
+    if root.exists() and any(root.iterdir()):
+        unknown = sorted(p.name for p in root.iterdir() if p.name not in KNOWN_ENTRIES and ".tmp-" not in p.name)
+        if unknown:
+            raise StoreError(f"{root} contains files umr did not write ({', '.join(unknown[:5])}); refusing to "
+                             "build there — choose an empty or new --out")
+        if not overwrite:
+            raise StoreError(f"{root} has leftovers of a job but no manifest.json; pass --overwrite to clear them")
+        for name in KNOWN_ENTRIES:
+            path = root / name
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    (root / "shards").mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(root / "ids.jsonl", ids_bytes)
+    atomic_write_json(store.manifest_path, {**plan, "status": "running", "shards": []})
+
+
+def _write_progress(store: EmbeddingStore, plan: dict[str, Any], status: str, **extra: Any) -> None:
+    recs = store.done_records()
+    shards = [{"start": s, "end": e, "sha256": r["sha256"], "rank": r.get("rank", 0)}
+              for (s, e), r in sorted(recs.items())]
+    atomic_write_json(store.manifest_path, {**plan, "status": status, "shards": shards, **extra})
+
+
+def _wait(condition: Callable[[], bool], what: str, poll_s: float, timeout_s: float | None) -> None:
+    start = time.monotonic()
+    while not condition():
+        if timeout_s is not None and time.monotonic() - start > timeout_s:
+            raise StoreError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(poll_s)
+
+
+def _embed_shard(store: EmbeddingStore, embedder: Embedder, items: list[Item], start: int, end: int, dim: int,
+                 batch_size: int, rank: int) -> None:
+    t0 = time.perf_counter()
+    vecs = np.asarray(embedder.encode_corpus(items[start:end], batch_size=batch_size), dtype=np.float32)
+    if vecs.shape != (end - start, dim):
+        raise StoreError(f"wrong vector dimension: the model returned {list(vecs.shape)} for items "
+                         f"{start}..{end - 1} (first {items[start].describe()}), the job expects [{end - start}, "
+                         f"{dim}]; shard {shard_name(start, end)} was not written")
+    bad = np.flatnonzero(~np.isfinite(vecs).all(axis=1))
+    if bad.size:
+        raise StoreError(f"the model returned NaN/inf for {items[start + int(bad[0])].describe()}; "
+                         f"shard {shard_name(start, end)} was not written")
+    npy = store.shard_file(start, end)
+    atomic_save_npy(npy, np.ascontiguousarray(vecs))
+    atomic_write_json(npy.with_suffix(".json"), {
+        "start": start, "end": end, "rows": end - start, "dim": dim, "sha256": sha256_file(npy), "rank": rank,
+        "seconds": round(time.perf_counter() - t0, 3)})
+
+
+def _merge(store: EmbeddingStore, n: int, dim: int) -> str:
+    """Concatenate the shards into embeddings.npy (streamed through a memmap: constant RAM) and hash it."""
+
+    def write(tmp: Path) -> None:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
+        for start, end, arr in store.iter_shards():
+            out[start:end] = arr
+        out.flush()
+        del out
+
+    atomic_write(store.root / "embeddings.npy", write)
+    return sha256_file(store.root / "embeddings.npy")
+
+
+def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path, *, model_spec: str | None = None,
+                      shard_size: int = 1000, batch_size: int = 32, overwrite: bool = False,
+                      info: DistInfo | None = None, show_progress: bool = True, poll_s: float = 1.0,
+                      wait_timeout_s: float | None = None) -> EmbeddingStore:
+    """Embed `items` into the job directory `out`, resuming whatever is already done there.
+
+    Every rank of a torchrun/accelerate launch calls this with the same items; rank i embeds shards
+    i, i + world, … and rank 0 merges once all are done. Returns the store (complete on rank 0).
+    `model_spec` is how to load the model again (e.g. for `umr search`), kept in the manifest.
+    """
+    info = info or dist_info()
+    has_group = init_process_group(info)
+    store = EmbeddingStore(out)
+    items = list(items)
+    records = [item_record(it) for it in items]
+    for rec, it in zip(records, items, strict=True):
+        if rec["id"] is None:
+            raise StoreError(f"{it.describe()} has no id; every corpus item needs a unique id (did)")
+    ids_bytes = _ids_bytes(records)
+    n, dim = len(items), int(embedder.dim)
+    plan = {"format_version": FORMAT_VERSION, "model": embedder.describe(), "model_spec": model_spec, "dim": dim,
+            "n_items": n, "shard_size": int(shard_size), "world_size": info.world_size,
+            "corpus": {"fingerprint": hashlib.sha256(ids_bytes).hexdigest(),
+                       "modalities": dict(sorted(_count(r["modality"] for r in records).items()))}}
+    ranges = shard_ranges(n, shard_size)
+    if info.is_main:
+        _prepare(store, plan, ids_bytes, overwrite)
+    if has_group:
+        barrier()
+    elif not info.is_main:
+        _wait(lambda: store.exists() and not _mismatch(store.manifest(), plan), f"rank 0 to plan {store.root}",
+              poll_s, wait_timeout_s)
+    manifest = store.manifest()
+    if manifest.get("status") == "complete":
+        return store
+    plan["world_size"] = max(info.world_size, int(manifest.get("world_size", 1)))
+    # Rank 0 checks every finished shard (hash included) before adding to the directory; others trust it.
+    done = store.verify(manifest) if info.is_main else set(store.done_records())
+    mine = [r for i, r in enumerate(ranges) if i % info.world_size == info.rank and r not in done]
+    if info.is_main:
+        _write_progress(store, plan, "running")
+    desc = "embedding" if info.world_size == 1 else f"embedding (rank {info.rank})"
+    with tqdm(total=sum(e - s for s, e in mine), desc=desc, unit="item", disable=not show_progress) as bar:
+        for start, end in mine:
+            _embed_shard(store, embedder, items, start, end, dim, batch_size, info.rank)
+            if info.is_main:
+                _write_progress(store, plan, "running")
+            bar.update(end - start)
+    if has_group:
+        barrier()
+    if not info.is_main:
+        return store
+    _wait(lambda: set(store.done_records()) >= set(ranges), "every rank's shards", poll_s, wait_timeout_s)
+    store.verify(store.manifest())
+    digest = _merge(store, n, dim)
+    _write_progress(store, plan, "complete", embeddings={"file": "embeddings.npy", "shape": [n, dim],
+                                                          "sha256": digest})
+    return store
+
+
+def _count(values: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
