@@ -8,12 +8,14 @@ same code path as `openai/clip-vit-base-patch32`.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
+SUFFIX = "</w>"  # marks the last symbol of a word, as in OpenAI's CLIP vocabulary
 
 _NOUNS = ["circle", "square", "triangle", "star", "cross", "diamond", "ring", "heart", "hexagon", "oval", "rectangle",
           "arrow", "moon", "cloud", "flower", "house", "tree", "car", "boat", "cup", "chair", "lamp", "book", "ball",
@@ -41,31 +43,68 @@ def clip_corpus() -> list[str]:
     return lines
 
 
-def train_clip_tokenizer(vocab_size: int = 768) -> Tokenizer:
-    """Lower-casing byte-level BPE with CLIP's special tokens and a `<|startoftext|> $A <|endoftext|>` template.
+def _pre_tokenizer() -> pre_tokenizers.PreTokenizer:
+    # CLIPTokenizerFast insists on a `Sequence` pre-tokenizer (design.md §7), hence Whitespace + ByteLevel.
+    return pre_tokenizers.Sequence([pre_tokenizers.Whitespace(), pre_tokenizers.ByteLevel(add_prefix_space=False)])
 
-    CLIPTokenizerFast insists on a `Sequence` pre-tokenizer, hence Whitespace + ByteLevel; the byte-level
-    alphabet means any string (any language, emoji) still encodes.
+
+def learn_merges(words: Counter[tuple[str, ...]], max_merges: int) -> list[tuple[str, str]]:
+    """Greedy BPE: repeatedly merge the most frequent adjacent pair, ties broken by the pair itself.
+
+    Written here rather than using `tokenizers`' BpeTrainer because that trainer breaks frequency ties in
+    hash order, so two builds with the same seed would get different merge ranks and token ids.
     """
-    tok = Tokenizer(models.BPE(end_of_word_suffix="</w>"))
-    tok.normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    merges: list[tuple[str, str]] = []
+    words = Counter(words)
+    while len(merges) < max_merges:
+        pairs: Counter[tuple[str, str]] = Counter()
+        for word, freq in words.items():
+            for pair in zip(word, word[1:]):
+                pairs[pair] += freq
+        if not pairs:
+            break
+        best = min(pairs, key=lambda pair: (-pairs[pair], pair))
+        if pairs[best] < 2:
+            break
+        merges.append(best)
+        merged: Counter[tuple[str, ...]] = Counter()
+        for word, freq in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if word[i:i + 2] == best:
+                    out.append(best[0] + best[1])
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] += freq
+        words = merged
+    return merges
+
+
+def train_clip_tokenizer(max_merges: int = 512) -> Tokenizer:
+    """Lower-casing byte-level BPE with CLIP's vocabulary layout and `<|startoftext|> $A <|endoftext|>` template.
+
+    Ids: the two special tokens, the 256 byte symbols, the same with the end-of-word suffix "</w>" (so any
+    string in any script still encodes, with nothing dropped), then the learned merges in rank order.
+    """
+    normalizer = normalizers.Sequence([normalizers.NFC(), normalizers.Lowercase()])
+    pre = _pre_tokenizer()
+    words: Counter[tuple[str, ...]] = Counter()
+    for line in clip_corpus():
+        for piece, _ in pre.pre_tokenize_str(normalizer.normalize_str(line)):
+            words[(*piece[:-1], piece[-1] + SUFFIX)] += 1
+    merges = learn_merges(words, max_merges)
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tokens = [BOS, EOS, *alphabet, *(c + SUFFIX for c in alphabet), *(a + b for a, b in merges)]
+    vocab = {t: i for i, t in enumerate(dict.fromkeys(tokens))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, end_of_word_suffix=SUFFIX))
+    tok.add_special_tokens([BOS, EOS])
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[BOS, EOS], show_progress=False,
-                                  end_of_word_suffix="</w>",
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(clip_corpus(), trainer=trainer)
-    # A word's last symbol carries the "</w>" suffix; a byte whose suffixed form is missing from the vocab would
-    # be dropped silently (no unk token), so add all 256 of them, as OpenAI's vocab has.
-    spec = json.loads(tok.to_str())
-    vocab = spec["model"]["vocab"]
-    for char in pre_tokenizers.ByteLevel.alphabet():
-        vocab.setdefault(char + "</w>", len(vocab))
-    tok = Tokenizer.from_str(json.dumps(spec))
-    bos, eos = tok.token_to_id(BOS), tok.token_to_id(EOS)
     tok.post_processor = processors.TemplateProcessing(single=f"{BOS} $A {EOS}", pair=f"{BOS} $A {EOS} $B {EOS}",
-                                                       special_tokens=[(BOS, bos), (EOS, eos)])
+                                                       special_tokens=[(BOS, 0), (EOS, 1)])
     return tok
 
 
@@ -82,8 +121,8 @@ def build_tiny_clip(out_dir: str | Path, seed: int = 0, *, image_size: int = 112
     tok = CLIPTokenizerFast(tokenizer_object=train_clip_tokenizer(), bos_token=BOS, eos_token=EOS, pad_token=EOS,
                             unk_token=EOS, model_max_length=77)
     bos_id, eos_id = tok.convert_tokens_to_ids(BOS), tok.convert_tokens_to_ids(EOS)
-    # eos_token_id == 2 would switch CLIP's text pooling to the legacy "argmax of input_ids" rule.
-    assert eos_id != 2, "the BPE trainer is expected to put the special tokens first"
+    # BOS is 0 and EOS 1 by construction: an eos_token_id of 2 would switch CLIP's text pooling to its legacy
+    # "argmax of input_ids" rule, which is wrong for this vocabulary.
     heads = max(1, hidden // 32)
     config = CLIPConfig(
         text_config=dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2,
@@ -93,8 +132,9 @@ def build_tiny_clip(out_dir: str | Path, seed: int = 0, *, image_size: int = 112
                            num_attention_heads=heads, image_size=image_size, patch_size=patch_size),
         projection_dim=projection_dim,
     )
-    torch.manual_seed(seed)
-    model = CLIPModel(config).eval()
+    with torch.random.fork_rng(devices=[]):  # seed the init without disturbing the caller's RNG
+        torch.manual_seed(seed)
+        model = CLIPModel(config).eval()
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
     CLIPImageProcessor(size={"shortest_edge": image_size},
