@@ -181,7 +181,10 @@ def load_image(source: ImageLike, max_pixels: int = MAX_PIXELS, item: Item | Non
                 img = opened.copy()
         except ItemError:
             raise
-        except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError, ValueError) as exc:
+        except Image.DecompressionBombError as exc:  # PIL's own guard fires at open for > 2× its limit
+            raise ItemError(item, f"image is over the pixel limit of {max_pixels:,} ({exc})",
+                            "downscale it or raise max_pixels") from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
             raise ItemError(item, f"not a readable image ({type(exc).__name__}: {exc})") from exc
     w, h = img.size
     if w * h > max_pixels:

@@ -49,7 +49,8 @@ def _qwen_prompt(recipe: str, item: Item, n_image_tokens: int) -> str:
     else:
         ins = ""
     return (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{vision}{ins}{text}\n"
-            f"Summarize above {SUMMARY[item.modality]} in one word:<|im_end|>\n<|im_start|>assistant\n<emb>.<|im_end|>")
+            f"Summarize above {SUMMARY[item.modality]} in one word:<|im_end|>\n"
+            "<|im_start|>assistant\n<emb>.<|im_end|>")
 
 
 def reference_qwen(recipe: str, path: str, item: Item) -> np.ndarray:
