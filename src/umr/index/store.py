@@ -42,7 +42,7 @@ from umr.models.base import Embedder
 
 #: Bump when the layout changes; readers accept every version up to this one.
 FORMAT_VERSION = 1
-KNOWN_ENTRIES = {"manifest.json", "ids.jsonl", "shards", "embeddings.npy", "index"}
+KNOWN_ENTRIES = {"manifest.json", "ids.jsonl", "shards", "embeddings.npy", "index", "rejected.jsonl"}
 
 
 class StoreError(ValueError):
