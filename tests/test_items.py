@@ -200,11 +200,11 @@ def test_video_frames_mixed_sources_and_bad_frame(tmp_path: Path) -> None:
         Item(video=[], id="v3").load_frames()
 
 
-def write_mp4(path: Path, levels: list[int], size: int = 32) -> None:
+def write_video(path: Path, levels: list[int], size: int = 32, codec: str = "mpeg4") -> None:
     import av
 
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("mpeg4", rate=10)
+        stream = container.add_stream(codec, rate=10)
         stream.width = stream.height = size
         stream.pix_fmt = "yuv420p"
         for level in levels:
@@ -213,17 +213,27 @@ def write_mp4(path: Path, levels: list[int], size: int = 32) -> None:
         container.mux(stream.encode())
 
 
-def test_video_file_via_pyav(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "codec"), [("clip.mp4", "mpeg4"), ("clip.webm", "libvpx")])
+def test_video_file_via_pyav(tmp_path: Path, name: str, codec: str) -> None:
     pytest.importorskip("av")
-    path = tmp_path / "clip.mp4"
+    path = tmp_path / name
     levels = [20 * i for i in range(12)]
-    write_mp4(path, levels)
+    write_video(path, levels, codec=codec)
     frames = Item(video=str(path), text="what happens", id="vid").load_frames(max_frames=4)
     assert len(frames) == 4
     assert all(f.mode == "RGB" and f.size == (32, 32) for f in frames)
     got = [float(np.asarray(f).mean()) for f in frames]
     want = [levels[0], levels[3], levels[6], levels[9]]  # uniform sampling: every third of 12 frames
     assert np.allclose(got, want, atol=12), (got, want)
+    assert len(Item(video=path).load_frames(max_frames=50)) == 12  # short videos keep every frame
+
+
+def test_video_frame_size_limit(tmp_path: Path) -> None:
+    pytest.importorskip("av")
+    path = tmp_path / "wide.mp4"
+    write_video(path, [0, 100, 200], size=64)
+    with pytest.raises(ItemError, match="'big-vid'.*64x64.*pixel limit"):
+        Item(video=path, id="big-vid").load_frames(max_pixels=1000)
 
 
 def test_bad_video_files_name_the_item(tmp_path: Path) -> None:

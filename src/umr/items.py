@@ -92,7 +92,7 @@ class Item:
         if self.video is None:
             raise ItemError(self, "has no video")
         if isinstance(self.video, str | Path):
-            frames = _decode_video(Path(self.video), max_frames, item=self)
+            frames = _decode_video(Path(self.video), max_frames, item=self, max_pixels=max_pixels)
         else:
             frames = [load_image(f, max_pixels=max_pixels, item=self) for f in self.video]
         if not frames:
@@ -194,7 +194,7 @@ def load_image(source: ImageLike, max_pixels: int = MAX_PIXELS, item: Item | Non
     return img.convert("RGB") if img.mode != "RGB" else img
 
 
-def _decode_video(path: Path, max_frames: int, item: Item) -> list[Image.Image]:
+def _decode_video(path: Path, max_frames: int, item: Item, max_pixels: int = MAX_PIXELS) -> list[Image.Image]:
     if not path.exists():
         raise ItemError(item, f"video file not found: {path}")
     try:
@@ -202,13 +202,23 @@ def _decode_video(path: Path, max_frames: int, item: Item) -> list[Image.Image]:
     except ImportError as exc:
         raise ItemError(item, "decoding video files needs PyAV", "pip install 'umr[video]', or pass frames") from exc
     try:
+        # Two passes so only the sampled frames are ever converted and kept: holding every frame of a long video
+        # as a PIL image needs gigabytes. Counting packets (one a frame) is cheap: nothing is decoded.
         with av.open(str(path)) as container:
-            frames = [f.to_image().convert("RGB") for f in container.decode(video=0)]
+            stream = container.streams.video[0]
+            w, h = stream.codec_context.width, stream.codec_context.height
+            if w * h > max_pixels:
+                raise ItemError(item, f"video frames are {w}x{h}, over the pixel limit {max_pixels:,}",
+                                "downscale it or raise max_pixels")
+            total = sum(1 for packet in container.demux(stream) if packet.size)
+        step = max(total / max_frames, 1.0)
+        wanted = {int(i * step) for i in range(min(total, max_frames))}
+        with av.open(str(path)) as container:
+            frames = [f.to_image().convert("RGB") for k, f in enumerate(container.decode(video=0)) if k in wanted]
+    except ItemError:
+        raise
     except Exception as exc:  # PyAV raises many error types; all mean "unreadable video"
         raise ItemError(item, f"not a readable video ({type(exc).__name__}: {exc})") from exc
-    if len(frames) > max_frames:
-        step = len(frames) / max_frames
-        frames = [frames[int(i * step)] for i in range(max_frames)]
     return frames
 
 
