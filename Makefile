@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/umr demo
+	HF_HUB_OFFLINE=1 $(VENV)/bin/umr demo
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
