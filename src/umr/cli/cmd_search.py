@@ -1,0 +1,88 @@
+"""`umr search`: embed one query (text, image or both, with an instruction) and print the top-k of an index."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "search", help="search an index with a text and/or image query",
+        description="Embed a query with the model the index was built with (recorded in the index) and print "
+        "the k best candidates by inner product. A query is text, an image, or both; --instruction is the task "
+        "instruction that instruction-tuned models (GME, U-MARVEL, …) expect on queries.",
+        epilog='example: umr search --index runs/idx --text "a red double-decker bus" --modality image -k 5',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--index", required=True, type=Path, help="job directory from `umr index build` (or its index/)")
+    p.add_argument("--text", default=None, help="query text")
+    p.add_argument("--image", type=Path, default=None, help="query image file")
+    p.add_argument("--instruction", default=None,
+                   help='task instruction, e.g. "Retrieve an image that matches the caption."')
+    p.add_argument("--modality", action="append", default=None,
+                   help="return only candidates of this modality: text, image or image,text (repeatable)")
+    p.add_argument("-k", "--k", type=int, default=10, help="how many results (default: 10)")
+    p.add_argument("--model", default=None,
+                   help="model to embed the query (default: the one recorded in the index; must match it)")
+    p.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
+    p.add_argument("--mmap", action="store_true", help="memory-map flat index files instead of reading them")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=run)
+
+
+def find_index_dir(path: Path) -> Path:
+    for candidate in (path / "index", path):
+        if (candidate / "index.json").exists():
+            return candidate
+    raise FileNotFoundError(f"{path} holds no index (no index.json in it or in {path / 'index'}); build one with "
+                            "`umr index build`")
+
+
+def check_model(embedder_desc: dict[str, Any], index_info: dict[str, Any], index_dir: Path) -> None:
+    """The query must be embedded by the model that embedded the corpus, or scores are meaningless."""
+    built_with = index_info.get("model")
+    if built_with is not None and json.dumps(built_with, sort_keys=True) != json.dumps(embedder_desc, sort_keys=True):
+        raise ValueError(f"index/model mismatch: {index_dir} was built with {json.dumps(built_with, sort_keys=True)}"
+                         f" but the query model is {json.dumps(embedder_desc, sort_keys=True)}; search with the "
+                         "index's own model (omit --model) or rebuild the index with this one")
+
+
+def run(args: argparse.Namespace) -> int:
+    from umr.cli.cmd_index import resolve_embedder
+    from umr.index.base import load_index
+    from umr.items import Item
+
+    if args.text is None and args.image is None:
+        raise ValueError("give a query: --text, --image, or both")
+    if args.k < 1:
+        raise ValueError(f"-k must be ≥ 1, got {args.k}")
+    directory = find_index_dir(args.index)
+    index = load_index(directory, mmap=args.mmap)
+    spec = args.model or index.info.get("model_spec")
+    if not spec:
+        raise ValueError(f"{directory} does not record which model built it; pass --model")
+    embedder = resolve_embedder(spec, device=args.device)
+    check_model(embedder.describe(), index.info, directory)
+    query = Item(text=args.text, image=str(args.image) if args.image else None, id="query")
+    if args.image is not None:
+        query.validate()
+    vec = embedder.encode_queries([query], instruction=args.instruction)
+    scores, ids = index.search(vec, args.k, modality=args.modality)
+    found = [(float(s), i) for s, i in zip(scores[0], ids[0], strict=True) if i is not None]
+    records = index.get([i for _, i in found])
+    results = [{"rank": r + 1, "score": round(s, 6), **(rec or {"id": i})}
+               for r, ((s, i), rec) in enumerate(zip(found, records, strict=True))]
+    if args.json:
+        print(json.dumps({"query": query.to_dict() | {"instruction": args.instruction},
+                          "modality": args.modality, "k": args.k, "results": results}, ensure_ascii=False, indent=1))
+        return 0
+    if not results:
+        print("no results" + (f" of modality {', '.join(args.modality)}" if args.modality else ""))
+    for r in results:
+        text = (r.get("text") or "").replace("\n", " ")
+        text = text if len(text) <= 60 else text[:57] + "..."
+        image = f"  [{r['image']}]" if r.get("image") else ""
+        print(f"{r['rank']:>3}  {r['score']:.4f}  {r['id']}  ({r['modality']})  {text}{image}")
+    return 0
