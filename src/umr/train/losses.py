@@ -1,0 +1,111 @@
+"""Contrastive losses for embedders: InfoNCE over cosine / τ with in-batch and hard negatives.
+
+Inputs of `InfoNCELoss` (and `info_nce`):
+
+| argument    | shape         | meaning                                                                     |
+|-------------|---------------|-----------------------------------------------------------------------------|
+| `query`     | [b, d]        | query embeddings (any scale: normalised here, so the score is cosine)       |
+| `positive`  | [b, d]        | row i is the positive candidate of query i                                  |
+| `negatives` | [b, k, d]     | optional: k explicit hard negatives per query (k may be 0)                  |
+| labels      | (implicit)    | query i's target column is its own positive, i + rank · b after gathering   |
+
+Logits of query i: [cos(q_i, p_j) for every positive j of the global batch] ++ [cos(q_i, n) for the hard
+negatives] , all divided by τ. With `share_negatives` (default) every query sees every hard negative of the
+global batch (more negatives for free); otherwise only its own k. The symmetric loss adds the candidate → query
+direction (p_i against all queries, no hard negatives) and averages the two.
+
+Distributed: embeddings are all-gathered so in-batch negatives span every process; only the local shard keeps
+its gradient (`gather_with_grad`). DDP then averages gradients over ranks, so the loss is multiplied by the world
+size to make each rank's local terms count as in the sum over ranks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+
+
+def world() -> tuple[int, int]:
+    """(rank, world_size); (0, 1) when not running distributed."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """All-gather [b, ...] from every process → [world·b, ...]; the local slice keeps its autograd graph.
+
+    Every rank must pass the same b (pad or drop the last batch). Other ranks' slices are constants here:
+    their gradients are computed on their own ranks.
+    """
+    rank, size = world()
+    if size == 1:
+        return x
+    parts = [torch.empty_like(x) for _ in range(size)]
+    dist.all_gather(parts, x.detach().contiguous())
+    parts[rank] = x  # the differentiable original, not the received copy
+    return torch.cat(parts, dim=0)
+
+
+def info_nce(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor | None = None,
+             temperature: float | torch.Tensor = 0.05, symmetric: bool = False, share_negatives: bool = True,
+             gather: bool = True) -> torch.Tensor:
+    """InfoNCE loss (scalar) for one batch; see the module docstring for the Inputs table."""
+    if query.shape != positive.shape:
+        raise ValueError(f"query {tuple(query.shape)} and positive {tuple(positive.shape)} must match")
+    q = F.normalize(query.float(), dim=-1)
+    p = F.normalize(positive.float(), dim=-1)
+    rank, size = world() if gather else (0, 1)
+    all_q = gather_with_grad(q) if gather else q
+    all_p = gather_with_grad(p) if gather else p
+    b = q.shape[0]
+    labels = torch.arange(b, device=q.device) + rank * b
+    logits = q @ all_p.T  # [b, world·b]
+    if negatives is not None and negatives.shape[1] > 0:
+        if negatives.shape[0] != b:
+            raise ValueError(f"negatives {tuple(negatives.shape)} must be [b={b}, k, d]")
+        n = F.normalize(negatives.float(), dim=-1)
+        if share_negatives:
+            flat = n.reshape(-1, n.shape[-1])
+            all_n = gather_with_grad(flat) if gather else flat
+            logits = torch.cat([logits, q @ all_n.T], dim=1)  # [b, world·b + world·b·k]
+        else:
+            logits = torch.cat([logits, torch.einsum("bd,bkd->bk", q, n)], dim=1)  # [b, world·b + k]
+    loss = F.cross_entropy(logits / temperature, labels)
+    if symmetric:
+        back = p @ all_q.T  # [b, world·b]: each positive against every query
+        loss = (loss + F.cross_entropy(back / temperature, labels)) / 2
+    return loss * size
+
+
+class InfoNCELoss(nn.Module):
+    """InfoNCE with a fixed or learnable temperature τ (CLIP-style: learn log(1/τ), τ clamped to ≥ min_tau).
+
+    A learnable τ is a parameter of this module: give `loss.parameters()` to the optimizer.
+    """
+
+    def __init__(self, temperature: float = 0.05, learnable: bool = False, symmetric: bool = False,
+                 share_negatives: bool = True, min_tau: float = 0.01) -> None:
+        super().__init__()
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        scale = torch.tensor(math.log(1.0 / temperature))
+        # log-space keeps τ positive and makes its steps multiplicative, as CLIP does.
+        self.log_scale = nn.Parameter(scale, requires_grad=True) if learnable else None
+        self.register_buffer("fixed_log_scale", scale, persistent=False)
+        self.symmetric, self.share_negatives, self.min_tau = symmetric, share_negatives, min_tau
+
+    @property
+    def tau(self) -> torch.Tensor:
+        log_scale = self.log_scale if self.log_scale is not None else self.fixed_log_scale
+        # A clamp (not a hard stop) keeps τ from collapsing to 0, where logits explode.
+        return torch.exp(-log_scale).clamp_min(self.min_tau)
+
+    def forward(self, query: torch.Tensor, positive: torch.Tensor,
+                negatives: torch.Tensor | None = None) -> torch.Tensor:
+        return info_nce(query, positive, negatives, temperature=self.tau, symmetric=self.symmetric,
+                        share_negatives=self.share_negatives)
