@@ -1,0 +1,152 @@
+"""Build the whole world and write it in M-BEIR's layout (see umr.data.mbeir), plus two sidecar files:
+
+    world.json          seed, size, the datasets with the M-BEIR set each stands in for, headline K, counts
+    world_meta.jsonl    hidden attributes and answer key of every qid/did (the oracle reads it; loaders ignore it)
+
+Same seed and size → byte-identical files: one `random.Random(seed)` drives everything in a fixed order, JSON is
+written with sorted keys, PNGs with fixed encoder settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from umr.data.mbeir import Candidate, Query, write_instructions, write_jsonl, write_pool, write_qrels, write_queries
+from umr.data.world.attributes import all_objects
+from umr.data.world.instructions import instruction_rows
+from umr.data.world.render import render, save_png
+from umr.data.world.tasks import (
+    Ctx,
+    caption_sets,
+    composed_set,
+    edis_set,
+    entity_image_sets,
+    similar_image_set,
+    wiki_sets,
+)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    dsid: int
+    display: str
+    analogue: str  # the M-BEIR dataset it stands in for
+    tasks: tuple[int, ...]
+    headline_k: int = 5
+
+
+DATASETS = (
+    DatasetSpec("shapenews", 0, "ShapeNews", "VisualNews", (0, 3)),
+    DatasetSpec("shapefashion", 1, "ShapeFashion", "Fashion200K", (0, 3), headline_k=10),
+    DatasetSpec("shapewiki", 2, "ShapeWiki", "WebQA", (1, 2)),
+    DatasetSpec("shapeedis", 3, "ShapeEDIS", "EDIS", (2,)),
+    DatasetSpec("shapenights", 4, "ShapeNIGHTS", "NIGHTS", (4,)),
+    DatasetSpec("shapeoven", 5, "ShapeOVEN", "OVEN", (6, 8)),
+    DatasetSpec("shapeseek", 6, "ShapeSeek", "InfoSeek", (6, 8)),
+    DatasetSpec("shapefashioniq", 7, "ShapeFashionIQ", "FashionIQ", (7,), headline_k=10),
+    DatasetSpec("shapecirr", 8, "ShapeCIRR", "CIRR", (7,)),
+    DatasetSpec("shapecoco", 9, "ShapeCOCO", "MSCOCO", (0, 3)),
+)
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """Queries and pool size per eval set, for each split."""
+
+    queries: dict[str, int]
+    pool: dict[str, int]
+
+
+SIZES = {
+    "tiny": SizeSpec({"train": 24, "val": 6, "test": 10}, {"train": 48, "val": 24, "test": 40}),
+    "small": SizeSpec({"train": 400, "val": 40, "test": 100}, {"train": 800, "val": 160, "test": 400}),
+    "medium": SizeSpec({"train": 600, "val": 60, "test": 200}, {"train": 1300, "val": 200, "test": 1300}),
+    "large": SizeSpec({"train": 2400, "val": 200, "test": 500}, {"train": 2400, "val": 600, "test": 4000}),
+}
+SPLIT_SHARE = {"train": 0.5, "val": 0.1, "test": 0.4}  # of the 15,360 objects; disjoint
+
+
+def _build_split(rng: random.Random, split: str, objects: list, size: SizeSpec, counters: dict, images: dict,
+                 meta: list, names: set) -> dict[tuple[str, int], tuple[list[Query], list[Candidate]]]:
+    nq, npool = size.queries[split], size.pool[split]
+    sets: dict[tuple[str, int], tuple[list[Query], list[Candidate]]] = {}
+    for spec in DATASETS:
+        ctx = Ctx(random.Random(rng.random()), spec.name, spec.dsid, split, objects, counters, images, meta, names)
+        kind = spec.analogue
+        if kind in ("VisualNews", "Fashion200K", "MSCOCO"):
+            style = {"VisualNews": "news", "Fashion200K": "fashion", "MSCOCO": "coco"}[kind]
+            built = caption_sets(ctx, nq, npool, style)
+        elif kind == "WebQA":
+            built = wiki_sets(ctx, nq, npool)
+        elif kind == "EDIS":
+            built = {2: edis_set(ctx, nq, npool)}
+        elif kind == "NIGHTS":
+            built = {4: similar_image_set(ctx, nq, npool)}
+        elif kind in ("OVEN", "InfoSeek"):
+            built = entity_image_sets(ctx, nq, npool, facts=kind == "InfoSeek")
+        else:
+            built = {7: composed_set(ctx, nq, npool, "fashioniq" if kind == "FashionIQ" else "cirr")}
+        for task, pair in built.items():
+            sets[(spec.name, task)] = pair
+    return sets
+
+
+def _render_one(job: tuple[str, tuple, int, int]) -> None:
+    path, obj, variant, size = job
+    save_png(render(obj, variant, size), path)
+
+
+def build_world(out: str | Path, size: str = "tiny", seed: int = 0, image_size: int = 112,
+                workers: int | None = None) -> dict:
+    """Generate the world into `out` (created; existing world files are overwritten). Returns world.json's dict."""
+    if size not in SIZES:
+        raise ValueError(f"unknown size {size!r}; use one of {list(SIZES)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    objects = all_objects()
+    rng.shuffle(objects)
+    cut1 = int(SPLIT_SHARE["train"] * len(objects))
+    cut2 = cut1 + int(SPLIT_SHARE["val"] * len(objects))
+    split_objects = {"train": objects[:cut1], "val": objects[cut1:cut2], "test": objects[cut2:]}
+    counters: dict[str, int] = {}
+    images: dict[str, tuple] = {}
+    meta: list[dict] = []
+    names: set[str] = set()
+    counts: dict[str, dict] = {}
+    for split in ("train", "val", "test"):
+        sets = _build_split(rng, split, split_objects[split], SIZES[size], counters, images, meta, names)
+        union: list[Candidate] = []
+        counts[split] = {}
+        for (dataset, task), (queries, pool) in sorted(sets.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+            name = f"{dataset}_task{task}"
+            write_queries(out / "query" / split / f"mbeir_{name}_{split}.jsonl", queries)
+            write_qrels(out / "qrels" / split / f"mbeir_{name}_{split}_qrels.txt", queries)
+            # test pools get M-BEIR's plain name; val/train ones are split-specific (as M-BEIR's MSCOCO)
+            suffix = "" if split == "test" else f"_{split}"
+            write_pool(out / "cand_pool" / "local" / f"mbeir_{name}{suffix}_cand_pool.jsonl", pool)
+            union.extend(pool)
+            counts[split][name] = {"queries": len(queries), "pool": len(pool)}
+        union.sort(key=lambda c: tuple(int(x) for x in c.did.split(":")))
+        write_pool(out / "cand_pool" / "global" / f"mbeir_union_{split}_cand_pool.jsonl", union)
+        counts[split]["global_pool"] = len(union)
+    write_instructions(out / "instructions" / "query_instructions.tsv", instruction_rows(DATASETS))
+    write_jsonl(out / "world_meta.jsonl", meta)
+    jobs = [(str(out / p), obj, v, image_size) for p, (obj, v) in sorted(images.items())]
+    workers = workers if workers is not None else min(4, os.cpu_count() or 1)
+    if workers > 1 and len(jobs) > 2000:
+        with ProcessPoolExecutor(workers) as pool_ex:
+            list(pool_ex.map(_render_one, jobs, chunksize=256))
+    else:
+        for job in jobs:
+            _render_one(job)
+    manifest = {"format": "umr-world/1", "seed": seed, "size": size, "image_size": image_size,
+                "datasets": [asdict(d) for d in DATASETS], "counts": counts, "images": len(jobs)}
+    (out / "world.json").write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
+    return manifest

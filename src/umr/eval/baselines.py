@@ -1,0 +1,152 @@
+"""Baselines runnable by name in `umr eval --model NAME`, and the name → Embedder resolver.
+
+    random        a fixed random vector per item: the chance floor (R@k ≈ k / pool)
+    oracle        the world's hidden answer keys (world_meta.jsonl): the ceiling; needs a world data root
+    minilm, text  all-MiniLM-L6-v2 on the text of each item (image-only items embed as "")
+    tiny:<recipe> an untrained tiny real-architecture MLLM (gme, u-marvel, lamra, mm-embed, clip-sf)
+    anything else a local directory or hub id, through umr.models.registry.load_embedder
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from umr.items import Item, as_items
+from umr.models.base import Embedder
+
+
+def _unit(seed_text: str, dim: int) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(seed_text.encode("utf-8")).digest()[:8], "little")
+    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+class _VectorEmbedder(Embedder):
+    """An embedder computing vectors without a network; subclasses define `vector(item)`."""
+
+    def __init__(self, dim: int) -> None:
+        self._dim = dim
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    def vector(self, item: Item) -> np.ndarray:
+        raise NotImplementedError
+
+    def prepare(self, items: Sequence[Item]) -> list[Item]:
+        return list(items)
+
+    def forward(self, batch: list[Item]) -> torch.Tensor:
+        return torch.from_numpy(np.stack([self.vector(it) for it in batch]))
+
+
+class RandomEmbedder(_VectorEmbedder):
+    """A random unit vector per (side, content): queries and candidates never share one."""
+
+    name = "random"
+
+    def __init__(self, dim: int = 64, seed: int = 0) -> None:
+        super().__init__(dim)
+        self.seed = seed
+
+    def vector(self, item: Item) -> np.ndarray:
+        return _unit(f"{self.seed}|{item.id}|{item.text}|{item.image}", self.dim)
+
+    def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
+        # a qid may equal a did ("9:1" names both a query and a candidate): salt the query side
+        marked = [replace(it, id=f"query|{it.id}") for it in as_items(items)]
+        return super().encode_queries(marked, instruction=instruction, **kw)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "seed": self.seed}
+
+
+class OracleEmbedder(_VectorEmbedder):
+    """Looks up each id's hidden answer key in the world's `world_meta.jsonl` and embeds the key.
+
+    A query's key is the key of the candidate it asks for, so the positive scores 1 and every other candidate
+    ~0: this is the ceiling the world allows (below 1 only where a pool held two candidates with one key).
+    """
+
+    name = "oracle"
+
+    def __init__(self, data_root: str | Path, dim: int = 256) -> None:
+        super().__init__(dim)
+        path = Path(data_root) / "world_meta.jsonl"
+        if not path.is_file():
+            raise ValueError(f"the oracle needs a generated world: {path} not found (make one with `umr world`)")
+        self.keys: dict[str, str] = {}
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                self.keys[row["id"]] = row["key"]
+        self.source = str(path)
+
+    def vector(self, item: Item) -> np.ndarray:
+        if item.id not in self.keys:
+            raise ValueError(f"oracle: {item.describe()} is not in {self.source}")
+        return _unit(self.keys[item.id], self.dim)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "meta": self.source}
+
+
+class QuerySide(Embedder):
+    """Wraps an embedder so that `encode_corpus` embeds *queries* (keeping their instructions).
+
+    Lets query sets go through the resumable embedding store, which calls `encode_corpus`.
+    """
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self.name = f"{inner.name}[queries]"
+        self.max_batch_tokens = inner.max_batch_tokens
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def prepare(self, items: Sequence[Item]) -> Any:
+        return self.inner.prepare(items)
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        return self.inner.forward(batch)
+
+    def cost(self, item: Item) -> int:
+        return self.inner.cost(item)
+
+    def encode_corpus(self, items: Any, **kw: Any) -> np.ndarray:
+        return self.inner.encode_queries(items, **kw)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.inner.describe(), "side": "query"}
+
+
+BASELINES = ("random", "oracle", "minilm", "text")
+
+
+def resolve_model(name: str, data_root: str | Path | None = None, device: str | None = None,
+                  dtype: str | None = None) -> Embedder:
+    """An Embedder for `umr eval --model NAME` (see the module docstring for the names)."""
+    if name == "random":
+        return RandomEmbedder()
+    if name == "oracle":
+        if data_root is None:
+            raise ValueError("the oracle needs the data root of a generated world")
+        return OracleEmbedder(data_root)
+    if name in ("minilm", "text"):
+        from umr.models.text import TextEmbedder
+
+        return TextEmbedder(device=device)
+    from umr.models.registry import load_embedder
+
+    return load_embedder(name, device=device, dtype=dtype)

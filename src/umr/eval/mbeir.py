@@ -1,0 +1,233 @@
+"""The M-BEIR evaluation protocol: embed queries and pools (cached, resumable), search with FAISS, score.
+
+    report = evaluate(embedder, "data/M-BEIR", EvalOptions(pool="global"))
+
+Per eval set: hit-rate Recall@{1,5,10,20,50}, MRR@10, NDCG@10 and M-BEIR's headline number (R@10 for the
+Fashion200K / FashionIQ sets and their world analogues, R@5 for the rest). In global-pool runs each set also gets
+its modality bias: the share of its top-k results whose modality is not the one the task asks for.
+
+Queries carry one instruction each from the data root's instructions TSV, chosen by a hash of the qid (M-BEIR
+samples one at random; a hash keeps runs reproducible). Embeddings go through the resumable embedding store
+(`umr.index.store`), keyed by model settings and the source file, so a rerun or an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from umr.data.mbeir import TASKS, Candidate, Query
+from umr.data.mbeir_sets import (
+    EvalSet,
+    EvalSetRef,
+    find_eval_sets,
+    global_pool_file,
+    instruction_table,
+    load_eval_set,
+    load_pool,
+)
+from umr.eval.baselines import QuerySide
+from umr.eval.bias import wrong_modality_share
+from umr.eval.metrics import DEFAULT_KS, Metrics, QueryResult, aggregate, positive_ranks
+from umr.models.base import Embedder
+
+#: The 16 eval sets of M-BEIR, in the order of the UniIR paper's tables.
+MBEIR_16 = ("visualnews_task0", "mscoco_task0", "fashion200k_task0", "webqa_task1", "edis_task2", "webqa_task2",
+            "visualnews_task3", "mscoco_task3", "fashion200k_task3", "nights_task4", "oven_task6", "infoseek_task6",
+            "fashioniq_task7", "cirr_task7", "oven_task8", "infoseek_task8")
+#: M-BEIR reports R@10 for the fashion sets (their captions are ambiguous) and R@5 elsewhere.
+HEADLINE_K = {"fashion200k": 10, "fashioniq": 10}
+
+
+@dataclass
+class EvalOptions:
+    """Settings of one evaluation run."""
+
+    pool: str = "local"  # "local": each set against its own pool; "global": every set against the union pool
+    split: str = "test"  # which query/qrels split to evaluate
+    tasks: list[str] | None = None  # filter: set names, datasets, "task7" or "7"; None = all sets
+    ks: tuple[int, ...] = DEFAULT_KS  # recall cut-offs
+    instructions: bool = True  # prepend the TSV's task instruction to queries (every reference recipe does)
+    batch_size: int = 32  # items per forward pass
+    cache_dir: Path | None = None  # embedding cache root; None = no cache
+    check_images: bool = True  # stat every image path while loading (catches a partial download early)
+    strict: bool = True  # unknown same-dataset dids are errors (False: counted as absent positives)
+    bias_k: int = 10  # top-k used by the modality-bias share
+    show_progress: bool = False
+
+
+@dataclass
+class SetResult:
+    name: str
+    dataset: str
+    task_id: int
+    pool: str
+    n_pool: int
+    metrics: Metrics
+    headline_k: int
+    wrong_modality: float | None = None  # global pool only: share of the top bias_k with the wrong modality
+    wrong_modality_top1: float | None = None  # … and of the top-1 results alone
+
+    @property
+    def headline(self) -> float:
+        return self.metrics.recall.get(self.headline_k, float("nan"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dataset": self.dataset, "task_id": self.task_id, "pool": self.pool,
+                "n_pool": self.n_pool, "headline_k": self.headline_k, "headline": self.headline,
+                "wrong_modality": self.wrong_modality, "wrong_modality_top1": self.wrong_modality_top1,
+                **self.metrics.to_dict()}
+
+
+@dataclass
+class EvalReport:
+    model: dict[str, Any]
+    data: str
+    options: dict[str, Any]
+    results: list[SetResult]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def average(self) -> float:
+        """Mean headline number over the evaluated sets."""
+        return float(np.mean([r.headline for r in self.results])) if self.results else float("nan")
+
+    @property
+    def mbeir16_average(self) -> float | None:
+        """M-BEIR's 16-set average, when every one of the 16 real sets was evaluated."""
+        by_name = {r.name: r.headline for r in self.results}
+        if not all(n in by_name for n in MBEIR_16):
+            return None
+        return float(np.mean([by_name[n] for n in MBEIR_16]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "data": self.data, "options": self.options, "average": self.average,
+                "mbeir16_average": self.mbeir16_average, "timings": self.timings,
+                "results": [r.to_dict() for r in self.results]}
+
+
+def headline_k(root: Path, dataset: str) -> int:
+    """R@10 for the fashion sets (and world datasets that declare so in world.json), R@5 otherwise."""
+    manifest = root / "world.json"
+    if manifest.is_file():
+        for spec in json.loads(manifest.read_text()).get("datasets", []):
+            if spec.get("name") == dataset:
+                return int(spec.get("headline_k", 5))
+    return HEADLINE_K.get(dataset, 5)
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    return {"file": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _embed(embedder: Embedder, items: list, opts: EvalOptions, label: str, key: dict[str, Any]) -> np.ndarray:
+    if not items:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    if opts.cache_dir is None:
+        return embedder.encode_corpus(items, batch_size=opts.batch_size, show_progress=opts.show_progress)
+    from umr.index.store import run_embedding_job
+
+    digest = hashlib.sha256(json.dumps({"model": embedder.describe(), **key}, sort_keys=True, default=str)
+                            .encode()).hexdigest()[:16]
+    store = run_embedding_job(items, embedder, Path(opts.cache_dir) / f"{label}-{digest}", batch_size=opts.batch_size,
+                              overwrite=True, show_progress=opts.show_progress)
+    return np.ascontiguousarray(store.embeddings(mmap=False), dtype=np.float32)
+
+
+def _instruction(q: Query, table: dict, cand_modality: str) -> str | None:
+    prompts = table.get((q.dataset_id, q.modality, cand_modality))
+    return prompts[zlib.crc32(q.qid.encode()) % len(prompts)] if prompts else None
+
+
+def _row_dots(mat: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Scores of chosen rows, each computed on its own (no BLAS blocking), so equal vectors tie exactly."""
+    return (mat[rows].astype(np.float64) * q.astype(np.float64)).sum(axis=1)
+
+
+class _Pool:
+    """A pool's candidates, embeddings and FAISS index."""
+
+    def __init__(self, cands: dict[str, Candidate], emb: np.ndarray) -> None:
+        self.dids = list(cands)
+        self.index_of = {d: i for i, d in enumerate(self.dids)}
+        self.modality = np.array([c.modality for c in cands.values()])
+        self.emb = emb
+        self.index = faiss.IndexFlatIP(emb.shape[1])
+        if len(emb):
+            self.index.add(emb)
+
+
+def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions) -> tuple[Metrics, list[float] | None]:
+    k = min(max(*opts.ks, opts.bias_k), len(pool.dids))
+    _, idx = pool.index.search(q_emb, k) if k else (None, np.zeros((len(q_emb), 0), dtype=np.int64))
+    results, tops = [], []
+    for qi, q in enumerate(es.queries):
+        top = idx[qi][idx[qi] >= 0]
+        tops.append(top)
+        pos = list(dict.fromkeys(es.positives[q.qid]))
+        pos_rows = np.array([pool.index_of[d] for d in pos if d in pool.index_of], dtype=np.int64)
+        top_scores = _row_dots(pool.emb, top, q_emb[qi])
+        is_pos = np.isin(top, pos_rows)
+        ranks = positive_ranks(top_scores, is_pos, _row_dots(pool.emb, pos_rows, q_emb[qi]))
+        results.append(QueryResult(q.qid, ranks, len(pos)))
+    metrics = aggregate(results, opts.ks)
+    if opts.pool != "global":
+        return metrics, None
+    return metrics, [wrong_modality_share(tops, pool.modality, es.cand_modality, k) for k in (opts.bias_k, 1)]
+
+
+def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = None) -> EvalReport:
+    """Run the protocol on every selected eval set of an M-BEIR-format data root (real M-BEIR or a world)."""
+    opts = opts or EvalOptions()
+    if opts.pool not in ("local", "global"):
+        raise ValueError(f"pool must be 'local' or 'global', got {opts.pool!r}")
+    root = Path(data)
+    t_start = time.perf_counter()
+    timings = {"embed_pool_s": 0.0, "embed_queries_s": 0.0, "search_s": 0.0}
+    refs = find_eval_sets(root, opts.split, opts.tasks)
+    table = instruction_table(root) if opts.instructions else {}
+    cand_side = embedder
+
+    def build_pool(path: Path, label: str) -> _Pool:
+        cands = load_pool(path, root, check_images=opts.check_images)
+        t0 = time.perf_counter()
+        emb = _embed(cand_side, [c.to_item(root) for c in cands.values()], opts, label, _fingerprint(path))
+        timings["embed_pool_s"] += time.perf_counter() - t0
+        return _Pool(cands, emb)
+
+    shared = build_pool(global_pool_file(root, opts.split), f"pool-global-{opts.split}") \
+        if opts.pool == "global" else None
+    results = []
+    for ref in refs:
+        pool = shared or build_pool(ref.local_pool_file, f"pool-{ref.local_pool_file.stem}")
+        results.append(_run_set(embedder, root, ref, pool, table, opts, timings))
+    timings["total_s"] = time.perf_counter() - t_start
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
+    return EvalReport(model=embedder.describe(), data=str(root), options=options, results=results,
+                      timings={k: round(v, 3) for k, v in timings.items()})
+
+
+def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: _Pool, table: dict, opts: EvalOptions,
+             timings: dict[str, float]) -> SetResult:
+    es = load_eval_set(ref, pool.index_of, check_images=opts.check_images, strict=opts.strict)
+    cmod = TASKS[ref.task_id][1]
+    items = [q.to_item(root, _instruction(q, table, cmod) if opts.instructions else None) for q in es.queries]
+    t0 = time.perf_counter()
+    key = {**_fingerprint(ref.query_file), "instructions": opts.instructions}
+    q_emb = _embed(QuerySide(embedder), items, opts, f"queries-{ref.name}-{ref.split}", key)
+    timings["embed_queries_s"] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    metrics, bias = _score_set(es, q_emb, pool, opts)
+    timings["search_s"] += time.perf_counter() - t0
+    return SetResult(name=ref.name, dataset=ref.dataset, task_id=ref.task_id, pool=opts.pool, n_pool=len(pool.dids),
+                     metrics=metrics, headline_k=headline_k(root, ref.dataset),
+                     wrong_modality=bias[0] if bias else None, wrong_modality_top1=bias[1] if bias else None)
