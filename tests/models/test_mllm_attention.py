@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from conftest import draw
+from mllm_support import draw
 
 from umr import Item, ItemError, load_embedder
 from umr.models.recipe import get_recipe, list_recipes

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import MLLM_RECIPES, draw
+from mllm_support import MLLM_RECIPES, draw
 from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
 from umr import Item

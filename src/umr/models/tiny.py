@@ -8,11 +8,12 @@ processor) plus `umr_recipe.json`, so it loads through exactly the code path a u
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
 QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                 "<|image_pad|>", "<|video_pad|>"]
@@ -41,14 +42,18 @@ def _corpus() -> list[str]:
     return lines
 
 
-def train_bpe(special_tokens: list[str], vocab_size: int = 1024) -> Tokenizer:
-    """Byte-level BPE trained offline; byte fallback means any string encodes."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+def train_bpe(special_tokens: list[str], max_merges: int = 700) -> Tokenizer:
+    """Byte-level BPE trained offline, identical on every build (tie-free merge learner); any string encodes."""
+    from umr.models.tiny_clip import learn_merges
+
+    pre = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    words = Counter(tuple(piece) for line in _corpus() for piece, _ in pre.pre_tokenize_str(line))
+    merges = learn_merges(words, max_merges)
+    tokens = [*special_tokens, *sorted(pre_tokenizers.ByteLevel.alphabet()), *(a + b for a, b in merges)]
+    tok = Tokenizer(models.BPE(vocab={t: i for i, t in enumerate(dict.fromkeys(tokens))}, merges=merges))
+    tok.add_special_tokens(special_tokens)
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(_corpus(), trainer=trainer)
     return tok
 
 
