@@ -106,3 +106,13 @@ def test_save_and_reload_round_trip(embedders, tmp_path) -> None:
     again = load_embedder(str(out))
     assert again.recipe.name == "u-marvel" and again.recipe.attention == "bidirectional"
     assert abs(emb.encode(items) - again.encode(items)).max() < 1e-5
+
+
+@pytest.mark.parametrize("recipe", ["gme", "mm-embed"])
+def test_bf16_runs_close_to_fp32(recipe: str, tiny_dirs, embedders) -> None:
+    items = [Item(text="a red circle", instruction="Find it"), Item(image=draw("red"))]
+    half = load_embedder(tiny_dirs[recipe], dtype="bf16")
+    assert half.dtype == torch.bfloat16
+    low, full = half.encode(items), embedders[recipe].encode(items)
+    assert low.dtype == full.dtype
+    assert (low * full).sum(1).min() > 0.98  # cosine between the bf16 and fp32 embeddings of each item
