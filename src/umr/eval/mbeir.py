@@ -172,10 +172,12 @@ def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions) -
     results, tops = [], []
     for qi, q in enumerate(es.queries):
         top = idx[qi][idx[qi] >= 0]
+        top_scores = _row_dots(pool.emb, top, q_emb[qi])
+        order = np.lexsort((top, -top_scores))  # FAISS leaves ties in any order: fix it (score, then pool order)
+        top, top_scores = top[order], top_scores[order]
         tops.append(top)
         pos = list(dict.fromkeys(es.positives[q.qid]))
         pos_rows = np.array([pool.index_of[d] for d in pos if d in pool.index_of], dtype=np.int64)
-        top_scores = _row_dots(pool.emb, top, q_emb[qi])
         is_pos = np.isin(top, pos_rows)
         ranks = positive_ranks(top_scores, is_pos, _row_dots(pool.emb, pos_rows, q_emb[qi]))
         results.append(QueryResult(q.qid, ranks, len(pos)))

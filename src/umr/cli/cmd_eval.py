@@ -1,0 +1,65 @@
+"""`umr eval`: the M-BEIR protocol on real M-BEIR or a generated world."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from umr.eval.metrics import DEFAULT_KS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a model on M-BEIR-format data (local or global pool)",
+                       description="Embed queries and candidates (cached and resumable), search with FAISS and "
+                       "report hit-rate Recall@k, MRR@10, NDCG@10 and M-BEIR's headline number per eval set. "
+                       "Example: umr eval --model oracle --data data/world --pool global")
+    p.add_argument("--model", required=True,
+                   help="random | oracle | minilm | tiny:<recipe> | a model directory or hub id")
+    p.add_argument("--data", required=True, help="M-BEIR data root (real M-BEIR or `umr world` output)")
+    p.add_argument("--pool", default="local", choices=["local", "global"], help="candidate pool (default local)")
+    p.add_argument("--split", default="test", choices=["val", "test"], help="query split (default test)")
+    p.add_argument("--tasks", nargs="*", default=None,
+                   help="eval sets to run: names (mscoco_task0), datasets (mscoco) or tasks (task7 / 7)")
+    p.add_argument("--k", nargs="*", type=int, default=list(DEFAULT_KS), help="recall cut-offs (default 1 5 10 20 50)")
+    p.add_argument("--out", default=None, help="results folder (default: runs/eval/<model>-<pool>)")
+    p.add_argument("--cache", default=None, help="embedding cache folder (default: <out>/cache)")
+    p.add_argument("--no-cache", action="store_true", help="do not cache embeddings")
+    p.add_argument("--no-instructions", action="store_true", help="embed queries without task instructions")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
+    p.add_argument("--skip-image-check", action="store_true",
+                   help="do not stat every image while loading (faster on a huge pool; a missing image then "
+                   "fails when it is embedded)")
+    p.add_argument("--lenient", action="store_true",
+                   help="count unknown dids in qrels as absent positives instead of stopping")
+    p.add_argument("--compare", choices=["published"], default=None,
+                   help="print the papers' numbers beside ours (real M-BEIR only)")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from umr.eval.baselines import resolve_model
+    from umr.eval.mbeir import EvalOptions, evaluate
+    from umr.eval.report import print_report, write_results
+
+    if any(k < 1 for k in args.k) or not args.k:
+        raise ValueError(f"--k needs positive cut-offs, got {args.k}")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    data = Path(args.data)
+    if not data.is_dir():
+        raise FileNotFoundError(f"{data}: no such data folder")
+    slug = args.model.replace("/", "_").replace(":", "-").strip("._") or "model"
+    out = Path(args.out) if args.out else Path("runs") / "eval" / f"{slug}-{args.pool}"
+    cache = None if args.no_cache else Path(args.cache) if args.cache else out / "cache"
+    embedder = resolve_model(args.model, data_root=data, device=args.device)
+    opts = EvalOptions(pool=args.pool, split=args.split, tasks=args.tasks, ks=tuple(sorted(set(args.k))),
+                       instructions=not args.no_instructions, batch_size=args.batch_size, cache_dir=cache,
+                       check_images=not args.skip_image_check, strict=not args.lenient, show_progress=args.progress)
+    report = evaluate(embedder, data, opts)
+    compare = args.compare == "published"
+    print_report(report, compare=compare)
+    paths = write_results(report, out, compare=compare)
+    print("wrote " + ", ".join(str(p) for p in paths))
+    return 0

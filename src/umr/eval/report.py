@@ -1,0 +1,94 @@
+"""Results of an eval run as a terminal table (rich), results.json, results.csv and results.md."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from umr.eval.mbeir import MBEIR_16, EvalReport
+from umr.eval.published import published_for
+
+COLUMNS = ("set", "task", "queries", "pool", "R@1", "R@5", "R@10", "R@20", "R@50", "MRR@10", "NDCG@10", "headline",
+           "no-pos", "wrong-mod@k", "wrong-mod@1")
+
+
+def _pct(x: float | None) -> str:
+    return "" if x is None else f"{100 * x:.1f}"
+
+
+def rows(report: EvalReport) -> list[list[str]]:
+    """One row per eval set, then the average; percentages with one decimal, as papers print them."""
+    out = []
+    for r in report.results:
+        m = r.metrics
+        out.append([r.name, str(r.task_id), str(m.n_queries), str(r.n_pool),
+                    *(_pct(m.recall.get(k)) for k in (1, 5, 10, 20, 50)), _pct(m.mrr10), _pct(m.ndcg10),
+                    f"R@{r.headline_k} {_pct(r.headline)}", str(m.n_no_positive_in_pool), _pct(r.wrong_modality),
+                    _pct(r.wrong_modality_top1)])
+    avg = report.mbeir16_average
+    label = "M-BEIR avg (16)" if avg is not None else f"average ({len(report.results)})"
+    out.append([label, "", "", "", "", "", "", "", "", "", "", _pct(avg if avg is not None else report.average),
+                "", "", ""])
+    return out
+
+
+def comparison(report: EvalReport) -> list[list[str]]:
+    """Published numbers beside ours (real M-BEIR only): model, source, per-set figures where known, average."""
+    pool = report.options["pool"]
+    ours = {r.name: r.headline for r in report.results}
+    table = [["ours", "this run", *(_pct(ours.get(n)) for n in MBEIR_16), _pct(report.mbeir16_average)]]
+    for p in published_for(pool):
+        per = p.per_task.get(pool, {})
+        table.append([p.model, p.source, *(f"{per[n]:.1f}" if n in per else "–" for n in MBEIR_16),
+                      f"{p.average[pool]:.1f}"])
+    return table
+
+
+def print_report(report: EvalReport, compare: bool = False) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 180))  # wide enough for 15 columns when piped
+    title = f"{report.model.get('name', 'model')} on {report.data} ({report.options['pool']} pool, " \
+            f"{report.options['split']})"
+    table = Table(title=title)
+    for c in COLUMNS:
+        table.add_column(c, justify="left" if c == "set" else "right")
+    for row in rows(report):
+        table.add_row(*row)
+    console.print(table)
+    t = report.timings
+    console.print(f"time: {t.get('total_s', 0):.1f}s (pool embed {t.get('embed_pool_s', 0):.1f}s, queries "
+                  f"{t.get('embed_queries_s', 0):.1f}s, search {t.get('search_s', 0):.1f}s)")
+    if compare:
+        if report.mbeir16_average is None:
+            console.print("--compare published: the papers' numbers are for the 16 real M-BEIR sets; this data "
+                          "is not real M-BEIR (or not all 16 sets were run), so there is nothing to compare.")
+            return
+        cmp_table = Table(title="Published M-BEIR numbers (headline recall, %)")
+        for c in ["model", "source", *MBEIR_16, "avg"]:
+            cmp_table.add_column(c)
+        for row in comparison(report):
+            cmp_table.add_row(*row)
+        console.print(cmp_table)
+
+
+def write_results(report: EvalReport, out_dir: str | Path, compare: bool = False) -> list[Path]:
+    """results.json (everything), results.csv and results.md (the table) in out_dir."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = report.to_dict()
+    if compare and report.mbeir16_average is not None:
+        data["published"] = comparison(report)
+    (out / "results.json").write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    table = rows(report)
+    with (out / "results.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        writer.writerows(table)
+    md = [f"# {report.model.get('name', 'model')} — {report.options['pool']} pool, {report.options['split']}",
+          "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    md += ["| " + " | ".join(r) + " |" for r in table]
+    (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
+    return [out / "results.json", out / "results.csv", out / "results.md"]

@@ -1,0 +1,89 @@
+"""End to end on a fixture in the real M-BEIR layout, with recall computed by hand (see the comments)."""
+
+import json
+
+import pytest
+
+from umr.cli import main
+from umr.data.mbeir import MBEIRFormatError
+from umr.eval.mbeir import EvalOptions, evaluate
+
+# Colour vectors: red (1,0,0), green (0,1,0), blue (0,0,1), yellow (1,1,0)/√2, teal (0,1,1)/√2.
+# mscoco_task0, local pool = 5 images (red, green, blue, yellow, teal):
+#   "a red square"    → red image scores 1, best              rank 1
+#   "a yellow square" → yellow image scores 1, best           rank 1
+#   "a blue square"   → labelled positive is the green image: score 0, tied with red and yellow and below
+#                       blue (1) and teal (.71); ties go against the positive → rank 5
+#   "a teal square"   → its only positive 5:99 is another dataset's did, not in the pool → counted as a miss
+# → R@1 = 2/4, R@5 = 3/4, MRR@10 = (1 + 1 + 1/5 + 0) / 4 = 0.55
+
+
+def test_local_pool_hand_computed(mbeir_mini, colour_embedder):
+    report = evaluate(colour_embedder, mbeir_mini, EvalOptions(pool="local", ks=(1, 5, 10)))
+    res = {r.name: r for r in report.results}
+    assert list(res) == ["mscoco_task0", "webqa_task1"]  # sorted by task id
+    coco = res["mscoco_task0"].metrics
+    assert coco.recall == {1: 0.5, 5: 0.75, 10: 0.75}
+    assert coco.mrr10 == pytest.approx(0.55)
+    assert coco.n_queries == 4 and coco.n_no_positive_in_pool == 1 and coco.n_positives_absent == 1
+    assert res["mscoco_task0"].n_pool == 5  # the split-specific MSCOCO pool was used
+    assert res["webqa_task1"].metrics.recall[1] == 1.0
+    assert res["mscoco_task0"].headline_k == 5 and report.mbeir16_average is None
+    assert res["mscoco_task0"].wrong_modality is None  # bias is a global-pool measure
+
+
+# Global pool adds the WebQA passages "red" and "green" (text). "a red square" now ties the red image with the
+# text "red" → rank 2 (and its top-1 has the wrong modality). "a blue square": 6 negatives score ≥ 0 → rank 7.
+# → R@1 = 1/4, R@5 = 2/4; top-1 wrong modality = 1/4 of the queries.
+
+
+def test_global_pool_hand_computed(mbeir_mini, colour_embedder):
+    report = evaluate(colour_embedder, mbeir_mini, EvalOptions(pool="global", ks=(1, 5, 10)))
+    coco = {r.name: r for r in report.results}["mscoco_task0"]
+    assert coco.n_pool == 7
+    assert coco.metrics.recall == {1: 0.25, 5: 0.5, 10: 0.75}
+    assert coco.wrong_modality_top1 == pytest.approx(0.25)
+    # every query's top-7 holds both passages (2 of 7 are text)
+    assert coco.wrong_modality == pytest.approx(2 / 7)
+
+
+def test_cli_writes_results_and_refuses_bad_data(mbeir_mini, colour_embedder, tmp_path, monkeypatch, capsys):
+    from umr.eval import baselines
+
+    monkeypatch.setattr(baselines, "resolve_model", lambda *a, **k: colour_embedder)
+    out = tmp_path / "run"
+    assert main(["eval", "--model", "random", "--data", str(mbeir_mini), "--out", str(out), "--k", "1", "5",
+                 "--compare", "published"]) == 0
+    data = json.loads((out / "results.json").read_text())
+    assert data["results"][0]["recall"] == {"1": 0.5, "5": 0.75}
+    assert (out / "results.csv").read_text().splitlines()[1].startswith("mscoco_task0,0,4,5,50.0,75.0")
+    assert "| mscoco_task0 | 0 | 4 | 5 | 50.0 | 75.0 |" in (out / "results.md").read_text()
+    assert "nothing to compare" in capsys.readouterr().out
+    assert any((out / "cache").iterdir())
+    # a missing image is reported with its file and line
+    (mbeir_mini / "mbeir_images/mscoco_images/val2014/teal.png").unlink()
+    assert main(["eval", "--model", "random", "--data", str(mbeir_mini), "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert "mbeir_mscoco_task0_test_cand_pool.jsonl:5" in err and "image not found" in err
+
+
+def test_unknown_same_dataset_did_stops_the_run(mbeir_mini, colour_embedder):
+    qrels = mbeir_mini / "qrels/test/mbeir_mscoco_task0_test_qrels.txt"
+    qrels.write_text(qrels.read_text().replace("9:4 0 5:99", "9:4 0 9:99"))
+    with pytest.raises(MBEIRFormatError, match=r"mbeir_mscoco_task0_test_qrels.txt:4: 9:4: unknown did '9:99'"):
+        evaluate(colour_embedder, mbeir_mini, EvalOptions(tasks=["mscoco"]))
+    lenient = evaluate(colour_embedder, mbeir_mini, EvalOptions(tasks=["mscoco"], strict=False, ks=(5,)))
+    assert lenient.results[0].metrics.recall == {5: 0.75}
+
+
+def test_embedding_cache_resumes(mbeir_mini, colour_embedder, tmp_path):
+    opts = EvalOptions(pool="global", ks=(1, 5), cache_dir=tmp_path / "cache")
+    first = evaluate(colour_embedder, mbeir_mini, opts)
+    calls = colour_embedder.calls
+    assert calls == 7 + 5  # 7 candidates once, 4 + 1 queries
+    second = evaluate(colour_embedder, mbeir_mini, opts)
+    assert colour_embedder.calls == calls  # everything came from the cache
+    assert [r.metrics.recall for r in first.results] == [r.metrics.recall for r in second.results]
+    evaluate(colour_embedder, mbeir_mini, EvalOptions(pool="global", ks=(1, 5), cache_dir=tmp_path / "cache",
+                                                       instructions=False))
+    assert colour_embedder.calls == calls + 5  # other query settings → queries embedded again, pool reused
