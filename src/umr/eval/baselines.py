@@ -29,6 +29,14 @@ def _unit(seed_text: str, dim: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
+_QUERY_MARK = "query|"
+
+
+def _mark_queries(items: Any) -> list[Item]:
+    """Tag query ids: M-BEIR qids and dids are separate namespaces ("9:1" can name a query and a candidate)."""
+    return [replace(it, id=f"{_QUERY_MARK}{it.id}") for it in as_items(items)]
+
+
 class _VectorEmbedder(Embedder):
     """An embedder computing vectors without a network; subclasses define `vector(item)`."""
 
@@ -62,9 +70,7 @@ class RandomEmbedder(_VectorEmbedder):
         return _unit(f"{self.seed}|{item.id}|{item.text}|{item.image}", self.dim)
 
     def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
-        # a qid may equal a did ("9:1" names both a query and a candidate): salt the query side
-        marked = [replace(it, id=f"query|{it.id}") for it in as_items(items)]
-        return super().encode_queries(marked, instruction=instruction, **kw)
+        return super().encode_queries(_mark_queries(items), instruction=instruction, **kw)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "seed": self.seed}
@@ -84,17 +90,22 @@ class OracleEmbedder(_VectorEmbedder):
         path = Path(data_root) / "world_meta.jsonl"
         if not path.is_file():
             raise ValueError(f"the oracle needs a generated world: {path} not found (make one with `umr world`)")
-        self.keys: dict[str, str] = {}
+        self.keys: dict[tuple[str, str], str] = {}  # (kind "qid" | "did", id) → key
         with path.open(encoding="utf-8") as fh:
             for line in fh:
                 row = json.loads(line)
-                self.keys[row["id"]] = row["key"]
+                self.keys[(row.get("kind", "did"), row["id"])] = row["key"]
         self.source = str(path)
 
     def vector(self, item: Item) -> np.ndarray:
-        if item.id not in self.keys:
-            raise ValueError(f"oracle: {item.describe()} is not in {self.source}")
-        return _unit(self.keys[item.id], self.dim)
+        kind, ident = ("qid", item.id[len(_QUERY_MARK):]) if item.id and item.id.startswith(_QUERY_MARK) \
+            else ("did", item.id)
+        if (kind, ident) not in self.keys:
+            raise ValueError(f"oracle: {kind} {ident!r} is not in {self.source}")
+        return _unit(self.keys[(kind, ident)], self.dim)
+
+    def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
+        return super().encode_queries(_mark_queries(items), instruction=instruction, **kw)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "meta": self.source}

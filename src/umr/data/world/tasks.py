@@ -63,7 +63,7 @@ class Ctx:
         did = self._next("did")
         img = self.image(obj, variant) if obj is not None and "image" in modality else None
         key = f"{self.dsid}|{modality}|{content}"
-        self.meta.append({"id": did, "key": key, "attrs": attrs or (obj.attrs() if obj else {})})
+        self.meta.append({"id": did, "kind": "did", "key": key, "attrs": attrs or (obj.attrs() if obj else {})})
         self.keys[did] = key
         return Candidate(did=did, modality=modality, txt=txt, img_path=img)
 
@@ -72,7 +72,7 @@ class Ctx:
               attrs: dict[str, Any] | None = None) -> Query:
         qid = self._next("qid")
         img = self.image(obj, variant) if obj is not None else None
-        self.meta.append({"id": qid, "key": pos_key, "attrs": attrs or {}})
+        self.meta.append({"id": qid, "kind": "qid", "key": pos_key, "attrs": attrs or {}})
         negs = [c.did for c in (neg or [])] if self.split == "train" else []
         return Query(qid=qid, modality=modality, txt=txt, img_path=img, pos=[pos.did], neg=negs, task_id=task)
 

@@ -1,7 +1,8 @@
 """Build the whole world and write it in M-BEIR's layout (see umr.data.mbeir), plus two sidecar files:
 
     world.json          seed, size, the datasets with the M-BEIR set each stands in for, headline K, counts
-    world_meta.jsonl    hidden attributes and answer key of every qid/did (the oracle reads it; loaders ignore it)
+    world_meta.jsonl    hidden attributes and answer key of every qid and did ("kind" says which: M-BEIR's qids
+                        and dids are separate namespaces, "8:31" can be both); the oracle reads it
 
 Same seed and size → byte-identical files: one `random.Random(seed)` drives everything in a fixed order, JSON is
 written with sorted keys, PNGs with fixed encoder settings.
