@@ -55,3 +55,13 @@ def mbeir_mini(tmp_path: Path) -> Path:
     dst = tmp_path / "mbeir_mini"
     shutil.copytree(FIXTURE, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def world_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny generated world (16 eval sets, 10 queries and ~40 candidates each), built once per session."""
+    from umr.data.world import build_world
+
+    out = tmp_path_factory.mktemp("world") / "tiny"
+    build_world(out, size="tiny", seed=0)
+    return out
