@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache", default=None, help="embedding cache folder (default: <out>/cache)")
     p.add_argument("--no-cache", action="store_true", help="do not cache embeddings")
     p.add_argument("--no-instructions", action="store_true", help="embed queries without task instructions")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=16, help="items per forward pass (default 16)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
     p.add_argument("--skip-image-check", action="store_true",
                    help="do not stat every image while loading (faster on a huge pool; a missing image then "

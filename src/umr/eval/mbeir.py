@@ -56,7 +56,7 @@ class EvalOptions:
     tasks: list[str] | None = None  # filter: set names, datasets, "task7" or "7"; None = all sets
     ks: tuple[int, ...] = DEFAULT_KS  # recall cut-offs
     instructions: bool = True  # prepend the TSV's task instruction to queries (every reference recipe does)
-    batch_size: int = 32  # items per forward pass
+    batch_size: int = 16  # items per forward pass (tiny models on CPU: 16 beats 64, less padding)
     cache_dir: Path | None = None  # embedding cache root; None = no cache
     check_images: bool = True  # stat every image path while loading (catches a partial download early)
     strict: bool = True  # unknown same-dataset dids are errors (False: counted as absent positives)
