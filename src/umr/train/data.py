@@ -1,0 +1,123 @@
+"""Training data: (query, positive, hard negatives) pairs from simple JSONL or M-BEIR files, and batching.
+
+Pair JSONL, one object a line (each item is an Item object as in `umr embed` input, or a plain string = text):
+
+    {"query": {"text": "a red circle", "instruction": "find the image"}, "positive": {"image": "img/1.png"},
+     "negatives": [{"image": "img/7.png"}]}
+
+M-BEIR training data: a query file (`pos_cand_list`, `neg_cand_list`) plus the pool those dids live in.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from umr.items import Item, ItemError
+
+
+@dataclass
+class Pair:
+    query: Item
+    positive: Item
+    negatives: list[Item] = field(default_factory=list)
+
+
+@dataclass
+class Batch:
+    queries: list[Item]
+    positives: list[Item]
+    negatives: list[list[Item]]  # [b][k], same k for every row (empty rows when k = 0)
+
+
+def _item(value: Any, root: Path | None, where: str) -> Item:
+    if isinstance(value, str):
+        return Item(text=value)
+    if isinstance(value, dict):
+        return Item.from_dict(value, root=root)
+    raise ValueError(f"{where}: expected an item object or a string, got {type(value).__name__}")
+
+
+def read_pairs(path: str | Path, root: str | Path | None = None) -> list[Pair]:
+    """Pairs from a JSONL file; relative paths resolve against `root` (default: the file's folder)."""
+    path = Path(path)
+    base = Path(root) if root is not None else path.parent
+    pairs = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict) or "query" not in obj or "positive" not in obj:
+                raise ValueError(f"{where}: a pair needs 'query' and 'positive' keys")
+            try:
+                negs = [_item(n, base, where) for n in obj.get("negatives") or []]
+                pairs.append(Pair(_item(obj["query"], base, where), _item(obj["positive"], base, where), negs))
+            except ItemError as exc:
+                raise ValueError(f"{where}: {exc}") from exc
+    if not pairs:
+        raise ValueError(f"{path}: no training pairs")
+    return pairs
+
+
+def write_pairs(path: str | Path, pairs: Sequence[Pair]) -> Path:
+    """The inverse of read_pairs, for items whose images are paths (tests and data tools)."""
+    path = Path(path)
+    with path.open("w", encoding="utf-8") as fh:
+        for p in pairs:
+            row = {"query": p.query.to_dict(), "positive": p.positive.to_dict(),
+                   "negatives": [n.to_dict() for n in p.negatives]}
+            fh.write(json.dumps(row) + "\n")
+    return path
+
+
+def read_mbeir_pairs(query_file: str | Path, pool_file: str | Path, root: str | Path,
+                     instruction: str | None = None) -> list[Pair]:
+    """One pair per M-BEIR training query: its first positive, its listed negatives (dids in the pool)."""
+    from umr.data.mbeir import read_pool, read_queries
+
+    pool = {c.did: c for c in read_pool(pool_file, root=root, check_images=False)}
+    pairs = []
+    for q in read_queries(query_file, root=root, check_images=False):
+        missing = [d for d in q.pos + q.neg if d not in pool]
+        if missing or not q.pos:
+            raise ValueError(f"{query_file}:{q.line}: query {q.qid} has "
+                             + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
+        pairs.append(Pair(q.to_item(root, instruction), pool[q.pos[0]].to_item(root),
+                          [pool[d].to_item(root) for d in q.neg]))
+    return pairs
+
+
+def epoch_batches(pairs: Sequence[Pair], batch_size: int, num_negatives: int, seed: int,
+                  epoch: int) -> list[Batch]:
+    """Shuffled batches for one epoch, a pure function of (seed, epoch) so a resumed run sees the same order.
+
+    The last incomplete batch is dropped (every step, and every rank, then has the same batch size). A pair with
+    fewer than `num_negatives` hard negatives is topped up with positives of random other pairs.
+    """
+    if len(pairs) < batch_size:
+        raise ValueError(f"{len(pairs)} training pairs is fewer than one batch of {batch_size}")
+    rng = random.Random(seed * 100_003 + epoch)
+    order = list(range(len(pairs)))
+    rng.shuffle(order)
+    out = []
+    for start in range(0, len(order) - batch_size + 1, batch_size):
+        rows = [pairs[i] for i in order[start:start + batch_size]]
+        negs = []
+        for i, row in zip(order[start:start + batch_size], rows):
+            chosen = list(row.negatives[:num_negatives])
+            while len(chosen) < num_negatives:
+                j = rng.randrange(len(pairs))
+                if j != i:
+                    chosen.append(pairs[j].positive)
+            negs.append(chosen)
+        out.append(Batch([r.query for r in rows], [r.positive for r in rows], negs))
+    return out

@@ -1,0 +1,290 @@
+"""`TrainConfig` and `Trainer`: contrastive fine-tuning of any umr Embedder (full or LoRA, GradCache optional).
+
+    trainer = Trainer(TrainConfig.from_yaml("src/umr/train/configs/tiny-gme.yaml"))
+    summary = trainer.fit()            # logs to console and OUTPUT_DIR/log.jsonl, checkpoints every N steps
+    trainer.fit(resume=True)           # continue from the newest OUTPUT_DIR/checkpoint-*
+
+Each step: one batch of (query, positive, k hard negatives) → embeddings → InfoNCE → AdamW. With
+`micro_batch_size` the step runs through GradCache (same gradients, the memory of one micro-batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import nn
+from tqdm.auto import tqdm
+
+from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_pairs
+from umr.train.gradcache import full_batch_loss, gradcache_backward
+from umr.train.lora import LoraSpec, apply_lora, merge_into_embedder, save_adapter, set_vision_trainable
+from umr.train.losses import InfoNCELoss
+
+
+@dataclass
+class TrainConfig:
+    model: str = "tiny:gme"  # start point: a folder, hub id, "tiny:<recipe>" or "text"
+    recipe: str | None = None  # None = what the checkpoint declares
+    data: str = ""  # pairs JSONL, or an M-BEIR query file when mbeir_pool is set
+    data_root: str | None = None  # relative image paths resolve here (default: the data file's folder)
+    mbeir_pool: str | None = None  # M-BEIR pool holding the dids that `data`'s pos/neg lists name
+    instruction: str | None = None  # M-BEIR: the task instruction given to every query
+    output_dir: str = "runs/train"  # checkpoints, log.jsonl, final/ (and adapter/ for LoRA)
+    epochs: int = 1  # passes over the data (ignored once max_steps is reached)
+    max_steps: int | None = None  # stop early: short smoke runs and tests
+    batch_size: int = 32  # contrastive batch: more in-batch negatives per query
+    micro_batch_size: int | None = None  # GradCache chunk; None = the whole batch in one forward
+    num_negatives: int = 0  # hard negatives per query (topped up with random positives when missing)
+    share_negatives: bool = True  # every query also sees the other queries' hard negatives
+    lr: float = 1e-4  # AdamW learning rate of the model (LoRA wants ~1e-4, full FT of 7B ~1e-5)
+    temperature_lr: float | None = None  # τ's own LR; None = lr (τ moves slowly at small LRs)
+    weight_decay: float = 0.0  # AdamW decay on matrices only (not on τ, norms or biases)
+    warmup_steps: int = 0  # linear warm-up avoids early large updates on pretrained weights
+    schedule: str = "constant"  # "constant", "linear" or "cosine" decay after warm-up
+    grad_clip: float | None = 1.0  # max global grad norm; contrastive losses spike when τ is small
+    temperature: float = 0.05  # τ at start (U-MARVEL: 0.05)
+    learn_temperature: bool = True  # U-MARVEL learns τ; fix it for ablations
+    symmetric: bool = False  # add the candidate → query loss (image-caption stages)
+    lora: LoraSpec | None = None  # None = full fine-tuning
+    train_vision: bool = False  # the reference recipes keep the vision tower and projector frozen
+    save_every: int = 0  # checkpoint every N steps (0 = only at the end)
+    keep_checkpoints: int = 2  # older checkpoint-* folders are deleted (disk)
+    log_every: int = 10  # console / JSONL log period in steps
+    merge_at_end: bool = True  # LoRA: also write the merged model to final/ (what load_embedder reads)
+    seed: int = 0  # data order and initialisation; a resumed run replays the same order
+    device: str | None = None  # None = cuda if available
+    dtype: str | None = None  # None = bf16 on GPU, fp32 on CPU
+    stages: list[dict[str, Any]] = field(default_factory=list)  # see umr.train.stages
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        values = dict(raw)
+        if isinstance(values.get("lora"), dict):
+            lora_known = {f.name for f in dataclasses.fields(LoraSpec)}
+            bad = sorted(set(values["lora"]) - lora_known)
+            if bad:
+                raise ValueError(f"unknown lora option(s) {bad}; known: {sorted(lora_known)}")
+            values["lora"] = LoraSpec(**values["lora"])
+        if values.get("schedule", "constant") not in ("constant", "linear", "cosine"):
+            raise ValueError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(raw, dict):
+            raise ValueError(f"{path}: a training config is a YAML mapping")
+        return cls.from_dict(raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self, path: str | Path | None = None) -> str:
+        text = yaml.safe_dump(self.to_dict(), sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+
+def load_config_pairs(config: TrainConfig) -> list[Pair]:
+    if not config.data:
+        raise ValueError("no training data: set `data` to a pairs JSONL (or an M-BEIR query file + mbeir_pool)")
+    if config.mbeir_pool:
+        root = config.data_root or str(Path(config.data).parent)
+        return read_mbeir_pairs(config.data, config.mbeir_pool, root, config.instruction)
+    return read_pairs(config.data, config.data_root)
+
+
+def trainable_modules(embedder: Any) -> dict[str, nn.Module]:
+    """The torch modules an embedder trains: the HF model (+ pooling head) or the sentence-transformers model."""
+    if hasattr(embedder, "backbone"):
+        mods = {"model": embedder.backbone.model}
+        if getattr(embedder, "pooler", None) is not None:
+            mods["pooler"] = embedder.pooler
+        return mods
+    if hasattr(embedder, "st"):
+        return {"model": embedder.st}
+    raise ValueError(f"{type(embedder).__name__} exposes no trainable torch module")
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, embedder: Any = None, pairs: list[Pair] | None = None) -> None:
+        from umr.models.registry import load_embedder
+
+        self.config = config
+        torch.manual_seed(config.seed)
+        self.embedder = embedder or load_embedder(config.model, recipe=config.recipe, device=config.device,
+                                                  dtype=config.dtype)
+        self.pairs = pairs if pairs is not None else load_config_pairs(config)
+        self.out = Path(config.output_dir)
+        self.peft_model = None
+        if hasattr(self.embedder, "backbone"):
+            if config.lora is not None:
+                self.peft_model = apply_lora(self.embedder.backbone.model, config.lora)
+            set_vision_trainable(self.embedder.backbone.model, config.train_vision)
+        self.modules = trainable_modules(self.embedder)
+        self.loss_fn = InfoNCELoss(config.temperature, learnable=config.learn_temperature,
+                                   symmetric=config.symmetric, share_negatives=config.share_negatives)
+        self.loss_fn.to(self.embedder.device)
+        self.optimizer = torch.optim.AdamW(self._param_groups(), lr=config.lr)
+        self.steps_per_epoch = len(self.pairs) // config.batch_size
+        self.total_steps = self.steps_per_epoch * config.epochs
+        if config.max_steps is not None:
+            self.total_steps = min(self.total_steps, config.max_steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self.step = 0
+
+    # -- setup -----------------------------------------------------------------------------------------------
+    def named_trainable(self) -> dict[str, nn.Parameter]:
+        return {f"{key}.{n}": p for key, mod in self.modules.items() for n, p in mod.named_parameters()
+                if p.requires_grad}
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        decay, no_decay = [], []
+        for _, p in self.named_trainable().items():
+            (decay if p.ndim >= 2 else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.config.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        if self.config.learn_temperature:
+            groups.append({"params": list(self.loss_fn.parameters()), "weight_decay": 0.0,
+                           "lr": self.config.temperature_lr or self.config.lr})
+        return [g for g in groups if g["params"]]
+
+    def _lr_factor(self, step: int) -> float:
+        warm = self.config.warmup_steps
+        if warm and step < warm:
+            return (step + 1) / warm
+        if self.config.schedule == "constant":
+            return 1.0
+        progress = min(1.0, (step - warm) / max(1, self.total_steps - warm))
+        if self.config.schedule == "linear":
+            return 1.0 - progress
+        return 0.5 * (1 + math.cos(math.pi * progress))
+
+    # -- training --------------------------------------------------------------------------------------------
+    def train_step(self, queries: list, positives: list, negatives: list) -> float:
+        """One optimiser step on one contrastive batch; returns the loss."""
+        cfg = self.config
+        self.optimizer.zero_grad(set_to_none=True)
+        if cfg.micro_batch_size and cfg.micro_batch_size < len(queries):
+            loss = gradcache_backward(self.embedder, self.loss_fn, queries, positives, negatives,
+                                      micro_batch=cfg.micro_batch_size)
+        else:
+            loss = full_batch_loss(self.embedder, self.loss_fn, queries, positives, negatives)
+            loss.backward()
+        if cfg.grad_clip:
+            torch.nn.utils.clip_grad_norm_(list(self.named_trainable().values()), cfg.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        return loss.item()
+
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train to `total_steps`; returns a summary (steps, first/last loss, τ, samples/s, seconds)."""
+        cfg = self.config
+        self.out.mkdir(parents=True, exist_ok=True)
+        cfg.to_yaml(self.out / "train_config.yaml")
+        if resume and (ckpt := self.latest_checkpoint()) is not None:
+            self.load_checkpoint(ckpt)
+        for mod in self.modules.values():
+            mod.train()
+        first = last = None
+        start, seen = time.perf_counter(), 0
+        log = (self.out / "log.jsonl").open("a", encoding="utf-8")
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step")
+        try:
+            while self.step < self.total_steps:
+                epoch, offset = divmod(self.step, self.steps_per_epoch)
+                batches = epoch_batches(self.pairs, cfg.batch_size, cfg.num_negatives, cfg.seed, epoch)
+                for batch in batches[offset:]:
+                    if self.step >= self.total_steps:
+                        break
+                    t0 = time.perf_counter()
+                    last = self.train_step(batch.queries, batch.positives, batch.negatives)
+                    first = last if first is None else first
+                    seen += len(batch.queries)
+                    rate = len(batch.queries) / max(time.perf_counter() - t0, 1e-9)
+                    record = {"step": self.step, "epoch": epoch, "loss": round(last, 5),
+                              "tau": round(float(self.loss_fn.tau), 5),
+                              "lr": self.scheduler.get_last_lr()[0], "samples_per_s": round(rate, 2)}
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{last:.4f}", tau=f"{record['tau']:.4f}")
+                    if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                        log.write(json.dumps(record) + "\n")
+                        log.flush()
+                    if cfg.save_every and self.step % cfg.save_every == 0:
+                        self.save_checkpoint()
+        finally:
+            bar.close()
+            log.close()
+        for mod in self.modules.values():
+            mod.eval()
+        seconds = time.perf_counter() - start
+        return {"steps": self.step, "first_loss": first, "last_loss": last, "tau": float(self.loss_fn.tau),
+                "samples_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
+
+    # -- checkpoints -----------------------------------------------------------------------------------------
+    def latest_checkpoint(self) -> Path | None:
+        found = sorted(self.out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        return found[-1] if found else None
+
+    def save_checkpoint(self) -> Path:
+        """Trainable weights, optimiser, schedule, τ and RNG state: everything `--resume` needs."""
+        path = self.out / f"checkpoint-{self.step}"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        state = {"step": self.step, "weights": {k: p.detach().cpu() for k, p in self.named_trainable().items()},
+                 "loss": self.loss_fn.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.scheduler.state_dict(), "rng": torch.get_rng_state()}
+        torch.save(state, tmp / "trainer_state.pt")
+        if path.exists():
+            shutil.rmtree(path)
+        tmp.rename(path)  # a crash mid-save never leaves a half checkpoint under the real name
+        old = sorted(self.out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+        for stale in old[:-self.config.keep_checkpoints or None]:
+            shutil.rmtree(stale, ignore_errors=True)
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        state = torch.load(Path(path) / "trainer_state.pt", map_location="cpu", weights_only=False)
+        params = self.named_trainable()
+        if set(state["weights"]) != set(params):
+            raise ValueError(f"{path}: checkpoint weights do not match this config's trainable parameters "
+                             "(was it made with another model or LoRA setting?)")
+        with torch.no_grad():
+            for name, value in state["weights"].items():
+                params[name].copy_(value)
+        self.loss_fn.load_state_dict(state["loss"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        self.step = int(state["step"])
+
+    def save_final(self) -> Path:
+        """final/: a folder load_embedder reads (LoRA: merged, adapter kept in adapter/)."""
+        final = self.out / "final"
+        if self.peft_model is not None:
+            pooler = getattr(self.embedder, "pooler", None)
+            save_adapter(self.peft_model, self.out / "adapter", self.embedder.model_path,
+                         self.embedder.recipe.name, pooler)
+            if not self.config.merge_at_end:
+                return self.out / "adapter"
+            merge_into_embedder(self.embedder, self.peft_model)
+            self.peft_model = None
+        if hasattr(self.embedder, "save_pretrained"):
+            return self.embedder.save_pretrained(final)
+        self.embedder.st.save(str(final))
+        return final
