@@ -72,8 +72,8 @@ class FaissIndex(Index):
         self.part_kinds: dict[str, str] = {}
         self._dids = np.full(0, None, dtype=object)  # label → did (None once deleted); vectorised lookup
         self._readonly = False
-        self._tomb_params: dict[str, Any] = {}
-        self._refresh_tombstones()
+        # mod → (inner faiss index, position → label array or None for IVF, tombstone selector or None)
+        self._routes: dict[str, tuple[faiss.Index, np.ndarray | None, Any]] = {}
 
     # -- building --------------------------------------------------------------------------------------------
     def _new_part(self, sample: np.ndarray) -> tuple[faiss.Index, str]:
@@ -106,6 +106,7 @@ class FaissIndex(Index):
         for mod in dict.fromkeys(mods):
             if mod not in self.parts:
                 self.parts[mod], self.part_kinds[mod] = self._new_part(vectors[mods == mod])
+        self._routes = {}
 
     def add(self, vectors: np.ndarray, records: Sequence[dict[str, Any] | Item]) -> None:
         self._check_writable()
@@ -120,6 +121,7 @@ class FaissIndex(Index):
             if mod not in self.parts:
                 self.parts[mod], self.part_kinds[mod] = self._new_part(vectors[rows])
             self.parts[mod].add_with_ids(vectors[rows], labels[rows])
+        self._routes = {}
         if len(labels):
             grown = np.full(int(labels[-1]) + 1, None, dtype=object)
             grown[: len(self._dids)] = self._dids
@@ -138,30 +140,48 @@ class FaissIndex(Index):
                 self.meta.add_tombstones(labels)
             else:
                 self.parts[mod].remove_ids(np.array(labels, dtype=np.int64))
-        self._refresh_tombstones()
+        self._routes = {}
         return len(removed)
 
-    def _refresh_tombstones(self) -> None:
-        tomb = self.meta.tombstones()
-        if len(tomb) == 0:
-            self._tomb_params = {}
-            return
-        # Kept on self: faiss search parameters hold raw pointers to the selector.
-        self._tomb_sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(tomb))
-        self._tomb_params = {"sel": self._tomb_sel}
+    def _route(self, mod: str) -> tuple[faiss.Index, np.ndarray | None, Any]:
+        """The faiss structure to search and how to map its answers back to labels, cached until a change.
+
+        We search *inside* the IDMap and translate positions → labels with numpy: faiss's IndexIDMap.search
+        runs an OpenMP loop for that translation which costs milliseconds per call on a busy machine (a 10×
+        slowdown of one-query HNSW searches, measured by benchmarks/search.py).
+        """
+        if mod not in self._routes:
+            part, sel = self.parts[mod], None
+            if isinstance(part, faiss.IndexIDMap2 | faiss.IndexIDMap):
+                inner, id_map = faiss.downcast_index(part.index), faiss.vector_to_array(part.id_map).astype(np.int64)
+                tomb = self.meta.tombstones() if self.part_kinds[mod] == "hnsw" else np.zeros(0, np.int64)
+                dead = np.flatnonzero(np.isin(id_map, tomb)).astype(np.int64) if len(tomb) else tomb
+                if len(dead):  # the search parameters hold a raw pointer: the selector lives in this cache
+                    sel = faiss.IDSelectorNot(faiss.IDSelectorBatch(dead))
+            else:
+                inner, id_map = part, None
+            self._routes[mod] = (inner, id_map, sel)
+        return self._routes[mod]
 
     def _check_writable(self) -> None:
         if self._readonly:
             raise ValueError("this index was loaded memory-mapped (read-only); load it with mmap=False to modify")
 
     # -- search ----------------------------------------------------------------------------------------------
-    def _params(self, mod: str, ef_search: int | None, nprobe: int | None) -> Any:
-        kind = self.part_kinds[mod]
+    def _search_part(self, mod: str, q: np.ndarray, k: int, ef_search: int | None,
+                     nprobe: int | None) -> tuple[np.ndarray, np.ndarray]:
+        inner, id_map, sel = self._route(mod)
+        kind, params = self.part_kinds[mod], None
         if kind == "hnsw":
-            return faiss.SearchParametersHNSW(efSearch=ef_search or self.params["ef_search"], **self._tomb_params)
-        if kind == "ivfpq":
-            return faiss.SearchParametersIVF(nprobe=nprobe or self.params["nprobe"])
-        return None
+            params = faiss.SearchParametersHNSW(efSearch=ef_search or self.params["ef_search"])
+            if sel is not None:
+                params.sel = sel
+        elif kind == "ivfpq":
+            params = faiss.SearchParametersIVF(nprobe=nprobe or self.params["nprobe"])
+        scores, pos = inner.search(q, k, params=params)
+        if id_map is None:
+            return scores, pos
+        return scores, np.where(pos >= 0, id_map[np.maximum(pos, 0)], -1)
 
     def search(self, queries: np.ndarray, k: int = 10, modality: str | Sequence[str] | None = None, *,
                ef_search: int | None = None, nprobe: int | None = None) -> SearchResult:
@@ -176,7 +196,7 @@ class FaissIndex(Index):
         mods = [m for m in self.parts if (wanted is None or m in wanted) and self.parts[m].ntotal > 0]
         if not mods:
             return fill_results(len(q), k)
-        results = [self.parts[m].search(q, k, params=self._params(m, ef_search, nprobe)) for m in mods]
+        results = [self._search_part(m, q, k, ef_search, nprobe) for m in mods]
         if len(results) == 1:
             scores, labels = results[0]
         else:  # merge the per-modality top-k lists
@@ -253,5 +273,4 @@ class FaissIndex(Index):
             raise ValueError(f"{path}: the faiss files hold {stored} live vectors but the metadata has "
                              f"{len(index.meta)} records (files from different saves?); rebuild the index")
         index._readonly = mmap
-        index._refresh_tombstones()
         return index
