@@ -218,7 +218,7 @@ class Trainer:
                     seen += len(batch.queries)
                     rate = len(batch.queries) / max(time.perf_counter() - t0, 1e-9)
                     record = {"step": self.step, "epoch": epoch, "loss": round(last, 5),
-                              "tau": round(float(self.loss_fn.tau), 5),
+                              "tau": round(self.loss_fn.tau.item(), 5),
                               "lr": self.scheduler.get_last_lr()[0], "samples_per_s": round(rate, 2)}
                     bar.update(1)
                     bar.set_postfix(loss=f"{last:.4f}", tau=f"{record['tau']:.4f}")
@@ -254,7 +254,7 @@ class Trainer:
             shutil.rmtree(path)
         tmp.rename(path)  # a crash mid-save never leaves a half checkpoint under the real name
         old = sorted(self.out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
-        for stale in old[:-self.config.keep_checkpoints or None]:
+        for stale in old[:-max(1, self.config.keep_checkpoints)]:
             shutil.rmtree(stale, ignore_errors=True)
         return path
 
