@@ -233,7 +233,7 @@ class Trainer:
         for mod in self.modules.values():
             mod.eval()
         seconds = time.perf_counter() - start
-        return {"steps": self.step, "first_loss": first, "last_loss": last, "tau": float(self.loss_fn.tau),
+        return {"steps": self.step, "first_loss": first, "last_loss": last, "tau": self.loss_fn.tau.item(),
                 "samples_per_s": seen / max(seconds, 1e-9), "seconds": seconds}
 
     # -- checkpoints -----------------------------------------------------------------------------------------
