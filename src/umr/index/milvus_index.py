@@ -124,7 +124,9 @@ class MilvusIndex(Index):
         for r in recs:
             if len(r["id"]) > MAX_ID:
                 raise ValueError(f"id {r['id'][:40]!r}… is longer than Milvus's {MAX_ID}-character key limit")
-        present = [r["id"] for r in self.get(dids) if r is not None]
+        present = [d for start in range(0, len(dids), INSERT_BATCH)  # checked in batches: Milvus caps a get
+                   for d, r in zip(dids[start:start + INSERT_BATCH], self.get(dids[start:start + INSERT_BATCH]),
+                                   strict=True) if r is not None]
         if present:
             raise ValueError(f"id {present[0]!r} is already in the index ({len(present)} such ids); delete them "
                              "first to replace them")

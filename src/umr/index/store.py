@@ -221,8 +221,9 @@ def _prepare(store: EmbeddingStore, plan: dict[str, Any], ids_bytes: bytes, over
     atomic_write_json(store.manifest_path, {**plan, "status": "running", "shards": []})
 
 
-def _write_progress(store: EmbeddingStore, plan: dict[str, Any], status: str, **extra: Any) -> None:
-    recs = store.done_records()
+def _write_progress(store: EmbeddingStore, plan: dict[str, Any], status: str,
+                    recs: dict[tuple[int, int], dict[str, Any]], **extra: Any) -> None:
+    """Rank 0 rewrites the manifest with the shards known done (`recs`: its own, plus others' as last seen)."""
     shards = [{"start": s, "end": e, "sha256": r["sha256"], "rank": r.get("rank", 0)}
               for (s, e), r in sorted(recs.items())]
     atomic_write_json(store.manifest_path, {**plan, "status": status, "shards": shards, **extra})
@@ -237,7 +238,7 @@ def _wait(condition: Callable[[], bool], what: str, poll_s: float, timeout_s: fl
 
 
 def _embed_shard(store: EmbeddingStore, embedder: Embedder, items: list[Item], start: int, end: int, dim: int,
-                 batch_size: int, rank: int) -> None:
+                 batch_size: int, rank: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     vecs = np.asarray(embedder.encode_corpus(items[start:end], batch_size=batch_size), dtype=np.float32)
     if vecs.shape != (end - start, dim):
@@ -250,9 +251,10 @@ def _embed_shard(store: EmbeddingStore, embedder: Embedder, items: list[Item], s
                          f"shard {shard_name(start, end)} was not written")
     npy = store.shard_file(start, end)
     atomic_save_npy(npy, np.ascontiguousarray(vecs))
-    atomic_write_json(npy.with_suffix(".json"), {
-        "start": start, "end": end, "rows": end - start, "dim": dim, "sha256": sha256_file(npy), "rank": rank,
-        "seconds": round(time.perf_counter() - t0, 3)})
+    record = {"start": start, "end": end, "rows": end - start, "dim": dim, "sha256": sha256_file(npy), "rank": rank,
+              "seconds": round(time.perf_counter() - t0, 3)}
+    atomic_write_json(npy.with_suffix(".json"), record)
+    return record
 
 
 def _merge(store: EmbeddingStore, n: int, dim: int) -> str:
@@ -304,18 +306,20 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
     manifest = store.manifest()
     if manifest.get("status") == "complete":
         return store
-    plan["world_size"] = max(info.world_size, int(manifest.get("world_size", 1)))
     # Rank 0 checks every finished shard (hash included) before adding to the directory; others trust it.
     done = store.verify(manifest) if info.is_main else set(store.done_records())
     mine = [r for i, r in enumerate(ranges) if i % info.world_size == info.rank and r not in done]
+    known = store.done_records()
     if info.is_main:
-        _write_progress(store, plan, "running")
+        _write_progress(store, plan, "running", known)
     desc = "embedding" if info.world_size == 1 else f"embedding (rank {info.rank})"
     with tqdm(total=sum(e - s for s, e in mine), desc=desc, unit="item", disable=not show_progress) as bar:
-        for start, end in mine:
-            _embed_shard(store, embedder, items, start, end, dim, batch_size, info.rank)
+        for count, (start, end) in enumerate(mine, 1):
+            known[(start, end)] = _embed_shard(store, embedder, items, start, end, dim, batch_size, info.rank)
             if info.is_main:
-                _write_progress(store, plan, "running")
+                if info.world_size > 1 and count % 16 == 0:  # pick up other ranks' shards now and then, not
+                    known = store.done_records()  # after every shard (a directory scan grows with the job)
+                _write_progress(store, plan, "running", known)
             bar.update(end - start)
     if has_group:
         barrier()
@@ -324,8 +328,8 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
     _wait(lambda: set(store.done_records()) >= set(ranges), "every rank's shards", poll_s, wait_timeout_s)
     store.verify(store.manifest())
     digest = _merge(store, n, dim)
-    _write_progress(store, plan, "complete", embeddings={"file": "embeddings.npy", "shape": [n, dim],
-                                                          "sha256": digest})
+    merged = {"file": "embeddings.npy", "shape": [n, dim], "sha256": digest}
+    _write_progress(store, plan, "complete", store.done_records(), embeddings=merged)
     return store
 
 
