@@ -1,10 +1,11 @@
 """Global-pool M-BEIR eval of a tiny MLLM on the generated world: how long does it take on this machine?
 
-Usage:  python benchmarks/eval_global_pool.py [--size medium] [--model tiny:gme] [--threads 2] [--world DIR]
+Usage:  python benchmarks/eval_global_pool.py [--pool-per-set 650] [--size medium] [--model tiny:gme] [--world DIR]
 
-Builds the world (medium: 20,798 test candidates in the global pool, 3,200 queries over 16 eval sets) unless
---world points at one, then runs `umr eval --pool global` with no embedding cache, so every candidate and query
-is embedded, and prints the wall-clock time split into pool embedding, query embedding and search.
+Builds a world whose global test pool has ≥ 10,000 candidates (650 per eval set → 10,396; 50 queries per set)
+— or `--size medium` (20,798 candidates, 3,200 queries), or reuses --world — then runs `umr eval --pool global`
+with no embedding cache, so every candidate and query is embedded, and prints the wall-clock time split into
+pool embedding, query embedding and search.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pathlib import Path
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="medium")
+    parser.add_argument("--size", default=None, help="a named world size instead of the custom one")
+    parser.add_argument("--pool-per-set", type=int, default=650, help="test candidates per eval set (custom size)")
+    parser.add_argument("--queries-per-set", type=int, default=50)
     parser.add_argument("--model", default="tiny:gme")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the claim is for 2 cores)")
     parser.add_argument("--world", default=None, help="an existing world to reuse")
@@ -32,6 +35,7 @@ def main() -> None:
     from umr.data.mbeir import read_pool
     from umr.data.mbeir_sets import global_pool_file
     from umr.data.world import build_world
+    from umr.data.world.writer import SizeSpec
     from umr.eval.baselines import resolve_model
     from umr.eval.mbeir import EvalOptions, evaluate
 
@@ -39,8 +43,10 @@ def main() -> None:
     world = Path(args.world) if args.world else Path(tmp.name) / "world"
     if not (world / "world.json").exists():
         t0 = time.perf_counter()
-        build_world(world, size=args.size, seed=0)
-        print(f"built the {args.size} world in {time.perf_counter() - t0:.1f}s")
+        size = args.size or SizeSpec({"train": 4, "val": 4, "test": args.queries_per_set},
+                                     {"train": 8, "val": 8, "test": args.pool_per_set})
+        build_world(world, size=size, seed=0)
+        print(f"built the world in {time.perf_counter() - t0:.1f}s")
     n_pool = len(read_pool(global_pool_file(world), world, check_images=False))
     embedder = resolve_model(args.model)
     t0 = time.perf_counter()

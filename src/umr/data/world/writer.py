@@ -103,10 +103,17 @@ def _render_one(job: tuple[str, tuple, int, int]) -> None:
     save_png(render(obj, variant, size), path)
 
 
-def build_world(out: str | Path, size: str = "tiny", seed: int = 0, image_size: int = 112,
+def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, image_size: int = 112,
                 workers: int | None = None) -> dict:
-    """Generate the world into `out` (created; existing world files are overwritten). Returns world.json's dict."""
-    if size not in SIZES:
+    """Generate the world into `out` (created; existing world files are overwritten). Returns world.json's dict.
+
+    size: a name in SIZES, or a SizeSpec for a custom world (benchmarks).
+    """
+    if isinstance(size, SizeSpec):
+        spec, size = size, "custom"
+    elif size in SIZES:
+        spec = SIZES[size]
+    else:
         raise ValueError(f"unknown size {size!r}; use one of {list(SIZES)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,7 +129,7 @@ def build_world(out: str | Path, size: str = "tiny", seed: int = 0, image_size: 
     names: set[str] = set()
     counts: dict[str, dict] = {}
     for split in ("train", "val", "test"):
-        sets = _build_split(rng, split, split_objects[split], SIZES[size], counters, images, meta, names)
+        sets = _build_split(rng, split, split_objects[split], spec, counters, images, meta, names)
         union: list[Candidate] = []
         counts[split] = {}
         for (dataset, task), (queries, pool) in sorted(sets.items(), key=lambda kv: (kv[0][1], kv[0][0])):
