@@ -1,0 +1,90 @@
+"""`umr serve`: the HTTP API and search page for an index (FastAPI + uvicorn, loopback by default)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve", help="serve an index over HTTP (API + search page)",
+        description="Serve an index: POST /embed /search /rerank, GET /items/{did} /health, the search page at / "
+        "and the API docs at /docs. Queries are embedded with the model the index was built with; concurrent "
+        "requests are batched into one model call. Needs the serve extra: pip install 'umr[serve]'.",
+        epilog="example: umr serve --index runs/demo --model tiny:gme --port 8000   (then open http://127.0.0.1:8000)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--index", required=True, type=Path, help="job directory from `umr index build` (or its index/)")
+    p.add_argument("--model", default=None,
+                   help="model to embed queries (default: the one recorded in the index; must match it)")
+    p.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default: 127.0.0.1, this machine only; use a token before opening it up)")
+    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--token", default=os.environ.get("UMR_SERVE_TOKEN"),
+                   help="require 'Authorization: Bearer TOKEN' on the API (default: $UMR_SERVE_TOKEN, else none)")
+    p.add_argument("--reranker", default=None,
+                   help="re-ranker as 'py:module:Class' (an object with score(query, candidates) -> list[float])")
+    p.add_argument("--max-batch", type=int, default=32, help="most items per batched model call (default: 32)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0,
+                   help="how long a request waits for others to share its model call (default: 5)")
+    p.add_argument("--no-batching", action="store_true", help="one model call per request (for comparison)")
+    p.add_argument("--max-request-mb", type=float, default=10.0, help="largest request body in MiB (default: 10)")
+    p.add_argument("--max-image-pixels", type=int, default=16_000_000,
+                   help="largest image, width × height (default: 16,000,000)")
+    p.add_argument("--cors-origin", action="append", default=[],
+                   help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
+    p.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
+    p.set_defaults(func=run)
+
+
+def load_reranker(spec: str | None) -> Any:
+    """'py:module:Class' → an instance; None → no re-ranker (/rerank answers 501)."""
+    if spec is None:
+        return None
+    import importlib
+
+    if not spec.startswith("py:"):
+        raise ValueError(f"--reranker {spec!r}: give 'py:module:Class' (a class with score(query, candidates))")
+    module_name, _, attr = spec[3:].partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)()
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"--reranker {spec!r}: cannot import {attr!r} from {module_name!r} ({exc})") from exc
+
+
+def build_app(args: argparse.Namespace) -> Any:
+    """Load index + model the way `umr search` does and return the FastAPI app (also used by tests)."""
+    try:
+        from umr.serve.app import ServeSettings, create_app
+    except ImportError as exc:
+        raise ValueError(f"umr serve needs the serve extra ({exc.name} is missing): pip install 'umr[serve]'") from exc
+    from umr.cli.cmd_index import resolve_embedder
+    from umr.cli.cmd_search import check_model, find_index_dir
+    from umr.index.base import load_index
+
+    directory = find_index_dir(args.index)
+    index = load_index(directory)
+    spec = args.model or index.info.get("model_spec")
+    if not spec:
+        raise ValueError(f"{directory} does not record which model built it; pass --model")
+    embedder = resolve_embedder(spec, device=args.device)
+    check_model(embedder.describe(), index.info, directory)
+    settings = ServeSettings(token=args.token or None, batching=not args.no_batching, max_batch=args.max_batch,
+                             max_wait_ms=args.max_wait_ms, max_request_bytes=int(args.max_request_mb * 1024 * 1024),
+                             max_image_pixels=args.max_image_pixels, cors_origins=list(args.cors_origin),
+                             index_dir=directory)
+    return create_app(index, embedder, settings, reranker=load_reranker(args.reranker))
+
+
+def run(args: argparse.Namespace) -> int:
+    app = build_app(args)
+    import uvicorn
+
+    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
+        print(f"umr serve: warning: listening on {args.host} without --token; anyone who can reach it can query")
+    print(f"umr serve: http://{args.host}:{args.port}/  (API docs at /docs)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
