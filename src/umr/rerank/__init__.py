@@ -1,0 +1,13 @@
+"""MLLM re-ranking: P(Yes) scores (zero-shot or trained point-wise) fused with retrieval cosines."""
+
+from umr.rerank.fusion import fuse, rerank_list
+
+__all__ = ["Reranker", "fuse", "rerank_list"]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy: the re-ranker pulls in transformers
+    if name == "Reranker":
+        from umr.rerank.prompted import Reranker
+
+        return Reranker
+    raise AttributeError(name)

@@ -1,0 +1,170 @@
+"""`Reranker`: an MLLM judges (query, candidate) pairs; the score is P(Yes) of its first generated token.
+
+    rr = Reranker("tiny:gme")                      # any Qwen2-VL / Qwen2.5-VL / LLaVA-NeXT instruct MLLM
+    p = rr.score(Item(text="a red circle", instruction="Find the image"), [Item(image="a.png"), ...])
+
+One forward per pair: the prompt ends where the assistant's answer starts, the LM head reads the last prompt
+token's hidden state, and P(Yes) = softmax([logit(Yes), logit(No)])[0] — the two-way softmax over the first
+token of "Yes" and of "No", so the score does not depend on how much mass the model puts on other tokens.
+Zero-shot with an instruct MLLM (MM-Embed), or after point-wise training (`umr.rerank.train`, U-MARVEL).
+
+Inputs are assembled as the embedder assembles them (`umr.models.backbones`: image processor → expanded
+image tokens → one prompt string), with causal attention, which is what generation uses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from umr.items import Item
+from umr.models.backbones import Backbone, load_backbone
+from umr.models.base import resolve_device, resolve_dtype
+from umr.models.prompts import expand_placeholder
+from umr.models.recipe import get_recipe, recipe_for_checkpoint
+
+#: family → (chat template with {body}, one image's placeholder). The body names both sides and asks for Yes/No.
+TEMPLATES = {
+    "qwen2-vl": ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{body}<|im_end|>\n"
+                 "<|im_start|>assistant\n", "<|vision_start|><|image_pad|><|vision_end|>"),
+    "llava-next": ("[INST] {body} [/INST]", "<image>\n"),
+}
+QUESTION = "Is the candidate relevant to the query? Answer Yes or No."
+#: HF model_type → backbone family
+FAMILY_OF = {"qwen2_vl": "qwen2-vl", "qwen2_5_vl": "qwen2-vl", "llava_next": "llava-next"}
+
+
+def pair_body(query: Item, candidate: Item, query_images: str, candidate_images: str) -> str:
+    """The user turn: task instruction (if any), query, candidate, then the Yes/No question."""
+    head = "Judge whether the candidate is relevant to the query.\n"
+    if query.instruction:
+        head += f"Task: {query.instruction}\n"
+    return (f"{head}Query: {query_images}{query.text or ''}\nCandidate: {candidate_images}{candidate.text or ''}\n"
+            f"{QUESTION}")
+
+
+def _images(item: Item) -> list[Image.Image]:
+    return [item.load_image()] if item.image is not None else []
+
+
+class Reranker:
+    """Point-wise MLLM re-ranker; `score` returns P(Yes) per candidate (float32, in [0, 1])."""
+
+    def __init__(self, model: str | Path, device: str | None = None, dtype: str | None = None, yes: str = "Yes",
+                 no: str = "No", batch_size: int = 8) -> None:
+        from transformers import AutoConfig, AutoTokenizer
+
+        from umr.models.mllm import local_model_dir
+        from umr.models.registry import MODEL_TYPE_RECIPE, tiny_model_dir
+
+        name = str(model)
+        if name.startswith("tiny:"):
+            name = str(tiny_model_dir(name.split(":", 1)[1]))
+        self.model_path = local_model_dir(name)
+        model_type = AutoConfig.from_pretrained(self.model_path).model_type
+        if model_type not in FAMILY_OF:
+            raise ValueError(f"{self.model_path}: re-ranking needs a Qwen2-VL, Qwen2.5-VL or LLaVA-NeXT model, "
+                             f"this is {model_type!r}")
+        declared, overrides = recipe_for_checkpoint(self.model_path)
+        # The checkpoint's recipe keeps its image-token budget; generation always runs causal.
+        recipe = get_recipe(declared or MODEL_TYPE_RECIPE[model_type], overrides).with_overrides(
+            {"attention": "causal"})
+        self.family = FAMILY_OF[model_type]
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.tokenizer.padding_side = "right"
+        self.backbone: Backbone = load_backbone(self.model_path, recipe, self.dtype)
+        self.backbone.model.to(self.device).eval()
+        self.template, self.placeholder = TEMPLATES[self.family]
+        self.yes_id, self.no_id = self._first_token(yes), self._first_token(no)
+        if self.yes_id == self.no_id:
+            raise ValueError(f"{yes!r} and {no!r} start with the same token; choose other answer words")
+        self.batch_size = batch_size
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.backbone.model
+
+    def _first_token(self, word: str) -> int:
+        ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise ValueError(f"answer word {word!r} encodes to no token")
+        return int(ids[0])
+
+    # -- inputs ----------------------------------------------------------------------------------------------
+    def prompt(self, query: Item, candidate: Item, query_image_tokens: int = 0,
+               candidate_image_tokens: int = 0) -> str:
+        """The full prompt string for one pair; image token counts come from the image processor."""
+        def vis(item: Item, n: int) -> str:
+            return expand_placeholder(self.placeholder, self.backbone.image_token, n) if item.image is not None else ""
+
+        body = pair_body(query, candidate, vis(query, query_image_tokens), vis(candidate, candidate_image_tokens))
+        return self.template.format(body=body)
+
+    def prepare(self, pairs: Sequence[tuple[Item, Item]]) -> dict[str, Any]:
+        """Tokenised, padded (right) model inputs for a batch of (query, candidate) pairs."""
+        per_pair = [(_images(q), _images(c)) for q, c in pairs]
+        flat = [img for qi, ci in per_pair for img in qi + ci]
+        batch: dict[str, Any] = {}
+        counts: list[int] = []
+        if flat:
+            pixels, counts = self.backbone.process_images(flat)
+            batch.update(pixels)
+        it = iter(counts)
+        texts = []
+        for (q, c), (qi, ci) in zip(pairs, per_pair):
+            nq = next(it) if qi else 0
+            nc = next(it) if ci else 0
+            texts.append(self.prompt(q, c, nq, nc))
+        enc = self.tokenizer(texts, padding=True, return_tensors="pt")
+        batch.update(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
+        return {k: v.to(self.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    # -- scoring ---------------------------------------------------------------------------------------------
+    def yes_no_logits(self, batch: dict[str, Any]) -> torch.Tensor:
+        """[b, 2] logits of (Yes, No) for the first answer token; differentiable when grad is on (training)."""
+        hidden = self.backbone.hidden_states(batch)  # [b, L, h]
+        last = batch["attention_mask"].sum(1) - 1  # right padding: the last real token predicts the answer
+        h = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        weight = self.backbone.model.get_output_embeddings().weight  # only two rows are needed: not the full head
+        bias = getattr(self.backbone.model.get_output_embeddings(), "bias", None)
+        rows = torch.tensor([self.yes_id, self.no_id], device=h.device)
+        logits = h @ weight[rows].T
+        return (logits + bias[rows] if bias is not None else logits).float()
+
+    def score_pairs(self, pairs: Sequence[tuple[Item, Item]]) -> np.ndarray:
+        """P(Yes) for each (query, candidate) pair → float32 [n]."""
+        out = np.zeros(len(pairs), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(pairs), self.batch_size):
+                chunk = pairs[start:start + self.batch_size]
+                logits = self.yes_no_logits(self.prepare(chunk))
+                out[start:start + len(chunk)] = torch.softmax(logits, dim=-1)[:, 0].cpu().numpy()
+        return out
+
+    def score(self, query: Item, candidates: Sequence[Item]) -> np.ndarray:
+        """P(Yes) of each candidate for one query → float32 [len(candidates)]."""
+        return self.score_pairs([(query, c) for c in candidates])
+
+    def describe(self) -> dict[str, Any]:
+        return {"reranker": self.model_path, "family": self.family, "yes_id": self.yes_id, "no_id": self.no_id}
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """Model, tokenizer, image processor and the recipe marker: a folder `Reranker(out_dir)` loads."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.backbone.model.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        self.backbone.image_processor.save_pretrained(out)
+        marker = Path(self.model_path) / "umr_recipe.json"
+        if marker.is_file():
+            (out / "umr_recipe.json").write_text(marker.read_text())
+        (out / "umr_reranker.json").write_text(json.dumps(self.describe(), indent=1) + "\n")
+        return out
