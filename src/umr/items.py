@@ -7,7 +7,6 @@ Images are validated when loaded, and every error names the item (its id, else i
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -224,23 +223,16 @@ def _decode_video(path: Path, max_frames: int, item: Item, max_pixels: int = MAX
 
 def read_items(path: str | Path, root: str | Path | None = None) -> Iterator[Item]:
     """Items from a JSONL file, one object a line; a malformed line raises an error naming file and line."""
+    from umr.jsonl import FileLineError, iter_jsonl
+
     path = Path(path)
     root = path.parent if root is None else root
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: malformed JSON ({exc.msg}); fix or remove the line") from exc
-            try:
-                item = Item.from_dict(obj, root=root)
-            except ItemError as exc:
-                raise ValueError(f"{path}:{lineno}: {exc}") from exc
-            if item.id is None:
-                item = replace(item, id=f"{path.name}:{lineno}")
-            yield item
+    for lineno, obj in iter_jsonl(path):
+        try:
+            item = Item.from_dict(obj, root=root)
+        except ItemError as exc:
+            raise FileLineError(path, lineno, str(exc)) from exc
+        yield item if item.id is not None else replace(item, id=f"{path.name}:{lineno}")
 
 
 def as_items(values: Iterable[Item | str]) -> list[Item]:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from umr.items import Item
+from umr.jsonl import FileLineError
+from umr.jsonl import iter_jsonl as _iter_jsonl
 
 #: M-BEIR task id → (query modality, candidate modality). Task 5 (image → image,text) is unused by M-BEIR.
 TASKS: dict[int, tuple[str, str]] = {
@@ -39,13 +41,8 @@ MODALITIES = ("text", "image", "image,text")
 SPLITS = ("train", "val", "test")
 
 
-class MBEIRFormatError(ValueError):
+class MBEIRFormatError(FileLineError):
     """A line of an M-BEIR file is unusable; the message starts with `file:line:`."""
-
-    def __init__(self, path: str | Path, line: int | None, problem: str) -> None:
-        self.path, self.line, self.problem = Path(path), line, problem
-        where = f"{path}:{line}" if line is not None else str(path)
-        super().__init__(f"{where}: {problem}")
 
 
 def task_id_for(query_modality: str, cand_modality: str) -> int:
@@ -119,21 +116,8 @@ def _item(ident: str, modality: str, txt: str | None, img_path: str | None, root
 
 # -- reading ------------------------------------------------------------------------------------------------
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; malformed JSON raises naming file and line."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise MBEIRFormatError(path, lineno, f"malformed JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise MBEIRFormatError(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+    """(line number, object) for each non-blank line; malformed JSON raises MBEIRFormatError naming file and line."""
+    return _iter_jsonl(path, MBEIRFormatError)
 
 
 def _check_id(path: Path, lineno: int, value: Any, key: str) -> str:
