@@ -156,3 +156,15 @@ def test_openapi_documents_every_endpoint(client) -> None:
     assert {"application/json", "multipart/form-data"} == set(content)
     assert "EmbedRequest" in spec["components"]["schemas"] and "ItemIn" in spec["components"]["schemas"]
     assert client.get("/docs").status_code == 200
+
+
+def test_page_and_assets_are_served_locally(client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert 'id="search-form"' in page.text
+    for asset, kind in (("/static/app.js", "javascript"), ("/static/style.css", "text/css")):
+        res = client.get(asset)
+        assert res.status_code == 200 and kind in res.headers["content-type"]
+        assert "http://" not in res.text and "https://" not in res.text and "//cdn" not in res.text
+    assert "http" not in page.text.replace('http-equiv', '')

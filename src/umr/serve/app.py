@@ -47,6 +47,7 @@ from umr.serve.inputs import (
 
 log = logging.getLogger("umr.serve")
 STATIC = Path(__file__).parent / "static"
+PAGE_CSP = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 # module level: annotations are strings here (future import), resolved against the module's globals
 _BEARER = HTTPBearer(auto_error=False, description="required when the server was started with --token")
 
@@ -330,7 +331,9 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     # -- the page ----------------------------------------------------------------------------------------------
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+        # The policy makes "no CDN" enforced, not just true: the browser loads nothing from another origin.
+        return FileResponse(STATIC / "index.html", media_type="text/html",
+                            headers={"Content-Security-Policy": PAGE_CSP})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
