@@ -80,11 +80,12 @@ def write_pairs(path: str | Path, pairs: Sequence[Pair]) -> Path:
 
 
 def read_mbeir_pairs(query_file: str | Path, pool_file: str | Path, root: str | Path,
-                     instruction: str | None = None) -> list[Pair]:
+                     instruction: str | None = None, pool: dict[str, Any] | None = None) -> list[Pair]:
     """One pair per M-BEIR training query: its first positive, its listed negatives (dids in the pool)."""
     from umr.data.mbeir import read_pool, read_queries
 
-    pool = {c.did: c for c in read_pool(pool_file, root=root, check_images=False)}
+    if pool is None:
+        pool = {c.did: c for c in read_pool(pool_file, root=root, check_images=False)}
     pairs = []
     for q in read_queries(query_file, root=root, check_images=False):
         missing = [d for d in q.pos + q.neg if d not in pool]
@@ -93,6 +94,32 @@ def read_mbeir_pairs(query_file: str | Path, pool_file: str | Path, root: str | 
                              + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
         pairs.append(Pair(q.to_item(root, instruction), pool[q.pos[0]].to_item(root),
                           [pool[d].to_item(root) for d in q.neg]))
+    return pairs
+
+
+def read_mbeir_root_pairs(root: str | Path, split: str = "train", tasks: list[str] | None = None,
+                          seed: int = 0) -> list[Pair]:
+    """Pairs from every query file of an M-BEIR data root's split (the offline world or the real download).
+
+    Each query gets one instruction drawn from the instruction TSV for its (dataset, query modality, candidate
+    modality), as M-BEIR training does; the draw is seeded by (seed, qid) so runs are reproducible.
+    """
+    from umr.data.mbeir import TASKS
+    from umr.data.mbeir_sets import find_eval_sets, instruction_table, load_pool
+
+    root = Path(root)
+    table = instruction_table(root)
+    pairs: list[Pair] = []
+    for ref in find_eval_sets(root, split, tasks):
+        pool = load_pool(ref.local_pool_file, root, check_images=False)
+        for pair in read_mbeir_pairs(ref.query_file, ref.local_pool_file, root, pool=pool):
+            prompts = table.get((pair.query.id.split(":", 1)[0], pair.query.modality, TASKS[ref.task_id][1]))
+            if prompts:
+                pick = random.Random(f"{seed}:{pair.query.id}").randrange(len(prompts))
+                pair.query = pair.query.with_instruction(prompts[pick])
+            pairs.append(pair)
+    if not pairs:
+        raise ValueError(f"{root}: no training queries under query/{split}")
     return pairs
 
 

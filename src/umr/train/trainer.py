@@ -24,7 +24,7 @@ import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
-from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_pairs
+from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_mbeir_root_pairs, read_pairs
 from umr.train.gradcache import full_batch_loss, gradcache_backward
 from umr.train.lora import LoraSpec, apply_lora, merge_into_embedder, save_adapter, set_vision_trainable
 from umr.train.losses import InfoNCELoss
@@ -34,7 +34,7 @@ from umr.train.losses import InfoNCELoss
 class TrainConfig:
     model: str = "tiny:gme"  # start point: a folder, hub id, "tiny:<recipe>" or "text"
     recipe: str | None = None  # None = what the checkpoint declares
-    data: str = ""  # pairs JSONL, or an M-BEIR query file when mbeir_pool is set
+    data: str = ""  # pairs JSONL, an M-BEIR query file (with mbeir_pool), or an M-BEIR root (all train tasks)
     data_root: str | None = None  # relative image paths resolve here (default: the data file's folder)
     mbeir_pool: str | None = None  # M-BEIR pool holding the dids that `data`'s pos/neg lists name
     instruction: str | None = None  # M-BEIR: the task instruction given to every query
@@ -64,6 +64,10 @@ class TrainConfig:
     device: str | None = None  # None = cuda if available
     dtype: str | None = None  # None = bf16 on GPU, fp32 on CPU
     stages: list[dict[str, Any]] = field(default_factory=list)  # see umr.train.stages
+    type: str = "contrastive"  # "contrastive" (InfoNCE) | "distill" (KL to teacher scores: umr.train.distill)
+    distill_temperature: float | None = None  # distill: τ of both softmaxes (detached); None = `temperature`
+    mix_data: str | None = None  # another pairs JSONL mixed into `data` (continual text FT keeps multimodal data)
+    mix_share: float = 0.0  # share of each epoch's pairs drawn from mix_data (umr.train.continual)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
@@ -78,6 +82,8 @@ class TrainConfig:
             if bad:
                 raise ValueError(f"unknown lora option(s) {bad}; known: {sorted(lora_known)}")
             values["lora"] = LoraSpec(**values["lora"])
+        if values.get("type", "contrastive") not in ("contrastive", "distill"):
+            raise ValueError(f"type must be contrastive or distill, not {values['type']!r}")
         if values.get("schedule", "constant") not in ("constant", "linear", "cosine"):
             raise ValueError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
         return cls(**values)
@@ -102,10 +108,18 @@ class TrainConfig:
 def load_config_pairs(config: TrainConfig) -> list[Pair]:
     if not config.data:
         raise ValueError("no training data: set `data` to a pairs JSONL (or an M-BEIR query file + mbeir_pool)")
+    if Path(config.data).is_dir():  # an M-BEIR data root: every task of its train split
+        return read_mbeir_root_pairs(config.data, seed=config.seed)
     if config.mbeir_pool:
         root = config.data_root or str(Path(config.data).parent)
-        return read_mbeir_pairs(config.data, config.mbeir_pool, root, config.instruction)
-    return read_pairs(config.data, config.data_root)
+        pairs = read_mbeir_pairs(config.data, config.mbeir_pool, root, config.instruction)
+    else:
+        pairs = read_pairs(config.data, config.data_root)
+    if config.mix_data:
+        from umr.train.continual import mix_pairs
+
+        pairs = mix_pairs(pairs, read_pairs(config.mix_data), config.mix_share, config.seed)
+    return pairs
 
 
 def trainable_modules(embedder: Any) -> dict[str, nn.Module]:
@@ -175,15 +189,25 @@ class Trainer:
         return 0.5 * (1 + math.cos(math.pi * progress))
 
     # -- training --------------------------------------------------------------------------------------------
-    def train_step(self, queries: list, positives: list, negatives: list) -> float:
-        """One optimiser step on one contrastive batch; returns the loss."""
+    def epoch_batches(self, epoch: int) -> list[Any]:
+        """The batches of one epoch (a hook: the distillation trainer batches its own rows)."""
         cfg = self.config
+        return epoch_batches(self.pairs, cfg.batch_size, cfg.num_negatives, cfg.seed, epoch)
+
+    def step_batch(self, batch: Any) -> float:
+        """One optimiser step on one batch from `epoch_batches` (a hook, like it)."""
+        return self.train_step(batch.queries, batch.positives, batch.negatives)
+
+    def train_step(self, queries: list, positives: list, negatives: list, loss_fn: Any = None) -> float:
+        """One optimiser step on one contrastive batch; returns the loss. loss_fn(q, p, negs) defaults to InfoNCE."""
+        cfg = self.config
+        loss_fn = loss_fn or self.loss_fn
         self.optimizer.zero_grad(set_to_none=True)
         if cfg.micro_batch_size and cfg.micro_batch_size < len(queries):
-            loss = gradcache_backward(self.embedder, self.loss_fn, queries, positives, negatives,
+            loss = gradcache_backward(self.embedder, loss_fn, queries, positives, negatives,
                                       micro_batch=cfg.micro_batch_size)
         else:
-            loss = full_batch_loss(self.embedder, self.loss_fn, queries, positives, negatives)
+            loss = full_batch_loss(self.embedder, loss_fn, queries, positives, negatives)
             loss.backward()
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(list(self.named_trainable().values()), cfg.grad_clip)
@@ -208,12 +232,12 @@ class Trainer:
         try:
             while self.step < self.total_steps:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
-                batches = epoch_batches(self.pairs, cfg.batch_size, cfg.num_negatives, cfg.seed, epoch)
+                batches = self.epoch_batches(epoch)
                 for batch in batches[offset:]:
                     if self.step >= self.total_steps:
                         break
                     t0 = time.perf_counter()
-                    last = self.train_step(batch.queries, batch.positives, batch.negatives)
+                    last = self.step_batch(batch)
                     first = last if first is None else first
                     seen += len(batch.queries)
                     rate = len(batch.queries) / max(time.perf_counter() - t0, 1e-9)
