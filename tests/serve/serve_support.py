@@ -10,7 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-from collections.abc import Sequence
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +62,10 @@ class ToyEmbedder(Embedder):
             if item.text and "explode" in item.text:
                 raise RuntimeError("toy model exploded")
             vec = np.zeros(DIM, dtype=np.float32)
-            for w in f"{item.instruction or ''} {item.text or ''}".lower().split():
+            for w in (item.text or "").lower().split():
                 vec += _word(w)
+            for w in (item.instruction or "").lower().split():  # light: the query's content should dominate
+                vec += 0.1 * _word(w)
             if item.image is not None:
                 mean = np.asarray(item.load_image(), dtype=np.float32).reshape(-1, 3).mean(0) / 255.0
                 vec += 4.0 * (mean - 0.5) @ self.colour_proj
@@ -114,3 +120,26 @@ def build_index(folder: Path, embedder: Embedder | None = None) -> Index:
     index.add(embedder.encode_corpus(items), items)
     index.save(folder / "index")
     return index
+
+
+@contextmanager
+def running_server(app: Any) -> Iterator[str]:
+    """Serve app with uvicorn on a free loopback port in a thread; yields its base URL."""
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start on 127.0.0.1:{port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
