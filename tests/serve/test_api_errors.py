@@ -164,3 +164,11 @@ def test_unknown_route_and_method_are_json(client) -> None:
     assert res.status_code == 404 and res.json()["error"] == "not_found"
     res = client.get("/search")
     assert res.status_code == 405 and res.json()["error"] == "method_not_allowed"
+
+
+def test_undecodable_body_is_400(client) -> None:
+    res = client.post("/search", content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"})
+    assert res.status_code in (400, 422) and res.json()["error"] in ("invalid_body", "invalid_request")
+    res = client.post("/search", content=b"\x5e\xa9", headers={"content-type": "application/json"})
+    assert res.status_code == 400 and res.json() == {
+        "error": "invalid_body", "detail": "the request body could not be decoded; send UTF-8 JSON"}

@@ -132,7 +132,7 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     app = FastAPI(title="umr", version="0.1.0", lifespan=lifespan,
                   description="Universal multimodal retrieval: embed text, images or both, search an index, re-rank. "
                   "Images are sent as base64 (or uploaded to /embed as multipart); file paths are never read.",
-                  responses={401: {"model": S.ErrorBody}, 413: {"model": S.ErrorBody}, 422: {"model": S.ErrorBody}})
+                  responses={code: {"model": S.ErrorBody} for code in (400, 401, 413, 422)})
     app.state.settings, app.state.batcher, app.state.index, app.state.embedder = settings, batcher, index, embedder
     app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
     if settings.cors_origins:
@@ -146,7 +146,10 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = getattr(exc, "code", None) or {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code,
                                                                                               "http_error")
-        return _error(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+        detail = str(exc.detail)
+        if exc.status_code == 400 and code == "http_error":  # FastAPI could not decode the body at all
+            code, detail = "invalid_body", "the request body could not be decoded; send UTF-8 JSON"
+        return _error(exc.status_code, code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -289,7 +292,8 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
                                 results=hits, latency_ms=(t4 - t0) * 1e3, timings_ms=ms)
 
     @app.post("/rerank", response_model=S.RerankResponse, dependencies=auth, tags=["retrieval"],
-              responses={501: {"model": S.ErrorBody, "description": "no re-ranker configured"}})
+              responses={404: {"model": S.ErrorBody, "description": "a candidate id is not in the index"},
+                         501: {"model": S.ErrorBody, "description": "no re-ranker configured"}})
     async def rerank(req: S.RerankRequest) -> S.RerankResponse:
         """Score candidates (indexed ids or ad-hoc items) against a query with the configured re-ranker."""
         t0 = time.perf_counter()

@@ -86,7 +86,7 @@ def add_embed_route(app: FastAPI, auth: list[Any], settings: Any,
                           settings.max_text_chars)], role
 
     @app.post("/embed", response_model=S.EmbedResponse, dependencies=auth, tags=["embedding"],
-              openapi_extra=body_doc)
+              openapi_extra=body_doc, responses={415: {"model": S.ErrorBody, "description": "not JSON or multipart"}})
     async def embed_items(request: Request) -> S.EmbedResponse:
         """Embed items: JSON {"items": [{text, image (base64), instruction}], "role"} or a multipart upload of one
         item (fields text, instruction, role; file image). Returns L2-normalised vectors in input order."""
