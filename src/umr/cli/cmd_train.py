@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.train.trainer import TrainConfig, Trainer
+    from umr.train.stages import make_trainer
+    from umr.train.trainer import TrainConfig
 
     config = TrainConfig.from_yaml(args.config)
     for key in ("output_dir", "data", "max_steps", "device"):
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
         final = run_stages(config, resume=args.resume)
     else:
-        trainer = Trainer(config)
+        trainer = make_trainer(config)
         summary = trainer.fit(resume=args.resume)
         final = trainer.save_final()
         print(f"{summary['steps']} steps, loss {summary['first_loss']} → {summary['last_loss']}, "

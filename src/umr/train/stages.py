@@ -6,6 +6,8 @@ model. A stage is a mapping of TrainConfig fields that override the top-level on
     stages:
       - {name: text, data: nli_pairs.jsonl, lr: 1.0e-4}
       - {name: caption, data: caption_pairs.jsonl, symmetric: true, lora: {r: 4, alpha: 8}}
+      - {name: distill, type: distill, data: teacher_top50.jsonl}          # umr.train.distill
+      - {name: text, data: text_pairs.jsonl, lr: 1.0e-5, mix_data: mm_pairs.jsonl, mix_share: 0.25}
 
 Stage i writes OUTPUT_DIR/stage-{i}-{name}/ (its checkpoints, log and final/); a finished stage (final/ present)
 is skipped on a rerun, so `--resume` continues a chain where it stopped.
@@ -36,6 +38,15 @@ def stage_configs(config: TrainConfig) -> list[TrainConfig]:
     return out
 
 
+def make_trainer(config: TrainConfig) -> Trainer:
+    """The trainer for a config's `type`: contrastive (InfoNCE) or distill (KL to teacher scores)."""
+    if config.type == "distill":
+        from umr.train.distill import DistillTrainer
+
+        return DistillTrainer(config)
+    return Trainer(config)
+
+
 def run_stages(config: TrainConfig, resume: bool = False) -> Path:
     """Train every stage in order, merging each stage's LoRA into the base of the next; returns the last final/."""
     if not config.stages:
@@ -50,7 +61,7 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
         if resume and any((final / marker).is_file() for marker in ("umr_recipe.json", "modules.json")):
             print(f"stage {stage.output_dir}: already finished, skipped")
         else:
-            trainer = Trainer(stage)
+            trainer = make_trainer(stage)
             summary = trainer.fit(resume=resume)
             final = trainer.save_final()
             print(f"stage {stage.output_dir}: {summary['steps']} steps, loss {summary['first_loss']} → "

@@ -1,0 +1,174 @@
+"""Distillation stage (U-MARVEL): the embedder learns the fused retriever + re-ranker ranking of each query's top-N.
+
+    build_teacher(retriever, "data/world", "runs/teacher.jsonl", reranker=Reranker("runs/reranker/final"))
+    # then a stage of the training config:
+    - {name: distill, type: distill, data: runs/teacher.jsonl}
+
+Teacher scores for query q over its top-N candidates c_1..c_N (labelled positive kept in the list):
+t_j = cos(q, c_j) + w · P(Yes | q, c_j). The student's scores are its own cosines s_j over the same N
+candidates, and the loss is KL(softmax(t/τ) ‖ softmax(s/τ)) with τ detached — no in-batch negatives: each
+query only sees its own list.
+
+Teacher JSONL, one object a line: {"qid", "query": item, "candidates": [item, ...], "teacher": [float, ...],
+"cos": [...], "p_yes": [...], "dids": [...]}.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from umr.items import Item
+from umr.train.data import Pair, _item
+from umr.train.trainer import TrainConfig, Trainer
+
+
+def distill_kl(student: torch.Tensor, teacher: torch.Tensor, tau: float | torch.Tensor) -> torch.Tensor:
+    """KL(softmax(teacher/τ) ‖ softmax(student/τ)), averaged over queries; τ gets no gradient.
+
+    Inputs:
+
+    | argument  | shape  | meaning                                                          |
+    |-----------|--------|------------------------------------------------------------------|
+    | `student` | [b, n] | the student's cosine of query i with each of its n candidates    |
+    | `teacher` | [b, n] | the teacher's (fused) score of the same candidates, a constant   |
+    | `tau`     | scalar | temperature of both softmaxes, detached                          |
+    """
+    if student.shape != teacher.shape:
+        raise ValueError(f"student {tuple(student.shape)} and teacher {tuple(teacher.shape)} scores must match")
+    t = tau.detach() if isinstance(tau, torch.Tensor) else torch.tensor(float(tau))
+    log_s = F.log_softmax(student.float() / t, dim=-1)
+    log_t = F.log_softmax(teacher.detach().float().to(student.device) / t, dim=-1)
+    return F.kl_div(log_s, log_t, log_target=True, reduction="batchmean")
+
+
+def distill_loss(query: torch.Tensor, candidates: torch.Tensor, teacher: torch.Tensor,
+                 tau: float | torch.Tensor) -> torch.Tensor:
+    """`distill_kl` on embeddings: query [b, d] and candidates [b, n, d] (any scale: normalised here)."""
+    q = F.normalize(query.float(), dim=-1)
+    c = F.normalize(candidates.float(), dim=-1)
+    return distill_kl(torch.einsum("bd,bnd->bn", q, c), teacher, tau)
+
+
+@dataclass
+class DistillRow:
+    qid: str
+    query: Item
+    candidates: list[Item]
+    teacher: list[float]
+
+
+@dataclass
+class DistillBatch:
+    queries: list[Item]
+    candidates: list[list[Item]]  # [b][n]
+    teacher: torch.Tensor  # [b, n]
+
+
+def read_distill(path: str | Path) -> list[DistillRow]:
+    """Rows of a teacher JSONL; relative image paths resolve against the file's folder."""
+    path = Path(path)
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            obj = json.loads(line)
+            where = f"{path}:{lineno}"
+            if not {"query", "candidates", "teacher"} <= set(obj) or len(obj["candidates"]) != len(obj["teacher"]):
+                raise ValueError(f"{where}: a distillation row needs 'query', and 'candidates' and 'teacher' of "
+                                 "equal length (make the file with umr.train.distill.build_teacher)")
+            rows.append(DistillRow(str(obj.get("qid", lineno)), _item(obj["query"], path.parent, where),
+                                   [_item(c, path.parent, where) for c in obj["candidates"]],
+                                   [float(x) for x in obj["teacher"]]))
+    if not rows:
+        raise ValueError(f"{path}: no distillation rows")
+    return rows
+
+
+class DistillTrainer(Trainer):
+    """The Trainer with the distillation loss and batches of (query, its N candidates, teacher scores)."""
+
+    def __init__(self, config: TrainConfig, embedder: Any = None, rows: list[DistillRow] | None = None) -> None:
+        rows = rows if rows is not None else read_distill(config.data)
+        # Lists can differ in length (a small pool); all queries of a batch need the same n, so keep the top n.
+        self.n = min(len(r.candidates) for r in rows)
+        if self.n < 2:
+            raise ValueError("distillation needs at least 2 candidates per query")
+        self.rows = rows
+        pairs = [Pair(r.query, r.candidates[0], r.candidates[1:self.n]) for r in rows]
+        super().__init__(config, embedder=embedder, pairs=pairs)
+
+    def epoch_batches(self, epoch: int) -> list[DistillBatch]:
+        import random
+
+        rng = random.Random(self.config.seed * 100_003 + epoch)  # same rule as umr.train.data.epoch_batches
+        order = list(range(len(self.rows)))
+        rng.shuffle(order)
+        b, n = self.config.batch_size, self.n
+        out = []
+        for start in range(0, len(order) - b + 1, b):
+            rows = [self.rows[i] for i in order[start:start + b]]
+            out.append(DistillBatch([r.query for r in rows], [r.candidates[:n] for r in rows],
+                                    torch.tensor([r.teacher[:n] for r in rows], dtype=torch.float32)))
+        return out
+
+    @property
+    def tau(self) -> torch.Tensor:
+        if self.config.distill_temperature is not None:
+            return torch.tensor(self.config.distill_temperature)
+        return self.loss_fn.tau.detach()
+
+    def step_batch(self, batch: DistillBatch) -> float:
+        teacher, tau = batch.teacher.to(self.embedder.device), self.tau
+
+        def loss_fn(q: torch.Tensor, first: torch.Tensor, rest: torch.Tensor | None) -> torch.Tensor:
+            cands = first[:, None] if rest is None else torch.cat([first[:, None], rest], dim=1)
+            return distill_loss(q, cands, teacher, tau)
+
+        return self.train_step(batch.queries, [c[0] for c in batch.candidates], [c[1:] for c in batch.candidates],
+                               loss_fn=loss_fn)
+
+
+def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: Any = None, weight: float = 1.0,
+                  top: int = 50, pool: str = "local", split: str = "train", tasks: list[str] | None = None,
+                  cache_dir: str | Path | None = None, batch_size: int = 16) -> dict[str, Any]:
+    """Write the teacher JSONL for `split`: each query's top-`top` by `retriever`, scored cos + w·P(Yes).
+
+    The query's first labelled positive replaces the last candidate when retrieval missed it, so every list holds
+    the target the teacher should rank first. Without a reranker the teacher is the retriever's cosine alone.
+    Resumable: qids already in `out` are skipped.
+    """
+    from umr.mine.job import _done_qids, retrieve
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = _done_qids(out)
+    written = inserted = 0
+    with out.open("a", encoding="utf-8") as fh:
+        for _, _, view, retrieved in retrieve(retriever, root, split, pool, tasks, top, cache_dir, batch_size):
+            for r in retrieved:
+                if r.query.qid in done or not r.positive_scores:
+                    continue
+                rows = [int(x) for x in r.rows]
+                cos = [float(x) for x in r.scores]
+                first = next((d for d in r.query.pos if d in view.row), next(iter(r.positive_scores)))
+                if view.row[first] not in rows:
+                    rows[-1], cos[-1] = view.row[first], r.positive_scores[first]
+                    inserted += 1
+                query = r.query.to_item(view.root, r.instruction)
+                cands = [view.entries[i].to_item(view.root) for i in rows]
+                p_yes = [float(x) for x in reranker.score(query, cands)] if reranker is not None else [0.0] * len(rows)
+                teacher = [c + weight * p for c, p in zip(cos, p_yes)]
+                fh.write(json.dumps({"qid": r.query.qid, "query": query.to_dict(),
+                                     "candidates": [c.to_dict() for c in cands], "dids": [view.dids[i] for i in rows],
+                                     "cos": [round(c, 6) for c in cos], "p_yes": [round(p, 6) for p in p_yes],
+                                     "teacher": teacher}) + "\n")
+                fh.flush()
+                written += 1
+    return {"written": written, "resumed": len(done), "positive_inserted": inserted}
