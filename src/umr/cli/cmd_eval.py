@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compare", choices=["published"], default=None,
                    help="print the papers' numbers beside ours (real M-BEIR only)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
+    p.add_argument("--rerank", type=int, default=0, metavar="N",
+                   help="re-rank each query's top N with an MLLM Yes/No re-ranker (default 0 = off)")
+    p.add_argument("--fuse-weight", type=float, default=1.0, metavar="W",
+                   help="re-ranked score = cos + W · P(Yes) (default 1.0)")
+    p.add_argument("--reranker", default=None,
+                   help="re-ranker model (Qwen2-VL / LLaVA-NeXT folder, hub id or tiny:<recipe>; default: --model)")
     p.set_defaults(func=run)
 
 
@@ -57,7 +63,13 @@ def run(args: argparse.Namespace) -> int:
     opts = EvalOptions(pool=args.pool, split=args.split, tasks=args.tasks, ks=tuple(sorted(set(args.k))),
                        instructions=not args.no_instructions, batch_size=args.batch_size, cache_dir=cache,
                        check_images=not args.skip_image_check, strict=not args.lenient, show_progress=args.progress)
-    report = evaluate(embedder, data, opts)
+    reranker = None
+    if args.rerank > 0:
+        from umr.rerank.prompted import Reranker
+
+        reranker = Reranker(args.reranker or args.model, device=args.device)
+        opts.rerank, opts.fuse_weight = args.rerank, args.fuse_weight
+    report = evaluate(embedder, data, opts, reranker=reranker)
     compare = args.compare == "published"
     print_report(report, compare=compare)
     paths = write_results(report, out, compare=compare)

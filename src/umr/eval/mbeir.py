@@ -62,6 +62,8 @@ class EvalOptions:
     strict: bool = True  # unknown same-dataset dids are errors (False: counted as absent positives)
     bias_k: int = 10  # top-k used by the modality-bias share
     show_progress: bool = False
+    rerank: int = 0  # re-score each query's top-N with an MLLM re-ranker (0 = off); needs evaluate(reranker=…)
+    fuse_weight: float = 1.0  # re-ranked score = cos + fuse_weight · P(Yes) (umr.rerank.fusion)
 
 
 @dataclass
@@ -158,6 +160,7 @@ class _Pool:
 
     def __init__(self, cands: dict[str, Candidate], emb: np.ndarray) -> None:
         self.dids = list(cands)
+        self.cands = list(cands.values())  # the re-ranker reads candidates' content
         self.index_of = {d: i for i, d in enumerate(self.dids)}
         self.modality = np.array([c.modality for c in cands.values()])
         self.emb = emb
@@ -166,8 +169,10 @@ class _Pool:
             self.index.add(emb)
 
 
-def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions) -> tuple[Metrics, list[float] | None]:
-    k = min(max(*opts.ks, opts.bias_k), len(pool.dids))
+def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions,
+               rerank_fn: Any = None) -> tuple[Metrics, list[float] | None]:
+    """rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion."""
+    k = min(max(*opts.ks, opts.bias_k, opts.rerank if rerank_fn else 0), len(pool.dids))
     _, idx = pool.index.search(q_emb, k) if k else (None, np.zeros((len(q_emb), 0), dtype=np.int64))
     results, tops = [], []
     for qi, q in enumerate(es.queries):
@@ -178,6 +183,17 @@ def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions) -
         tops.append(top)
         pos = list(dict.fromkeys(es.positives[q.qid]))
         pos_rows = np.array([pool.index_of[d] for d in pos if d in pool.index_of], dtype=np.int64)
+        if rerank_fn is not None and opts.rerank > 0:
+            from umr.rerank.fusion import rerank_list
+
+            top, _ = rerank_list(top, top_scores, lambda rows, qi=qi: rerank_fn(qi, rows), opts.rerank,
+                                 opts.fuse_weight)
+            tops[-1] = top
+            # ranks are positions in the fused list; positives it missed rank after it (exact for k ≤ len(top))
+            hit = [i + 1 for i, row in enumerate(top) if row in set(pos_rows.tolist())]
+            ranks = hit + [len(top) + 1 + j for j in range(len(pos_rows) - len(hit))]
+            results.append(QueryResult(q.qid, ranks, len(pos)))
+            continue
         is_pos = np.isin(top, pos_rows)
         ranks = positive_ranks(top_scores, is_pos, _row_dots(pool.emb, pos_rows, q_emb[qi]))
         results.append(QueryResult(q.qid, ranks, len(pos)))
@@ -187,8 +203,13 @@ def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions) -
     return metrics, [wrong_modality_share(tops, pool.modality, es.cand_modality, k) for k in (opts.bias_k, 1)]
 
 
-def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = None) -> EvalReport:
-    """Run the protocol on every selected eval set of an M-BEIR-format data root (real M-BEIR or a world)."""
+def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = None,
+             reranker: Any = None) -> EvalReport:
+    """Run the protocol on every selected eval set of an M-BEIR-format data root (real M-BEIR or a world).
+
+    With `reranker` (umr.rerank.Reranker) and opts.rerank = N, each query's top-N is re-ordered by
+    cos + opts.fuse_weight · P(Yes).
+    """
     opts = opts or EvalOptions()
     if opts.pool not in ("local", "global"):
         raise ValueError(f"pool must be 'local' or 'global', got {opts.pool!r}")
@@ -211,7 +232,7 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
     results = []
     for ref in refs:
         pool = shared or build_pool(ref.local_pool_file, f"pool-{ref.local_pool_file.stem}")
-        results.append(_run_set(embedder, root, ref, pool, table, opts, timings))
+        results.append(_run_set(embedder, root, ref, pool, table, opts, timings, reranker))
     timings["total_s"] = time.perf_counter() - t_start
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
     return EvalReport(model=embedder.describe(), data=str(root), options=options, results=results,
@@ -219,7 +240,7 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
 
 
 def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: _Pool, table: dict, opts: EvalOptions,
-             timings: dict[str, float]) -> SetResult:
+             timings: dict[str, float], reranker: Any = None) -> SetResult:
     es = load_eval_set(ref, pool.index_of, check_images=opts.check_images, strict=opts.strict)
     cmod = TASKS[ref.task_id][1]
     items = [q.to_item(root, _instruction(q, table, cmod) if opts.instructions else None) for q in es.queries]
@@ -228,7 +249,11 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: _Pool, table
     q_emb = _embed(QuerySide(embedder), items, opts, f"queries-{ref.name}-{ref.split}", key)
     timings["embed_queries_s"] += time.perf_counter() - t0
     t0 = time.perf_counter()
-    metrics, bias = _score_set(es, q_emb, pool, opts)
+    rerank_fn = None
+    if reranker is not None and opts.rerank > 0:
+        def rerank_fn(qi: int, rows: np.ndarray) -> np.ndarray:
+            return reranker.score(items[qi], [pool.cands[int(r)].to_item(root) for r in rows])
+    metrics, bias = _score_set(es, q_emb, pool, opts, rerank_fn)
     timings["search_s"] += time.perf_counter() - t0
     return SetResult(name=ref.name, dataset=ref.dataset, task_id=ref.task_id, pool=opts.pool, n_pool=len(pool.dids),
                      metrics=metrics, headline_k=headline_k(root, ref.dataset),
