@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
     p.add_argument("--mmap", action="store_true", help="memory-map flat index files instead of reading them")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--rerank", type=int, default=0, metavar="N",
+                   help="re-rank the top N with an MLLM Yes/No re-ranker: score = cos + W · P(Yes)")
+    p.add_argument("--fuse-weight", type=float, default=1.0, metavar="W", help="weight of P(Yes) (default 1.0)")
+    p.add_argument("--reranker", default=None, help="re-ranker model (default: the query model)")
     p.set_defaults(func=run)
 
 
@@ -47,6 +51,23 @@ def check_model(embedder_desc: dict[str, Any], index_info: dict[str, Any], index
         raise ValueError(f"index/model mismatch: {index_dir} was built with {json.dumps(built_with, sort_keys=True)}"
                          f" but the query model is {json.dumps(embedder_desc, sort_keys=True)}; search with the "
                          "index's own model (omit --model) or rebuild the index with this one")
+
+
+def _rerank(args: argparse.Namespace, query: Any, found: list, records: list, spec: str) -> tuple[list, list]:
+    """Re-order the top --rerank results by cos + W · P(Yes) (umr.rerank); scores shown are the fused ones."""
+    import numpy as np
+
+    from umr.items import Item
+    from umr.rerank.fusion import rerank_list
+    from umr.rerank.prompted import Reranker
+
+    reranker = Reranker(args.reranker or spec, device=args.device)
+    query = query.with_instruction(args.instruction)
+    cands = [Item(text=(r or {}).get("text"), image=(r or {}).get("image"), id=i) for (_, i), r in zip(found, records)]
+    order, fused = rerank_list(np.arange(len(found)), np.array([s for s, _ in found]),
+                               lambda rows: reranker.score(query, [cands[int(j)] for j in rows]), args.rerank,
+                               args.fuse_weight)
+    return [(float(f), found[int(j)][1]) for j, f in zip(order, fused)], [records[int(j)] for j in order]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     scores, ids = index.search(vec, args.k, modality=args.modality)
     found = [(float(s), i) for s, i in zip(scores[0], ids[0], strict=True) if i is not None]
     records = index.get([i for _, i in found])
+    if args.rerank > 0 and found:
+        found, records = _rerank(args, query, found, records, spec)
     results = [{"rank": r + 1, "score": round(s, 6), **(rec or {"id": i})}
                for r, ((s, i), rec) in enumerate(zip(found, records, strict=True))]
     if args.json:
