@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="largest image, width × height (default: 16,000,000)")
     p.add_argument("--cors-origin", action="append", default=[],
                    help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
+    p.add_argument("--torch-threads", type=int, default=None,
+                   help="CPU threads for the model (default: torch's choice); 1 leaves cores to the HTTP side")
     p.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
     p.set_defaults(func=run)
 
@@ -80,6 +82,10 @@ def build_app(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     app = build_app(args)
     import uvicorn
 

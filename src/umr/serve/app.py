@@ -40,6 +40,7 @@ from umr.serve.inputs import (
     BodyLimit,
     data_url,
     make_item,
+    make_item_async,
     record_image_path,
     thumbnail_jpeg,
     validation_message,
@@ -258,16 +259,23 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
             modality = normalise_modalities(req.modality)
         except ValueError as exc:
             raise ApiError(422, "invalid_request", f"body.modality: {exc}") from exc
-        query = make_item(req.text, req.image, req.instruction, "body", settings.max_image_pixels,
-                          settings.max_text_chars, ident="query")
+        query = await make_item_async(req.text, req.image, req.instruction, "body", settings.max_image_pixels,
+                                      settings.max_text_chars, ident="query")
         depth = max(req.k, req.rerank_depth or settings.rerank_depth) if req.rerank else req.k
         if req.rerank and reranker is None:
             await run_reranker(query, [])  # raises the 501 before any work is done
         vec = await embed([query], "query")
         t1 = time.perf_counter()
-        scores, ids = await in_index_thread(index.search, vec, min(depth, settings.max_rerank_candidates), modality)
-        found = [(float(s), str(i)) for s, i in zip(scores[0], ids[0], strict=True) if i is not None]
-        t2 = time.perf_counter()
+
+        def retrieve() -> tuple[list[tuple[float, str]], list[Any] | None, float]:
+            scores, ids = index.search(vec, min(depth, settings.max_rerank_candidates), modality)
+            found = [(float(s), str(i)) for s, i in zip(scores[0], ids[0], strict=True) if i is not None]
+            searched = time.perf_counter()
+            # without re-ranking the records are fetched in the same thread hop (one hop less per request)
+            rows = None if req.rerank else records_with_thumbs([i for _, i in found[:req.k]], req.thumbnails)
+            return found, rows, searched
+
+        found, rows, t2 = await in_index_thread(retrieve)
         rerank_scores: list[float | None] = [None] * len(found)
         if req.rerank and found:
             cands = await in_index_thread(candidate_items, [S.CandidateIn(id=i) for _, i in found])
@@ -278,7 +286,8 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
             fused = [s for s, _ in found]
             order = list(range(min(req.k, len(found))))
         t3 = time.perf_counter()
-        rows = await in_index_thread(records_with_thumbs, [found[j][1] for j in order], req.thumbnails)
+        if rows is None:
+            rows = await in_index_thread(records_with_thumbs, [found[j][1] for j in order], req.thumbnails)
         hits = []
         for rank, (j, (rec, jpeg)) in enumerate(zip(order, rows, strict=True), 1):
             rec = rec or {"id": found[j][1], "modality": "text"}
@@ -303,8 +312,8 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
         if reranker is None:
             await run_reranker(Item(text="-"), [])
         q = req.query
-        query = make_item(q.text, q.image, q.instruction, "body.query", settings.max_image_pixels,
-                          settings.max_text_chars, ident="query")
+        query = await make_item_async(q.text, q.image, q.instruction, "body.query", settings.max_image_pixels,
+                                      settings.max_text_chars, ident="query")
         cands = await in_index_thread(candidate_items, req.candidates)
         scores = await run_reranker(query, cands)
         order = sorted(range(len(scores)), key=lambda j: -scores[j])

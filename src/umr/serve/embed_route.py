@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 
 from umr.items import Item
 from umr.serve import schemas as S
-from umr.serve.inputs import ApiError, make_item, validation_message
+from umr.serve.inputs import ApiError, make_item_async, validation_message
 
 MULTIPART_SCHEMA = {
     "type": "object",
@@ -49,8 +49,9 @@ def add_embed_route(app: FastAPI, auth: list[Any], settings: Any,
         if len(req.items) > settings.max_items:
             raise ApiError(422, "too_many_items", f"body.items: {len(req.items)} items, over the limit of "
                            f"{settings.max_items}; split the request")
-        items = [make_item(it.text, it.image, it.instruction, f"body.items.{i}", settings.max_image_pixels,
-                           settings.max_text_chars) for i, it in enumerate(req.items)]
+        items = [await make_item_async(it.text, it.image, it.instruction, f"body.items.{i}",
+                                       settings.max_image_pixels, settings.max_text_chars)
+                 for i, it in enumerate(req.items)]
         return items, req.role
 
     async def from_form(request: Request) -> tuple[list[Item], str]:
@@ -82,8 +83,8 @@ def add_embed_route(app: FastAPI, auth: list[Any], settings: Any,
             data = await image.read()
             if not data:
                 raise ApiError(422, "invalid_image", "form.image: the uploaded file is empty")
-        return [make_item(fields["text"], data, fields["instruction"], "form", settings.max_image_pixels,
-                          settings.max_text_chars)], role
+        return [await make_item_async(fields["text"], data, fields["instruction"], "form",
+                                      settings.max_image_pixels, settings.max_text_chars)], role
 
     @app.post("/embed", response_model=S.EmbedResponse, dependencies=auth, tags=["embedding"],
               openapi_extra=body_doc, responses={415: {"model": S.ErrorBody, "description": "not JSON or multipart"}})
