@@ -68,10 +68,11 @@ def main() -> None:  # noqa: PLR0915 - one linear script, top to bottom
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", flush=True)
 
-    def pairs(name: str, model: object, **kw: object) -> str:
+    def pairs(name: str, model: object, cache: str, **kw: object) -> str:
         path = out / f"{name}.jsonl"
         if not path.is_file() or path.stat().st_size == 0:
-            s = mine(model, world, path, cache_dir=out / "cache" / name, **kw)
+            # one embedding cache per mining model: the hard / filtered / top-N files reuse the same vectors
+            s = mine(model, world, path, cache_dir=out / "cache" / cache, **kw)
             log(f"{name}: {s.written} rows, fn dropped {s.fn_dropped}, wrong-modality {s.wrong_modality_share:.2f}")
         return str(path)
 
@@ -101,18 +102,18 @@ def main() -> None:  # noqa: PLR0915 - one linear script, top to bottom
         return 100 * float(np.mean([r.wrong_modality for r in report.results]))
 
     # -- data: pairs with random negatives (the in-batch / random baseline and the mixing data) -----------------
-    rnd = pairs("random-neg", RandomEmbedder(), pool="global",
+    rnd = pairs("random-neg", RandomEmbedder(), "random", pool="global",
                 opts=MineOptions(take=args.negatives, strategy="random", seed=args.seed))
-    text = pairs("text-random-neg", RandomEmbedder(), pool="local", tasks=["task1"],
+    text = pairs("text-random-neg", RandomEmbedder(), "random", pool="local", tasks=["task1"],
                  opts=MineOptions(take=args.negatives, strategy="random", seed=args.seed))
     base = train("base", "tiny:gme", rnd, args.base_steps)
     base_emb = load_embedder(base, device="cpu")
-    hard = pairs("hard", base_emb, pool="local", opts=MineOptions(top=50, take=args.negatives))
-    hard_fn = pairs("hard-fn", base_emb, pool="local", opts=MineOptions(top=50, take=args.negatives,
+    hard = pairs("hard", base_emb, "base", pool="local", opts=MineOptions(top=50, take=args.negatives))
+    hard_fn = pairs("hard-fn", base_emb, "base", pool="local", opts=MineOptions(top=50, take=args.negatives,
                                                                         fn_ratio=args.fn_ratio))
-    mod = pairs("modality-aware", base_emb, pool="global",
+    mod = pairs("modality-aware", base_emb, "base", pool="global",
                 opts=MineOptions(top=50, take=args.negatives, modality_aware=True))
-    top_n = pairs("top-n", base_emb, pool="local", opts=MineOptions(top=50, take=20))
+    top_n = pairs("top-n", base_emb, "base", pool="local", opts=MineOptions(top=50, take=20))
     del base_emb
 
     # (b) in-batch only vs hard negatives, without / with the false-negative filter
