@@ -1,7 +1,9 @@
 """Load test for `umr serve`: /search at fixed concurrency, request batching on vs off (loopback only).
 
     .venv/bin/python benchmarks/serve_load.py [--model tiny:gme] [--requests 1000] [--concurrency 32]
-                                              [--image-fraction 0.25] [--max-wait-ms 5] [--json out.json]
+                                              [--image-fraction 0.25] [--max-wait-ms 5] [--torch-threads 1]
+                                              [--json out.json]
+    (--model text --image-fraction 0: the real MiniLM text embedder, text queries only)
 
 Builds a small index (synthetic texts + rendered images) with the model, then for each mode starts
 `umr serve` in its own process on 127.0.0.1, warms it up, and sends --requests /search calls from
@@ -196,8 +198,10 @@ def main() -> int:
     p.add_argument("--image-fraction", type=float, default=0.25, help="share of image queries (default: 0.25)")
     p.add_argument("--max-batch", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
-    p.add_argument("--torch-threads", type=int, default=0,
-                   help="model threads in the server (default: 0 = torch's choice, as `umr serve` does)")
+    # 1 by default: on a small shared box the HTTP side and the load generator need the other cores, and torch's
+    # spinning intra-op threads under contention made default-thread figures swing 0.1×–10× between runs.
+    p.add_argument("--torch-threads", type=int, default=1,
+                   help="model threads in the server (default: 1; 0 = torch's choice, as plain `umr serve`)")
     p.add_argument("--deadline-s", type=float, default=300, help="stop sending after this long (default: 300)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = p.parse_args()

@@ -42,8 +42,23 @@ def test_model_mismatch_is_refused(toy_index_dir: Path, capsys: pytest.CaptureFi
 
 
 def test_bad_reranker_spec(toy_index_dir: Path) -> None:
-    with pytest.raises(ValueError, match="give 'py:module:Class'"):
-        app_for("--index", str(toy_index_dir), "--reranker", "prompted")
+    with pytest.raises(ValueError, match="cannot import 'Nope'"):
+        app_for("--index", str(toy_index_dir), "--reranker", "py:serve_support:Nope")
+
+
+def test_mllm_reranker_by_model_name(toy_index_dir: Path) -> None:
+    """`--reranker tiny:gme` is umr.rerank's P(Yes) re-ranker: /rerank returns probabilities, search fuses them."""
+    app = app_for("--index", str(toy_index_dir), "--reranker", "tiny:gme", "--fuse-weight", "0.5",
+                  "--rerank-depth", "4")
+    with TestClient(app) as client:
+        body = {"query": {"text": "a grey cat", "instruction": "Find the caption."},
+                "candidates": [{"id": "t-cat"}, {"id": "i-red"}, {"text": "a dog"}]}
+        scores = client.post("/rerank", json=body).json()["scores"]
+        assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+        res = client.post("/search", json={"text": "sleeping cat", "k": 2, "rerank": True}).json()
+        assert res["reranked"] is True and len(res["results"]) == 2
+        for hit in res["results"]:
+            assert hit["score"] == pytest.approx(hit["retrieval_score"] + 0.5 * hit["rerank_score"], abs=1e-5)
 
 
 def test_help_lists_serve(capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,7 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", default=os.environ.get("UMR_SERVE_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' on the API (default: $UMR_SERVE_TOKEN, else none)")
     p.add_argument("--reranker", default=None,
-                   help="re-ranker as 'py:module:Class' (an object with score(query, candidates) -> list[float])")
+                   help="re-ranker for /rerank and search's rerank option: an MLLM (tiny:gme, a folder, a hub id; "
+                   "umr.rerank's P(Yes)) or 'py:module:Class' (any object with score(query, candidates))")
+    p.add_argument("--fuse-weight", type=float, default=1.0, metavar="W",
+                   help="re-ranked score = cos + W · re-ranker score (default: 1.0)")
+    p.add_argument("--rerank-depth", type=int, default=50, metavar="N",
+                   help="how many top results a search re-ranks by default (default: 50)")
     p.add_argument("--max-batch", type=int, default=32, help="most items per batched model call (default: 32)")
     p.add_argument("--max-wait-ms", type=float, default=5.0,
                    help="how long a request waits for others to share its model call (default: 5)")
@@ -42,14 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_reranker(spec: str | None) -> Any:
-    """'py:module:Class' → an instance; None → no re-ranker (/rerank answers 501)."""
+def load_reranker(spec: str | None, device: str | None = None) -> Any:
+    """'py:module:Class' → an instance; a model name → umr.rerank's MLLM Reranker; None → none (501 answers)."""
     if spec is None:
         return None
+    if not spec.startswith("py:"):
+        from umr.rerank.prompted import Reranker
+
+        return Reranker(spec, device=device)
     import importlib
 
-    if not spec.startswith("py:"):
-        raise ValueError(f"--reranker {spec!r}: give 'py:module:Class' (a class with score(query, candidates))")
     module_name, _, attr = spec[3:].partition(":")
     try:
         return getattr(importlib.import_module(module_name), attr)()
@@ -77,8 +84,8 @@ def build_app(args: argparse.Namespace) -> Any:
     settings = ServeSettings(token=args.token or None, batching=not args.no_batching, max_batch=args.max_batch,
                              max_wait_ms=args.max_wait_ms, max_request_bytes=int(args.max_request_mb * 1024 * 1024),
                              max_image_pixels=args.max_image_pixels, cors_origins=list(args.cors_origin),
-                             index_dir=directory)
-    return create_app(index, embedder, settings, reranker=load_reranker(args.reranker))
+                             rerank_weight=args.fuse_weight, rerank_depth=args.rerank_depth, index_dir=directory)
+    return create_app(index, embedder, settings, reranker=load_reranker(args.reranker, args.device))
 
 
 def run(args: argparse.Namespace) -> int:
