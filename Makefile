@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip install -q -c constraints.txt
 STAMP := $(VENV)/.umr-installed
 
-.PHONY: demo test lint install
+.PHONY: demo test lint install browser
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,7 +21,11 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
 
+# The browser test drives Debian's chromium through playwright (installed once, idempotent).
+browser: $(STAMP)
+	VENV=$(VENV) bash .ci/setup-browser.sh
+
 # pytest exits 5 when it collected nothing: that is a broken suite, never a pass.
-test: lint
+test: lint browser
 	@$(PY) -m pytest -n 2 -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests" >&2; exit 1; fi; exit $$rc
