@@ -130,8 +130,13 @@ def bench_ivfpq(x: np.ndarray, q: np.ndarray, truth: np.ndarray, nprobe: int, fl
     ivf, build_s = umr_index("ivfpq", x, nprobe=nprobe)
     part = ivf.parts["text"]
     ivf_qps = qps(lambda: ivf.search(q, K), len(q))
+    sweep = {}
+    for probes in (8, 128):
+        sweep[f"nprobe{probes}_recall@10"] = recall_at_k(as_rows(ivf.search(q, K, nprobe=probes).ids), truth)
+        sweep[f"nprobe{probes}_speedup"] = qps(lambda p=probes: ivf.search(q, K, nprobe=p), len(q)) / flat_qps
     return {"build_s": build_s, "nlist": int(part.nlist), "pq_m": int(part.pq.M), "nprobe": nprobe, "qps": ivf_qps,
-            "speedup_vs_flat": ivf_qps / flat_qps, "recall@10": recall_at_k(as_rows(ivf.search(q, K).ids), truth)}
+            "speedup_vs_flat": ivf_qps / flat_qps, "recall@10": recall_at_k(as_rows(ivf.search(q, K).ids), truth),
+            **sweep}
 
 
 def bench_hnsw(xs: np.ndarray, q: np.ndarray, ef_search: int) -> dict[str, float]:
