@@ -1,47 +1,20 @@
-"""Shared fixtures for index tests: a deterministic test embedder, small corpora, clustered vectors."""
+"""Shared fixtures for index tests: a deterministic test embedder, small corpora (helpers: index_helpers.py)."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from umr.items import Item
-
 HERE = Path(__file__).resolve().parent
-# hash_embedder.py is imported by tests here and by subprocesses (via PYTHONPATH): put this folder on the path.
+# hash_embedder.py and index_helpers.py are imported by tests here and by subprocesses (via PYTHONPATH).
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from hash_embedder import HashEmbedder  # noqa: E402
-
-WORDS = [
-    "red", "blue", "green", "yellow", "cat", "dog", "car", "tree", "house", "boat", "sun", "moon",
-    "river", "stone", "cloud", "bird", "fish", "apple", "road", "chair", "lamp", "book", "door", "window",
-]
-
-
-def text_items(n: int, seed: int = 0, prefix: str = "d") -> list[Item]:
-    """n text items with ids d0..d{n-1}, each 3–8 words from a small vocabulary (so texts overlap)."""
-    rng = np.random.default_rng(seed)
-    return [Item(text=" ".join(rng.choice(WORDS, size=int(rng.integers(3, 9)))), id=f"{prefix}{i}") for i in range(n)]
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
-
-
-def clustered(n: int, d: int, n_clusters: int = 50, noise: float = 0.3, seed: int = 0) -> np.ndarray:
-    """Unit vectors around random centres: structure like real embeddings (random vectors defeat ANN)."""
-    rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((n_clusters, d)).astype(np.float32)
-    x = centres[rng.integers(0, n_clusters, n)] + noise * rng.standard_normal((n, d)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+from index_helpers import text_items, write_jsonl  # noqa: E402
 
 
 @pytest.fixture

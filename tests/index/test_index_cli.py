@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from index_helpers import HERE, text_items, write_jsonl
 
-from conftest import HERE, text_items, write_jsonl
 from umr.cli import main
 from umr.cli.cmd_index import corpus_root
 from umr.index.base import load_index

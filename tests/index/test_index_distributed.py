@@ -9,10 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from index_helpers import text_items, write_jsonl
 from test_index_cli import files, subprocess_env, umr_command
 from test_index_store import CrashingEmbedder
 
-from conftest import text_items, write_jsonl
 from umr.index.distributed import DistInfo, dist_info
 from umr.index.store import run_embedding_job
 

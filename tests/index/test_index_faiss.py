@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import clustered
+from index_helpers import clustered
 
 from umr.index.base import create_index, load_index
 from umr.index.faiss_index import FaissIndex

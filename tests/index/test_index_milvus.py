@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from index_helpers import clustered
 from test_index_faiss import oracle, recall
 
-from conftest import clustered
 from umr.cli import main
 from umr.index.base import create_index, load_index
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import text_items
 from hash_embedder import HashEmbedder, SaltedHashEmbedder, WrongDimEmbedder
+from index_helpers import text_items
 
 from umr.index.store import EmbeddingStore, StoreError, run_embedding_job, shard_ranges
 
