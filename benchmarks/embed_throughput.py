@@ -26,7 +26,8 @@ from umr import Item, load_embedder  # noqa: E402
 from umr.models.tiny import build_tiny  # noqa: E402
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
-WORDS = "a small large red green blue circle square star on the left right with striped dotted pattern".split()
+WORDS = ["a", "small", "large", "red", "green", "blue", "circle", "square", "star", "on", "the", "left", "right",
+         "with", "striped", "dotted", "pattern"]
 
 
 def mixed_items(n: int, seed: int = 0) -> list[Item]:

@@ -10,6 +10,7 @@ passes a 4D boolean padding-only mask, which transformers uses as-is, so every t
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -22,6 +23,16 @@ def padding_only_mask(attention_mask: torch.Tensor) -> torch.Tensor:
     """[b, L] 0/1 → [b, 1, L, L] bool: query i may attend key j iff j is a real token."""
     b, length = attention_mask.shape
     return attention_mask.bool()[:, None, None, :].expand(b, 1, length, length)
+
+
+def save_hf_folder(out_dir: str | Path, backbone: Backbone, tokenizer: Any) -> Path:
+    """Model, tokenizer and image processor as an ordinary HF folder (what from_pretrained reads back)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    backbone.model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    backbone.image_processor.save_pretrained(out)
+    return out
 
 
 class Backbone:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from umr.items import Item, ItemError
 from umr.models import pooling as P
-from umr.models.backbones import Backbone, load_backbone
+from umr.models.backbones import Backbone, load_backbone, save_hf_folder
 from umr.models.base import Embedder, resolve_device, resolve_dtype
 from umr.models.prompts import expand_placeholder, render, span_token_mask
 from umr.models.recipe import Recipe, write_recipe_marker
@@ -151,11 +151,7 @@ class MLLMEmbedder(Embedder):
 
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """An ordinary HF folder plus umr_recipe.json (and the pooling head) that load_embedder reads."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.backbone.model.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
-        self.backbone.image_processor.save_pretrained(out)
+        out = save_hf_folder(out_dir, self.backbone, self.tokenizer)
         if self.pooler is not None:
             self.pooler.save(out)
         write_recipe_marker(out, self.recipe)

@@ -24,7 +24,7 @@ import torch
 from PIL import Image
 
 from umr.items import Item
-from umr.models.backbones import Backbone, load_backbone
+from umr.models.backbones import Backbone, load_backbone, save_hf_folder
 from umr.models.base import resolve_device, resolve_dtype
 from umr.models.prompts import expand_placeholder
 from umr.models.recipe import get_recipe, recipe_for_checkpoint
@@ -158,11 +158,7 @@ class Reranker:
 
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """Model, tokenizer, image processor and the recipe marker: a folder `Reranker(out_dir)` loads."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.backbone.model.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
-        self.backbone.image_processor.save_pretrained(out)
+        out = save_hf_folder(out_dir, self.backbone, self.tokenizer)
         marker = Path(self.model_path) / "umr_recipe.json"
         if marker.is_file():
             (out / "umr_recipe.json").write_text(marker.read_text())
