@@ -62,5 +62,6 @@ def run_demo(out: str | Path = "runs/demo", model: str = "tiny:gme", size: str =
         console.print(table)
         results[query.qid] = list(ids[0])
     console.print(f"done in {time.perf_counter() - t0:.1f} s. The tiny model is untrained, so rankings are near "
-                  "random; `umr embed`, `umr recipes --help` show what else is here.")
+                  f"random. Browse it: umr serve --index {out / 'index'} --model {model}  (then open "
+                  "http://127.0.0.1:8000); `umr --help` lists the other verbs.")
     return results
