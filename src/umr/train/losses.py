@@ -7,21 +7,25 @@ Inputs of `InfoNCELoss` (and `info_nce`):
 | `query`     | [b, d]        | query embeddings (any scale: normalised here, so the score is cosine)       |
 | `positive`  | [b, d]        | row i is the positive candidate of query i                                  |
 | `negatives` | [b, k, d]     | optional: k explicit hard negatives per query (k may be 0)                  |
-| labels      | (implicit)    | query i's target column is its own positive, i + rank · b after gathering   |
+| labels      | (implicit)    | row i of the gathered batch targets column i: its own positive              |
 
 Logits of query i: [cos(q_i, p_j) for every positive j of the global batch] ++ [cos(q_i, n) for the hard
 negatives] , all divided by τ. With `share_negatives` (default) every query sees every hard negative of the
 global batch (more negatives for free); otherwise only its own k. The symmetric loss adds the candidate → query
 direction (p_i against all queries, no hard negatives) and averages the two.
 
-Distributed: embeddings are all-gathered so in-batch negatives span every process; only the local shard keeps
-its gradient (`gather_with_grad`). DDP then averages gradients over ranks, so the loss is multiplied by the world
-size to make each rank's local terms count as in the sum over ranks.
+Distributed: embeddings are all-gathered so in-batch negatives span every process, and every rank computes the
+loss of the *whole* global batch, with only its own shard differentiable (`gather_with_grad`). Each rank's
+gradient is then exactly the part of the full-batch gradient that flows through its shard, so the trainer sums
+model gradients over ranks (and averages τ's, which every rank already has in full): the same step as one
+process on the global batch.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -51,6 +55,25 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts, dim=0)
 
 
+def rank_slice(rows: list, info: Any) -> list:
+    """This rank's contiguous share of a global batch (rank r takes rows [r·b, (r+1)·b))."""
+    b = len(rows) // info.world_size
+    return rows[info.rank * b:(info.rank + 1) * b]
+
+
+def reduce_gradients(model_params: Iterable[torch.Tensor], loss_params: Iterable[torch.Tensor]) -> None:
+    """Make every rank's .grad the full-batch gradient: sum the model's (each rank holds the part through its own
+    shard), average the loss's (τ: every rank already computed it in full)."""
+    _, size = world()
+    for p in model_params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+    for p in loss_params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad /= size
+
+
 def info_nce(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor | None = None,
              temperature: float | torch.Tensor = 0.05, symmetric: bool = False, share_negatives: bool = True,
              gather: bool = True) -> torch.Tensor:
@@ -59,27 +82,24 @@ def info_nce(query: torch.Tensor, positive: torch.Tensor, negatives: torch.Tenso
         raise ValueError(f"query {tuple(query.shape)} and positive {tuple(positive.shape)} must match")
     q = F.normalize(query.float(), dim=-1)
     p = F.normalize(positive.float(), dim=-1)
-    rank, size = world() if gather else (0, 1)
     all_q = gather_with_grad(q) if gather else q
     all_p = gather_with_grad(p) if gather else p
-    b = q.shape[0]
-    labels = torch.arange(b, device=q.device) + rank * b
-    logits = q @ all_p.T  # [b, world·b]
+    labels = torch.arange(all_q.shape[0], device=q.device)
+    logits = all_q @ all_p.T  # [B, B], B = the global batch
     if negatives is not None and negatives.shape[1] > 0:
-        if negatives.shape[0] != b:
-            raise ValueError(f"negatives {tuple(negatives.shape)} must be [b={b}, k, d]")
+        if negatives.shape[0] != q.shape[0]:
+            raise ValueError(f"negatives {tuple(negatives.shape)} must be [b={q.shape[0]}, k, d]")
         n = F.normalize(negatives.float(), dim=-1)
+        all_n = gather_with_grad(n) if gather else n  # [B, k, d]
         if share_negatives:
-            flat = n.reshape(-1, n.shape[-1])
-            all_n = gather_with_grad(flat) if gather else flat
-            logits = torch.cat([logits, q @ all_n.T], dim=1)  # [b, world·b + world·b·k]
+            logits = torch.cat([logits, all_q @ all_n.reshape(-1, n.shape[-1]).T], dim=1)  # [B, B + B·k]
         else:
-            logits = torch.cat([logits, torch.einsum("bd,bkd->bk", q, n)], dim=1)  # [b, world·b + k]
+            logits = torch.cat([logits, torch.einsum("bd,bkd->bk", all_q, all_n)], dim=1)  # [B, B + k]
     loss = F.cross_entropy(logits / temperature, labels)
     if symmetric:
-        back = p @ all_q.T  # [b, world·b]: each positive against every query
+        back = all_p @ all_q.T  # [B, B]: each positive against every query
         loss = (loss + F.cross_entropy(back / temperature, labels)) / 2
-    return loss * size
+    return loss
 
 
 class InfoNCELoss(nn.Module):

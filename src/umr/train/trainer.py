@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,10 +25,11 @@ import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
+from umr.index.distributed import dist_info, init_process_group
 from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_mbeir_root_pairs, read_pairs
 from umr.train.gradcache import full_batch_loss, gradcache_backward
 from umr.train.lora import LoraSpec, apply_lora, merge_into_embedder, save_adapter, set_vision_trainable
-from umr.train.losses import InfoNCELoss
+from umr.train.losses import InfoNCELoss, rank_slice, reduce_gradients
 
 
 @dataclass
@@ -139,6 +141,11 @@ class Trainer:
         from umr.models.registry import load_embedder
 
         self.config = config
+        # Under torchrun each rank trains on its slice of every global batch (see train_step).
+        self.dist = dist_info()
+        init_process_group(self.dist)
+        if self.dist.world_size > 1 and config.batch_size % self.dist.world_size:
+            raise ValueError(f"batch_size {config.batch_size} must divide by the {self.dist.world_size} processes")
         torch.manual_seed(config.seed)
         self.embedder = embedder or load_embedder(config.model, recipe=config.recipe, device=config.device,
                                                   dtype=config.dtype)
@@ -201,6 +208,11 @@ class Trainer:
     def train_step(self, queries: list, positives: list, negatives: list, loss_fn: Any = None) -> float:
         """One optimiser step on one contrastive batch; returns the loss. loss_fn(q, p, negs) defaults to InfoNCE."""
         cfg = self.config
+        distributed = self.dist.world_size > 1
+        if distributed:
+            if loss_fn is not None:
+                raise NotImplementedError("distributed training supports the InfoNCE stages only (not distill yet)")
+            queries, positives, negatives = (rank_slice(x, self.dist) for x in (queries, positives, negatives))
         loss_fn = loss_fn or self.loss_fn
         self.optimizer.zero_grad(set_to_none=True)
         if cfg.micro_batch_size and cfg.micro_batch_size < len(queries):
@@ -209,6 +221,8 @@ class Trainer:
         else:
             loss = full_batch_loss(self.embedder, loss_fn, queries, positives, negatives)
             loss.backward()
+        if distributed:
+            reduce_gradients(self.named_trainable().values(), self.loss_fn.parameters())
         if cfg.grad_clip:
             torch.nn.utils.clip_grad_norm_(list(self.named_trainable().values()), cfg.grad_clip)
         self.optimizer.step()
@@ -219,16 +233,18 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to `total_steps`; returns a summary (steps, first/last loss, τ, samples/s, seconds)."""
         cfg = self.config
+        main = self.dist.is_main  # only rank 0 writes files; every rank trains
         self.out.mkdir(parents=True, exist_ok=True)
-        cfg.to_yaml(self.out / "train_config.yaml")
+        if main:
+            cfg.to_yaml(self.out / "train_config.yaml")
         if resume and (ckpt := self.latest_checkpoint()) is not None:
             self.load_checkpoint(ckpt)
         for mod in self.modules.values():
             mod.train()
         first = last = None
         start, seen = time.perf_counter(), 0
-        log = (self.out / "log.jsonl").open("a", encoding="utf-8")
-        bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step")
+        log = (self.out / "log.jsonl").open("a", encoding="utf-8") if main else open(os.devnull, "w")  # noqa: SIM115
+        bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step", disable=not main)
         try:
             while self.step < self.total_steps:
                 epoch, offset = divmod(self.step, self.steps_per_epoch)
@@ -268,6 +284,8 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         """Trainable weights, optimiser, schedule, τ and RNG state: everything `--resume` needs."""
         path = self.out / f"checkpoint-{self.step}"
+        if not self.dist.is_main:
+            return path
         tmp = path.with_name(path.name + ".tmp")
         tmp.mkdir(parents=True, exist_ok=True)
         state = {"step": self.step, "weights": {k: p.detach().cpu() for k, p in self.named_trainable().items()},
@@ -300,6 +318,8 @@ class Trainer:
     def save_final(self) -> Path:
         """final/: a folder load_embedder reads (LoRA: merged, adapter kept in adapter/)."""
         final = self.out / "final"
+        if not self.dist.is_main:
+            return final
         if self.peft_model is not None:
             pooler = getattr(self.embedder, "pooler", None)
             save_adapter(self.peft_model, self.out / "adapter", self.embedder.model_path,
