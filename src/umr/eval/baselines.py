@@ -67,7 +67,9 @@ class RandomEmbedder(_VectorEmbedder):
         self.seed = seed
 
     def vector(self, item: Item) -> np.ndarray:
-        return _unit(f"{self.seed}|{item.id}|{item.text}|{item.image}", self.dim)
+        # The image's file name, not its path: the same data under another root must get the same vectors.
+        image = Path(str(item.image)).name if item.image is not None else None
+        return _unit(f"{self.seed}|{item.id}|{item.text}|{image}", self.dim)
 
     def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
         return super().encode_queries(_mark_queries(items), instruction=instruction, **kw)
