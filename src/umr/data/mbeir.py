@@ -140,38 +140,37 @@ def _check_parts(path: Path, lineno: int, ident: str, modality: Any, txt: Any, i
             raise MBEIRFormatError(path, lineno, f"{ident}: image not found: {root / img}")
 
 
+def _entries(path: Path, id_key: str, part_keys: tuple[str, str, str], root: str | Path | None,
+             check_images: bool) -> Iterator[tuple[int, dict[str, Any], str, str, Any, Any]]:
+    """(line, object, id, modality, txt, img) per line, with the id, duplicates and modality parts checked."""
+    root_p = Path(root) if root is not None else None
+    seen: dict[str, int] = {}
+    for lineno, obj in iter_jsonl(path):
+        ident = _check_id(path, lineno, obj.get(id_key), id_key)
+        if ident in seen:
+            raise MBEIRFormatError(path, lineno, f"duplicate {id_key} {ident!r} (first on line {seen[ident]})")
+        seen[ident] = lineno
+        modality, txt, img = (obj.get(k) for k in part_keys)
+        _check_parts(path, lineno, ident, modality, txt, img, root_p, check_images)
+        yield lineno, obj, ident, modality, txt, img
+
+
 def read_pool(path: str | Path, root: str | Path | None = None, check_images: bool = True) -> list[Candidate]:
     """Candidates of a pool file. Duplicate dids, bad modality, missing image → MBEIRFormatError."""
     path = Path(path)
-    root_p = Path(root) if root is not None else None
-    seen: dict[str, int] = {}
-    out: list[Candidate] = []
-    for lineno, obj in iter_jsonl(path):
-        did = _check_id(path, lineno, obj.get("did"), "did")
-        if did in seen:
-            raise MBEIRFormatError(path, lineno, f"duplicate did {did!r} (first on line {seen[did]})")
-        seen[did] = lineno
-        modality, txt, img = obj.get("modality"), obj.get("txt"), obj.get("img_path")
-        _check_parts(path, lineno, did, modality, txt, img, root_p, check_images)
-        out.append(Candidate(did=did, modality=modality, txt=txt, img_path=img, src_content=obj.get("src_content"),
-                             line=lineno))
-    return out
+    return [Candidate(did=did, modality=modality, txt=txt, img_path=img, src_content=obj.get("src_content"),
+                      line=lineno)
+            for lineno, obj, did, modality, txt, img in _entries(path, "did", ("modality", "txt", "img_path"),
+                                                                 root, check_images)]
 
 
 def read_queries(path: str | Path, root: str | Path | None = None, check_images: bool = True,
                  task_id: int | None = None) -> list[Query]:
     """Queries of a query file; `task_id` (e.g. from the file name) fills lines that carry none."""
     path = Path(path)
-    root_p = Path(root) if root is not None else None
-    seen: dict[str, int] = {}
     out: list[Query] = []
-    for lineno, obj in iter_jsonl(path):
-        qid = _check_id(path, lineno, obj.get("qid"), "qid")
-        if qid in seen:
-            raise MBEIRFormatError(path, lineno, f"duplicate qid {qid!r} (first on line {seen[qid]})")
-        seen[qid] = lineno
-        modality, txt, img = obj.get("query_modality"), obj.get("query_txt"), obj.get("query_img_path")
-        _check_parts(path, lineno, qid, modality, txt, img, root_p, check_images)
+    parts = ("query_modality", "query_txt", "query_img_path")
+    for lineno, obj, qid, modality, txt, img in _entries(path, "qid", parts, root, check_images):
         lists = {}
         for key in ("pos_cand_list", "neg_cand_list"):
             value = obj.get(key) or []
