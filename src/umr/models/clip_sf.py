@@ -14,7 +14,6 @@ image-only query with an instruction becomes a text+image query, exactly as in U
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import torch.nn.functional as F
 
 from umr.items import Item
 from umr.models.base import Embedder, resolve_device, resolve_dtype
+from umr.models.recipe import write_marker
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 
@@ -142,8 +142,7 @@ class ClipScoreFusionEmbedder(Embedder):
         self.model.save_pretrained(out, safe_serialization=True)
         self.tokenizer.save_pretrained(out)
         self.image_processor.save_pretrained(out)
-        recipe = {"recipe": "clip-sf", "overrides": {}, "built_by": "umr.models.clip_sf"}
-        (out / "umr_recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+        write_marker(out, "clip-sf", built_by="umr.models.clip_sf")
         return out
 
     def describe(self) -> dict[str, Any]:

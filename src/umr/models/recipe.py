@@ -99,9 +99,14 @@ def recipe_for_checkpoint(name_or_dir: str) -> tuple[str | None, dict[str, Any]]
     return None, {}
 
 
+def write_marker(out_dir: str | Path, recipe: str, overrides: dict[str, Any] | None = None, **extra: Any) -> None:
+    """Write `umr_recipe.json` ({"recipe", "overrides", …extra}), the file `recipe_for_checkpoint` reads."""
+    payload = {"recipe": recipe, "overrides": overrides or {}, **extra}
+    (Path(out_dir) / "umr_recipe.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
 def write_recipe_marker(out_dir: str | Path, recipe: Recipe, base: str | None = None) -> None:
     """Record in a checkpoint folder which recipe (and which differing settings) it was made with."""
     reference = get_recipe(base or recipe.name)
-    overrides = {k: v for k, v in recipe.to_dict().items() if getattr(reference, k) != v}
-    payload = {"recipe": base or recipe.name, "overrides": overrides}
-    (Path(out_dir) / "umr_recipe.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    write_marker(out_dir, base or recipe.name,
+                 {k: v for k, v in recipe.to_dict().items() if getattr(reference, k) != v})

@@ -7,13 +7,14 @@ processor) plus `umr_recipe.json`, so it loads through exactly the code path a u
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+from umr.models.recipe import write_marker
 
 QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
                 "<|image_pad|>", "<|video_pad|>"]
@@ -55,11 +56,6 @@ def train_bpe(special_tokens: list[str], max_merges: int = 700) -> Tokenizer:
     tok.pre_tokenizer = pre
     tok.decoder = decoders.ByteLevel()
     return tok
-
-
-def _write_recipe(out: Path, recipe: str, overrides: dict[str, Any] | None = None) -> None:
-    payload = {"recipe": recipe, "overrides": overrides or {}, "built_by": "umr.models.tiny"}
-    (out / "umr_recipe.json").write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def build_tiny_qwen2_vl(out_dir: str | Path, extra_tokens: list[str] | None = None, seed: int = 0,
@@ -185,7 +181,7 @@ def build_tiny(recipe: str, out_dir: str | Path, seed: int = 0) -> Path:
         raise ValueError(f"no tiny model for recipe {recipe!r}; choose one of {tiny_recipes()}")
     TINY_BUILDERS[recipe](out, seed)
     base_recipe = "gme" if recipe == "gme-qwen2.5" else recipe
-    _write_recipe(out, base_recipe, TINY_OVERRIDES.get(recipe))
+    write_marker(out, base_recipe, TINY_OVERRIDES.get(recipe), built_by="umr.models.tiny")
     if base_recipe == "mm-embed":
         # The latent-attention head is part of the embedder, not of transformers: build and save it now so
         # the folder is a complete checkpoint (random, like the rest).

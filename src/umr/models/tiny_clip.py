@@ -7,12 +7,13 @@ same code path as `openai/clip-vit-base-patch32`.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+
+from umr.models.recipe import write_marker
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 SUFFIX = "</w>"  # marks the last symbol of a word, as in OpenAI's CLIP vocabulary
@@ -139,6 +140,5 @@ def build_tiny_clip(out_dir: str | Path, seed: int = 0, *, image_size: int = 112
     tok.save_pretrained(out)
     CLIPImageProcessor(size={"shortest_edge": image_size},
                        crop_size={"height": image_size, "width": image_size}).save_pretrained(out)
-    recipe = {"recipe": "clip-sf", "overrides": {}, "built_by": "umr.models.tiny_clip"}
-    (out / "umr_recipe.json").write_text(json.dumps(recipe, indent=2, sort_keys=True) + "\n")
+    write_marker(out, "clip-sf", built_by="umr.models.tiny_clip")
     return out
