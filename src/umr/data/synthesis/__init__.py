@@ -1,0 +1,18 @@
+"""GME-style fused-modal training data synthesis (see design.md §2 and `umr synthesize --help`).
+
+    from umr.data.synthesis import SynthConfig, synthesize
+    report = synthesize(SynthConfig(source="data/world", out="data/synth", generator="rule",
+                                    filter_model="runs/base/final", top_k=5))
+    print(report.table())
+
+Modules: sources (image + text sources), kinds (the three query kinds), generators / rule / hf (query writers),
+dedup, filter (retriever consistency), progress (resume files), writer (the M-BEIR root), pipeline (the whole).
+"""
+
+from umr.data.synthesis.generators import Generator, Request, make_generator
+from umr.data.synthesis.kinds import KINDS, Kind
+from umr.data.synthesis.pipeline import SynthConfig, SynthReport, synthesize
+from umr.data.synthesis.sources import Source, load_sources
+
+__all__ = ["KINDS", "Generator", "Kind", "Request", "Source", "SynthConfig", "SynthReport", "load_sources",
+           "make_generator", "synthesize"]
