@@ -1,0 +1,93 @@
+"""CIRCO (Composed Image Retrieval on Common Objects in context), mAP@k with several ground truths.
+
+Files in ``--data`` (as in the CIRCO repository)::
+
+    annotations/<split>.json      [{"id": 0, "reference_img_id": 12345, "target_img_id": 67890,
+                                    "relative_caption": "is held by a person", "shared_concept": "a dog",
+                                    "gt_img_ids": [67890, 2468, ...]}, ...]
+    COCO2017_unlabeled/annotations/image_info_unlabeled2017.json   {"images": [{"id": 12345,
+                                                                    "file_name": "000000012345.jpg"}, ...]}
+    COCO2017_unlabeled/unlabeled2017/<file_name>
+
+The default split is ``val`` (``test`` ground truths are hidden). Query = the reference image + the relative
+caption; corpus = every image of the image-info file (the reference stays in it, as in CIRCO's own evaluation;
+``exclude_reference`` drops it).
+
+``mAP@k`` (k = 5, 10, 25, 50): the mean over queries of AP@k = Σ_{i ≤ k, i-th result is a ground truth}
+Precision@i / min(#ground truths, k). Item ids: a query is ``circo:<id>``, an image its numeric id as a string.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from umr.eval.suites.composed import INSTRUCTION, target_aps
+from umr.eval.suites.runner import (
+    Row,
+    SuiteOptions,
+    SuiteResult,
+    Timer,
+    encode,
+    find_file,
+    first_file,
+    json_records,
+    limit,
+    require,
+)
+from umr.items import Item
+from umr.jsonl import FileLineError
+from umr.models.base import Embedder
+
+KS = (5, 10, 25, 50)
+INFO = "COCO2017_unlabeled/annotations/image_info_unlabeled2017.json"
+
+
+def load_images(data: Path) -> dict[int, Path]:
+    """COCO id → image file for every image of the image-info file; a missing file raises an error naming it."""
+    path = first_file(data, [INFO, "image_info_unlabeled2017.json"], "CIRCO image-info file")
+    roots = [data / "COCO2017_unlabeled" / "unlabeled2017", data / "unlabeled2017", data / "images", data]
+    out: dict[int, Path] = {}
+    for line, rec in json_records(path, key="images"):
+        require(rec, {"id": int, "file_name": str}, path, line, "image record")
+        out[rec["id"]] = find_file([rec["file_name"]], roots, path, line, f"image id {rec['id']}")
+    return out
+
+
+def run(embedder: Embedder, data: Path, opts: SuiteOptions) -> SuiteResult:
+    split = opts.split or "val"
+    path = data / "annotations" / f"{split}.json"
+    timer = Timer()
+    images = load_images(data)
+    ids = list(images)
+    col = {i: c for c, i in enumerate(ids)}
+    queries, gts, refs = [], [], []
+    for line, rec in limit(json_records(path), opts):
+        require(rec, {"id": int, "reference_img_id": int, "relative_caption": str}, path, line, "annotation")
+        what = f"query id {rec['id']}"
+        if "gt_img_ids" not in rec:
+            raise FileLineError(path, line, f"{what}: no gt_img_ids (CIRCO's test ground truths are hidden; "
+                                "evaluate split 'val')")
+        gt = rec["gt_img_ids"]
+        if not isinstance(gt, list) or not gt or not all(isinstance(g, int) for g in gt):
+            raise FileLineError(path, line, f"{what}: gt_img_ids should be a non-empty list of image ids")
+        for g in [rec["reference_img_id"], *gt]:
+            if g not in col:
+                raise FileLineError(path, line, f"{what}: image id {g} is not in the image-info file")
+        queries.append(Item(text=rec["relative_caption"], image=str(images[rec["reference_img_id"]]),
+                            id=f"circo:{rec['id']}"))
+        gts.append(sorted({col[g] for g in gt}))
+        refs.append([col[rec["reference_img_id"]]])
+    if not queries:
+        raise FileLineError(path, None, "no queries")
+    exclude = bool(opts.exclude_reference)
+    with timer("embed_s"):
+        cands = encode(embedder, [Item(image=str(images[i]), id=str(i)) for i in ids], opts)
+        q = encode(embedder, queries, opts, INSTRUCTION, query=True)
+    with timer("score_s"):
+        aps = target_aps(q, cands, gts, KS, drop=refs if exclude else None)
+    metrics = {f"mAP@{k}": float(np.mean(v)) for k, v in aps.items()}
+    note = "reference image excluded" if exclude else "reference image kept in the corpus (CIRCO's protocol)"
+    return SuiteResult(suite="circo", data=str(data), rows=[Row(f"circo {split}", metrics, len(queries), len(ids))],
+                       timings=timer.done(), notes=[note])

@@ -1,0 +1,126 @@
+"""Metric functions of the benchmark suites, on score matrices; each is small enough to check by hand.
+
+Conventions shared by every function here:
+
+- ``scores`` is a float matrix ``[n_queries, n_candidates]`` (a block of queries is fine: every function works
+  row by row, so callers can stream a large corpus in query chunks).
+- Ranks are **1-based**. Ties are broken **against the positives**: a positive whose score equals a negative's
+  ranks after it, so a model that scores everything alike gets no credit from the file's order (as in
+  ``umr.eval.metrics``).
+- ``eligible`` (optional bool ``[n_queries, n_candidates]``) removes candidates from a query's ranking, e.g. the
+  reference image in CIRR, or everything outside the image set for CIRR's subset recall. A positive that is not
+  eligible is ignored; a query left without an eligible positive is a miss at every cut-off (rank ``MISS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+#: rank of a query whose positives are all absent or excluded: larger than any cut-off
+MISS = np.iinfo(np.int64).max // 2
+
+
+def _masked(row: np.ndarray, eligible_row: np.ndarray | None) -> np.ndarray:
+    row = np.asarray(row, dtype=np.float64)
+    return row if eligible_row is None else np.where(eligible_row, row, -np.inf)
+
+
+def first_hit_ranks(scores: np.ndarray, positives: Sequence[Sequence[int]],
+                    eligible: np.ndarray | None = None) -> np.ndarray:
+    """Rank of each query's best-ranked positive → int64 [n_queries].
+
+    rank = 1 + the number of eligible non-positive candidates scoring ≥ the best eligible positive.
+    positives[i]: candidate columns relevant to query i (any number; duplicates are fine).
+    """
+    out = np.empty(len(scores), dtype=np.int64)
+    for i, row in enumerate(scores):
+        masked = _masked(row, None if eligible is None else eligible[i])
+        pos = np.unique(np.asarray(positives[i], dtype=np.int64))
+        pos = pos[np.isfinite(masked[pos])] if len(pos) else pos
+        if not len(pos):
+            out[i] = MISS
+            continue
+        best = masked[pos].max()
+        is_neg = np.ones(len(masked), dtype=bool)
+        is_neg[pos] = False
+        out[i] = 1 + int(np.count_nonzero(is_neg & (masked >= best)))
+    return out
+
+
+def recall_at_k(ranks: np.ndarray, ks: Sequence[int]) -> dict[int, float]:
+    """Hit rate at each k: the share of queries whose first positive ranks ≤ k."""
+    ranks = np.asarray(ranks)
+    if not len(ranks):
+        return {k: float("nan") for k in ks}
+    return {k: float(np.mean(ranks <= k)) for k in ks}
+
+
+def median_rank(ranks: np.ndarray) -> float:
+    """Median of the 1-based first-hit ranks (MSR-VTT's MdR; the mean of the two middle ranks when n is even)."""
+    return float(np.median(np.asarray(ranks))) if len(ranks) else float("nan")
+
+
+def mean_rank(ranks: np.ndarray) -> float:
+    """Mean of the 1-based first-hit ranks (MnR)."""
+    return float(np.mean(np.asarray(ranks, dtype=np.float64))) if len(ranks) else float("nan")
+
+
+def ranked_relevance(row: np.ndarray, positives: Sequence[int], depth: int,
+                     eligible_row: np.ndarray | None = None) -> np.ndarray:
+    """Relevance (bool) of the top `depth` eligible candidates of one query, best first, ties against positives."""
+    masked = _masked(row, eligible_row)
+    is_pos = np.zeros(len(masked), dtype=bool)
+    if len(positives):
+        is_pos[np.asarray(positives, dtype=np.int64)] = True
+    order = np.lexsort((is_pos, -masked))  # by score descending; within a tie, negatives first
+    order = order[np.isfinite(masked[order])][:depth]
+    return is_pos[order]
+
+
+def average_precision_at_k(relevance: Sequence[bool], n_relevant: int, k: int) -> float:
+    """CIRCO's AP@k: Σ_{i ≤ k, i relevant} Precision@i, divided by min(n_relevant, k).
+
+    relevance: the ranked list's relevance, best first (at least its first k entries).
+    Example: relevant at ranks 1 and 3 with 2 ground truths → (1/1 + 2/3) / 2 = 0.8333.
+    """
+    rel = np.asarray(relevance[:k], dtype=bool)
+    denom = min(n_relevant, k)
+    if denom == 0:
+        return 0.0
+    hits = np.cumsum(rel)
+    precision = hits / np.arange(1, len(rel) + 1)
+    return float(np.sum(precision[rel]) / denom)
+
+
+def average_precisions(scores: np.ndarray, positives: Sequence[Sequence[int]], ks: Sequence[int],
+                       eligible: np.ndarray | None = None,
+                       n_relevant: Sequence[int] | None = None) -> dict[int, np.ndarray]:
+    """AP@k of every query (CIRCO's definition, see average_precision_at_k) → {k: float64 [n_queries]}.
+
+    n_relevant[i]: how many ground truths query i has (default: its distinct positives), so ground truths the
+    corpus lacks still count in the denominator.
+    """
+    depth = max(ks)
+    out = {k: np.zeros(len(scores)) for k in ks}
+    for i, row in enumerate(scores):
+        pos = sorted(set(int(p) for p in positives[i]))
+        rel = ranked_relevance(row, pos, depth, None if eligible is None else eligible[i])
+        n_rel = len(pos) if n_relevant is None else n_relevant[i]
+        for k in ks:
+            out[k][i] = average_precision_at_k(rel, n_rel, k)
+    return out
+
+
+def precision_at_1(candidate_scores: Sequence[np.ndarray], correct: int = 0) -> np.ndarray:
+    """MMEB's Precision@1 per query, each with its own candidate list → float64 [n_queries] of 0/1.
+
+    1 when the `correct` candidate scores strictly above every other candidate of its list (ties count as misses).
+    """
+    out = np.zeros(len(candidate_scores))
+    for i, row in enumerate(candidate_scores):
+        row = np.asarray(row, dtype=np.float64)
+        others = np.delete(row, correct)
+        out[i] = float(not len(others) or row[correct] > others.max())
+    return out

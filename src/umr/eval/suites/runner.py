@@ -1,0 +1,236 @@
+"""What every benchmark suite shares: options, results, file reading with `file:line` errors, embedding, scoring.
+
+A suite module defines ``run(embedder, data_dir, opts) -> SuiteResult``; `umr.eval.suites.run_suite` finds it by
+name. Results are rows (a split, a category, a task, a direction) of named metrics in [0, 1] (ranks excepted),
+printed as one table and written as JSON/CSV by `umr.eval.suites.report`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from umr.items import Item
+from umr.jsonl import FileLineError
+from umr.models.base import Embedder
+
+#: candidates per block of the score matrix: [chunk, n_cands] float64 stays small even for a 120k-image corpus
+QUERY_CHUNK = 256
+#: scores are rounded to this many decimals so that equal vectors tie exactly whatever BLAS blocking did
+SCORE_DECIMALS = 9
+
+
+@dataclass
+class SuiteOptions:
+    """Settings of one suite run (every field has a CLI flag in `umr eval-suite`)."""
+
+    split: str | None = None  # None = the suite's usual evaluation split (test, or val where test is hidden)
+    instructions: bool = True  # give queries the suite's task instruction (every reference recipe does)
+    batch_size: int = 16  # items per forward pass
+    max_queries: int | None = None  # evaluate only the first N queries (smoke runs); None = all
+    exclude_reference: bool | None = None  # composed retrieval: drop the reference image; None = suite default
+    categories: list[str] | None = None  # FashionIQ categories / MMEB tasks to run; None = all found
+    video_mode: str = "auto"  # "native": the model embeds the frames itself; "mean": mean of frame embeddings
+    frames: int = 8  # frames sampled uniformly per video ("mean" mode; the model's own setting in "native")
+    folds: int = 5  # COCO: the 5k test split is also scored as this many folds (COCO 1k = mean of 5 folds)
+    show_progress: bool = False
+
+
+@dataclass
+class Row:
+    """One line of the results table: a split / category / task / direction and its metrics."""
+
+    name: str
+    metrics: dict[str, float]
+    n_queries: int = 0
+    n_candidates: int = 0  # corpus size, or candidates per query (MMEB: the mean)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SuiteResult:
+    suite: str
+    data: str
+    rows: list[Row]
+    model: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def row(self, name: str) -> Row:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"no row {name!r}; rows: {[r.name for r in self.rows]}")
+
+    @property
+    def columns(self) -> list[str]:
+        """Metric names in first-seen order over all rows."""
+        return list(dict.fromkeys(k for r in self.rows for k in r.metrics))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"suite": self.suite, "data": self.data, "model": self.model, "options": self.options,
+                "timings": self.timings, "notes": self.notes, "rows": [r.to_dict() for r in self.rows]}
+
+
+# -- reading annotation files ------------------------------------------------------------------------------------
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _array_items(text: str, pos: int, path: Path, dec: json.JSONDecoder) -> list[tuple[int, Any]]:
+    """Elements of the JSON array starting at text[pos] == '[', each with its 1-based line."""
+    out, pos = [], _skip_ws(text, pos + 1)
+    if pos < len(text) and text[pos] == "]":
+        return out
+    while True:
+        pos = _skip_ws(text, pos)
+        try:
+            value, end = dec.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise FileLineError(path, exc.lineno, f"malformed JSON ({exc.msg})") from exc
+        out.append((_line_of(text, pos), value))
+        pos = _skip_ws(text, end)
+        if pos < len(text) and text[pos] == ",":
+            pos += 1
+            continue
+        if pos < len(text) and text[pos] == "]":
+            return out
+        raise FileLineError(path, _line_of(text, pos), "malformed JSON (expected ',' or ']' in the array)")
+
+
+def json_records(path: str | Path, key: str | None = None) -> list[tuple[int, Any]]:
+    """(line, element) for each element of a JSON file's top-level array, or of the array under top-level `key`.
+
+    The line numbers let errors point at the record (`file:line: ...`). Raises FileNotFoundError for a missing
+    file and FileLineError for malformed JSON or a missing key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FileLineError(path, exc.lineno, f"malformed JSON ({exc.msg})") from exc
+    dec = json.JSONDecoder()
+    pos = _skip_ws(text, 0)
+    if key is None:
+        if not isinstance(parsed, list):
+            raise FileLineError(path, 1, f"expected a JSON array, got {type(parsed).__name__}")
+        return _array_items(text, pos, path, dec)
+    if not isinstance(parsed, dict) or not isinstance(parsed.get(key), list):
+        raise FileLineError(path, 1, f"expected a JSON object with an array under {key!r}")
+    pos += 1  # walk the top-level object's members until `key`
+    while True:
+        pos = _skip_ws(text, pos)
+        name, pos = dec.raw_decode(text, pos)
+        pos = _skip_ws(text, pos) + 1  # the ':'
+        pos = _skip_ws(text, pos)
+        if name == key:
+            return _array_items(text, pos, path, dec)
+        _, pos = dec.raw_decode(text, pos)
+        pos = _skip_ws(text, pos) + 1  # the ','
+
+
+def require(record: Any, fields: dict[str, type | tuple[type, ...]], path: Path, line: int, what: str) -> None:
+    """Check that a record is an object with each field of the given type; else FileLineError naming it."""
+    if not isinstance(record, dict):
+        raise FileLineError(path, line, f"{what}: expected a JSON object, got {type(record).__name__}")
+    for name, types in fields.items():
+        if name not in record:
+            raise FileLineError(path, line, f"{what}: missing field {name!r}")
+        if not isinstance(record[name], types):
+            raise FileLineError(path, line, f"{what}: field {name!r} should be "
+                                f"{getattr(types, '__name__', types)}, got {type(record[name]).__name__}")
+
+
+def find_file(names: Sequence[str | Path], roots: Sequence[Path], path: Path, line: int | None,
+              what: str) -> Path:
+    """The first existing root/name; else a FileLineError naming the record and every place looked in."""
+    tried = []
+    for root in roots:
+        for name in names:
+            candidate = Path(root) / name
+            if candidate.is_file():
+                return candidate
+            tried.append(str(candidate))
+    shown = ", ".join(tried[:4]) + (f" (+{len(tried) - 4} more)" if len(tried) > 4 else "")
+    raise FileLineError(path, line, f"{what}: file not found; looked for {shown}")
+
+
+def first_file(data: Path, names: Sequence[str], what: str) -> Path:
+    """The first of data/<name> that exists; else FileNotFoundError listing them."""
+    for name in names:
+        if (data / name).is_file():
+            return data / name
+    raise FileNotFoundError(f"{data}: no {what} found (looked for {', '.join(names)})")
+
+
+# -- embedding and scoring ---------------------------------------------------------------------------------------
+def encode(embedder: Embedder, items: Sequence[Item], opts: SuiteOptions, instruction: str | None = None,
+           query: bool = False) -> np.ndarray:
+    """float32 [n, d]; queries get `instruction` when opts.instructions, candidates none. Identical items once."""
+    if not items:
+        return np.zeros((0, embedder.dim), dtype=np.float32)
+    keys = [(it.id, it.text, str(it.image), str(it.video)) for it in items]
+    first: dict[tuple, int] = {}
+    for i, k in enumerate(keys):
+        first.setdefault(k, i)
+    pick = [items[i] for i in first.values()]
+    row_of = {k: j for j, k in enumerate(first)}
+    if query:
+        emb = embedder.encode_queries(pick, instruction=instruction if opts.instructions else None,
+                                      batch_size=opts.batch_size, show_progress=opts.show_progress)
+    else:
+        emb = embedder.encode_corpus(pick, batch_size=opts.batch_size, show_progress=opts.show_progress)
+    return emb[[row_of[k] for k in keys]]
+
+
+def score_blocks(queries: np.ndarray, cands: np.ndarray, chunk: int = QUERY_CHUNK) -> Iterator[tuple[int, np.ndarray]]:
+    """(first query row, scores float64 [≤ chunk, n_cands]) blocks of queries · candidatesᵀ, rounded (ties exact)."""
+    c = np.asarray(cands, dtype=np.float64)
+    for start in range(0, len(queries), chunk):
+        q = np.asarray(queries[start:start + chunk], dtype=np.float64)
+        yield start, np.round(q @ c.T, SCORE_DECIMALS)
+
+
+def limit(records: list, opts: SuiteOptions) -> list:
+    return records if opts.max_queries is None else records[:opts.max_queries]
+
+
+class Timer:
+    """Accumulates named wall-clock durations: `with timer("embed_s"): ...`."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = {}
+        self._t0 = time.perf_counter()
+        self._name = ""
+
+    def __call__(self, name: str) -> Timer:
+        self._name = name
+        return self
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.totals[self._name] = self.totals.get(self._name, 0.0) + time.perf_counter() - self._start
+
+    def done(self) -> dict[str, float]:
+        return {**{k: round(v, 3) for k, v in self.totals.items()},
+                "total_s": round(time.perf_counter() - self._t0, 3)}
