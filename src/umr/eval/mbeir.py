@@ -126,12 +126,23 @@ def headline_k(root: Path, dataset: str) -> int:
     return HEADLINE_K.get(dataset, 5)
 
 
-def _fingerprint(path: Path) -> dict[str, Any]:
+def file_fingerprint(path: Path) -> dict[str, Any]:
+    """A source file's identity for embedding-cache keys: resolved path, size and mtime (ns).
+
+    A rewritten file (new size or mtime) gets a new key, so its embeddings are recomputed rather than reused.
+    """
     st = path.stat()
     return {"file": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
-def _embed(embedder: Embedder, items: list, opts: EvalOptions, label: str, key: dict[str, Any]) -> np.ndarray:
+def embed_items(embedder: Embedder, items: list, opts: EvalOptions, label: str, key: dict[str, Any]) -> np.ndarray:
+    """Embed `items` with `embedder.encode_corpus` → float32 [n, dim] in input order (L2-normalised).
+
+    With `opts.cache_dir` the vectors go through the resumable embedding store in
+    `cache_dir/{label}-{digest}`, where the digest hashes `embedder.describe()` and `key` (e.g. a
+    `file_fingerprint`): a rerun with the same model and source reuses them, an interrupted one resumes.
+    Wrap the embedder in `QuerySide` to embed queries (encode_corpus then routes to encode_queries).
+    """
     if not items:
         return np.zeros((0, embedder.dim), dtype=np.float32)
     if opts.cache_dir is None:
@@ -145,7 +156,12 @@ def _embed(embedder: Embedder, items: list, opts: EvalOptions, label: str, key: 
     return np.ascontiguousarray(store.embeddings(mmap=False), dtype=np.float32)
 
 
-def _instruction(q: Query, table: dict, cand_modality: str) -> str | None:
+def query_instruction(q: Query, table: dict, cand_modality: str) -> str | None:
+    """The task instruction for query `q` from `instruction_table(root)`, or None when the table has none.
+
+    The table maps (dataset id, query modality, candidate modality) to its prompts; one is chosen by a CRC32 of
+    the qid, so every run (eval, mining, teacher) gives a query the same instruction.
+    """
     prompts = table.get((q.dataset_id, q.modality, cand_modality))
     return prompts[zlib.crc32(q.qid.encode()) % len(prompts)] if prompts else None
 
@@ -223,7 +239,7 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
     def build_pool(path: Path, label: str) -> _Pool:
         cands = load_pool(path, root, check_images=opts.check_images)
         t0 = time.perf_counter()
-        emb = _embed(cand_side, [c.to_item(root) for c in cands.values()], opts, label, _fingerprint(path))
+        emb = embed_items(cand_side, [c.to_item(root) for c in cands.values()], opts, label, file_fingerprint(path))
         timings["embed_pool_s"] += time.perf_counter() - t0
         return _Pool(cands, emb)
 
@@ -243,10 +259,10 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: _Pool, table
              timings: dict[str, float], reranker: Any = None) -> SetResult:
     es = load_eval_set(ref, pool.index_of, check_images=opts.check_images, strict=opts.strict)
     cmod = TASKS[ref.task_id][1]
-    items = [q.to_item(root, _instruction(q, table, cmod) if opts.instructions else None) for q in es.queries]
+    items = [q.to_item(root, query_instruction(q, table, cmod) if opts.instructions else None) for q in es.queries]
     t0 = time.perf_counter()
-    key = {**_fingerprint(ref.query_file), "instructions": opts.instructions}
-    q_emb = _embed(QuerySide(embedder), items, opts, f"queries-{ref.name}-{ref.split}", key)
+    key = {**file_fingerprint(ref.query_file), "instructions": opts.instructions}
+    q_emb = embed_items(QuerySide(embedder), items, opts, f"queries-{ref.name}-{ref.split}", key)
     timings["embed_queries_s"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     rerank_fn = None

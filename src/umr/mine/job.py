@@ -31,7 +31,7 @@ from umr.data.mbeir import TASKS, Query
 from umr.data.mbeir import Candidate as PoolEntry
 from umr.data.mbeir_sets import find_eval_sets, global_pool_file, instruction_table, load_eval_set, load_pool
 from umr.eval.baselines import QuerySide
-from umr.eval.mbeir import EvalOptions, _embed, _fingerprint, _instruction
+from umr.eval.mbeir import EvalOptions, embed_items, file_fingerprint, query_instruction
 from umr.mine.negatives import Candidate, MineOptions, random_negatives, select_negatives
 from umr.models.base import Embedder
 
@@ -83,8 +83,11 @@ class PoolView:
         return self.entries[row].to_item(self.root).to_dict()
 
 
-def _done_qids(out: Path) -> set[str]:
-    """qids already written; a torn last line (a crash mid-write) is cut off so the rerun rewrites it."""
+def done_qids(out: Path) -> set[str]:
+    """qids already in a JSONL output (one object with a "qid" a line), for resuming a mining or teacher job.
+
+    A torn last line (a crash mid-write) and anything after it is cut off the file, so the rerun rewrites it.
+    """
     if not out.is_file():
         return set()
     done, keep = set(), 0
@@ -102,11 +105,12 @@ def _done_qids(out: Path) -> set[str]:
 
 def retrieve(embedder: Embedder, root: str | Path, split: str = "train", pool: str = "global",
              tasks: list[str] | None = None, top: int = 100, cache_dir: str | Path | None = None,
-             batch_size: int = 16, instructions: bool = True,
+             batch_size: int = 16, instructions: bool = True, max_per_set: int | None = None,
              ) -> Iterator[tuple[str, int, PoolView, list[Retrieved]]]:
     """For each query set of `split`: (set name, task id, pool, every query's top-`top` retrieval).
 
-    Shared by mining and by the distillation teacher (which needs the same top-N lists).
+    Shared by mining and by the distillation teacher (which needs the same top-N lists). `max_per_set` keeps
+    each set's first N queries (file order), for teachers whose per-candidate re-ranker cost must stay bounded.
     """
     root = Path(root).resolve()
     opts = EvalOptions(pool=pool, split=split, batch_size=batch_size, cache_dir=Path(cache_dir) if cache_dir else None)
@@ -114,18 +118,20 @@ def retrieve(embedder: Embedder, root: str | Path, split: str = "train", pool: s
 
     def load(path: Path, label: str) -> PoolView:
         entries = load_pool(path, root, check_images=False)
-        emb = _embed(embedder, [c.to_item(root) for c in entries.values()], opts, label, _fingerprint(path))
+        emb = embed_items(embedder, [c.to_item(root) for c in entries.values()], opts, label, file_fingerprint(path))
         return PoolView(entries, emb, root)
 
     shared = load(global_pool_file(root, split), f"pool-global-{split}") if pool == "global" else None
     for ref in find_eval_sets(root, split, tasks):
         view = shared or load(ref.local_pool_file, f"pool-{ref.local_pool_file.stem}")
         es = load_eval_set(ref, view.row, check_images=False, strict=False)
+        if max_per_set is not None:
+            es.queries = es.queries[:max_per_set]
         cmod = TASKS[ref.task_id][1]
-        instr = [_instruction(q, table, cmod) if instructions else None for q in es.queries]
+        instr = [query_instruction(q, table, cmod) if instructions else None for q in es.queries]
         items = [q.to_item(root, i) for q, i in zip(es.queries, instr)]
-        key = {**_fingerprint(ref.query_file), "instructions": instructions}
-        q_emb = _embed(QuerySide(embedder), items, opts, f"queries-{ref.name}-{split}", key)
+        key = {**file_fingerprint(ref.query_file), "instructions": instructions, "max_per_set": max_per_set}
+        q_emb = embed_items(QuerySide(embedder), items, opts, f"queries-{ref.name}-{split}", key)
         k = min(top, len(view.dids))
         scores, rows = view.index.search(q_emb, k)
         out = []
@@ -138,17 +144,17 @@ def retrieve(embedder: Embedder, root: str | Path, split: str = "train", pool: s
 
 def mine(embedder: Embedder, root: str | Path, out: str | Path, pool: str = "global", split: str = "train",
          tasks: list[str] | None = None, opts: MineOptions | None = None, cache_dir: str | Path | None = None,
-         batch_size: int = 16, instructions: bool = True) -> MineSummary:
+         batch_size: int = 16, instructions: bool = True, max_per_set: int | None = None) -> MineSummary:
     """Mine negatives for every query of `split` and append them to `out` (see the module docstring)."""
     opts = opts or MineOptions()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = _done_qids(out)
+    done = done_qids(out)
     summary = MineSummary(resumed=len(done))
     rng = random.Random(opts.seed)
     with out.open("a", encoding="utf-8") as fh:
         for name, task_id, view, retrieved in retrieve(embedder, root, split, pool, tasks, opts.top, cache_dir,
-                                                       batch_size, instructions):
+                                                       batch_size, instructions, max_per_set):
             cmod = TASKS[task_id][1]
             summary.per_set[name] = 0
             for r in retrieved:

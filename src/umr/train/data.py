@@ -34,7 +34,12 @@ class Batch:
     negatives: list[list[Item]]  # [b][k], same k for every row (empty rows when k = 0)
 
 
-def _item(value: Any, root: Path | None, where: str) -> Item:
+def item_from_json(value: Any, root: Path | None, where: str) -> Item:
+    """One item of a JSONL row: a string is a text item, an object goes through `Item.from_dict`.
+
+    Relative image paths resolve against `root`; `where` ("file:line") names the row in the error raised for
+    any other JSON type.
+    """
     if isinstance(value, str):
         return Item(text=value)
     if isinstance(value, dict):
@@ -59,8 +64,9 @@ def read_pairs(path: str | Path, root: str | Path | None = None) -> list[Pair]:
             if not isinstance(obj, dict) or "query" not in obj or "positive" not in obj:
                 raise ValueError(f"{where}: a pair needs 'query' and 'positive' keys")
             try:
-                negs = [_item(n, base, where) for n in obj.get("negatives") or []]
-                pairs.append(Pair(_item(obj["query"], base, where), _item(obj["positive"], base, where), negs))
+                negs = [item_from_json(n, base, where) for n in obj.get("negatives") or []]
+                query, positive = (item_from_json(obj[k], base, where) for k in ("query", "positive"))
+                pairs.append(Pair(query, positive, negs))
             except ItemError as exc:
                 raise ValueError(f"{where}: {exc}") from exc
     if not pairs:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from umr.items import Item
-from umr.train.data import Pair, _item
+from umr.train.data import Pair, item_from_json
 from umr.train.trainer import TrainConfig, Trainer
 
 
@@ -83,8 +83,8 @@ def read_distill(path: str | Path) -> list[DistillRow]:
             if not {"query", "candidates", "teacher"} <= set(obj) or len(obj["candidates"]) != len(obj["teacher"]):
                 raise ValueError(f"{where}: a distillation row needs 'query', and 'candidates' and 'teacher' of "
                                  "equal length (make the file with umr.train.distill.build_teacher)")
-            rows.append(DistillRow(str(obj.get("qid", lineno)), _item(obj["query"], path.parent, where),
-                                   [_item(c, path.parent, where) for c in obj["candidates"]],
+            rows.append(DistillRow(str(obj.get("qid", lineno)), item_from_json(obj["query"], path.parent, where),
+                                   [item_from_json(c, path.parent, where) for c in obj["candidates"]],
                                    [float(x) for x in obj["teacher"]]))
     if not rows:
         raise ValueError(f"{path}: no distillation rows")
@@ -137,21 +137,23 @@ class DistillTrainer(Trainer):
 
 def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: Any = None, weight: float = 1.0,
                   top: int = 50, pool: str = "local", split: str = "train", tasks: list[str] | None = None,
-                  cache_dir: str | Path | None = None, batch_size: int = 16) -> dict[str, Any]:
+                  cache_dir: str | Path | None = None, batch_size: int = 16,
+                  max_per_set: int | None = None) -> dict[str, Any]:
     """Write the teacher JSONL for `split`: each query's top-`top` by `retriever`, scored cos + w·P(Yes).
 
     The query's first labelled positive replaces the last candidate when retrieval missed it, so every list holds
     the target the teacher should rank first. Without a reranker the teacher is the retriever's cosine alone.
-    Resumable: qids already in `out` are skipped.
+    Resumable: qids already in `out` are skipped. `max_per_set` bounds the re-ranker's cost (top × queries).
     """
-    from umr.mine.job import _done_qids, retrieve
+    from umr.mine.job import done_qids, retrieve
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = _done_qids(out)
+    done = done_qids(out)
     written = inserted = 0
     with out.open("a", encoding="utf-8") as fh:
-        for _, _, view, retrieved in retrieve(retriever, root, split, pool, tasks, top, cache_dir, batch_size):
+        for _, _, view, retrieved in retrieve(retriever, root, split, pool, tasks, top, cache_dir, batch_size,
+                                              max_per_set=max_per_set):
             for r in retrieved:
                 if r.query.qid in done or not r.positive_scores:
                     continue
