@@ -54,7 +54,7 @@ def test_mined_rows_exclude_positives_and_feed_training(world: Path, tmp_path: P
     assert pairs[0].query.instruction  # the task instruction travels with the query
 
 
-def test_fn_filter_count_matches_rows_and_quota_holds(world: Path, tmp_path: Path) -> None:
+def test_fn_filter_count_matches_rows(world: Path, tmp_path: Path) -> None:
     from umr.eval.baselines import RandomEmbedder
 
     out = tmp_path / "neg.jsonl"
@@ -64,7 +64,38 @@ def test_fn_filter_count_matches_rows_and_quota_holds(world: Path, tmp_path: Pat
     assert s.fn_dropped == sum(r["fn_dropped"] for r in rows) > 0
     for r in rows:
         assert all(m["score"] <= r["positive_score"] + 1e-6 for m in r["mined"])  # ratio 1: nothing above the positive
-        assert sum(m["modality"] != "image" for m in r["mined"]) <= 2  # task0 wants images; at most the quota wrong
+
+
+def test_modality_quota_tops_up_with_wrong_ones_when_right_ones_run_out(world: Path, tmp_path: Path) -> None:
+    """take 4, wrong quota 2, task0 wants images. From each query's top-8 (positives removed):
+    ≥ 2 images and ≥ 2 others → exactly the 2 best others + the 2 best images (the quota binds);
+    < 2 images → every image + the best others up to 4 (top-up: more wrong ones than the quota);
+    < 2 others → every other + the best images up to 4."""
+    from umr.eval.baselines import RandomEmbedder
+    from umr.mine.job import retrieve
+
+    out, cache = tmp_path / "neg.jsonl", tmp_path / "cache"
+    opts = MineOptions(top=8, take=4, modality_aware=True, wrong_quota=2)
+    mine(RandomEmbedder(), world, out, pool="global", tasks=["task0"], opts=opts, cache_dir=cache)
+    taken = {r["qid"]: [m["did"] for m in r["mined"]] for r in _rows(out)}
+    qrels = _qrels(world)
+    cases = {"quota": 0, "top-up": 0, "few-wrong": 0}
+    for _, _, view, retrieved in retrieve(RandomEmbedder(), world, "train", "global", ["task0"], 8, cache):
+        for r in retrieved:
+            ranked = [view.dids[i] for i in r.rows if view.dids[i] not in qrels[r.query.qid]]
+            right = [d for d in ranked if view.modality[view.row[d]] == "image"]
+            wrong = [d for d in ranked if view.modality[view.row[d]] != "image"]
+            if len(right) >= 2 and len(wrong) >= 2:
+                case, want = "quota", wrong[:2] + right[:2]
+            elif len(right) < 2:
+                case, want = "top-up", right + wrong[:4 - len(right)]
+            else:
+                case, want = "few-wrong", wrong + right[:4 - len(wrong)]
+            cases[case] += 1
+            assert sorted(taken[r.query.qid], key=ranked.index) == sorted(want, key=ranked.index), (r.query.qid, case)
+            if case == "top-up":
+                assert sum(d in wrong for d in taken[r.query.qid]) > opts.quota
+    assert cases["quota"] > 0 and cases["top-up"] > 0  # the world's random top-8 lists exercise both branches
 
 
 def test_cli_resumes_without_duplicates(world: Path, tmp_path: Path) -> None:
