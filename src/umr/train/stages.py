@@ -9,6 +9,11 @@ model. A stage is a mapping of TrainConfig fields that override the top-level on
       - {name: distill, type: distill, data: teacher_top50.jsonl}          # umr.train.distill
       - {name: text, data: text_pairs.jsonl, lr: 1.0e-5, mix_data: mm_pairs.jsonl, mix_share: 0.25}
 
+With an M-BEIR root as `data`, a stage can also build its data from the model the chain has reached
+(umr.train.stage_data): `mine:` (hard negatives), `type: reranker` (a re-ranker for a later teacher) and
+`teacher:` (distillation lists), which is how U-MARVEL's progressive transition runs as one config
+(configs/world-small-u-marvel.yaml).
+
 Stage i writes OUTPUT_DIR/stage-{i}-{name}/ (its checkpoints, log and final/); a finished stage (final/ present)
 is skipped on a rerun, so `--resume` continues a chain where it stopped.
 """
@@ -18,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from umr.train.stage_data import check_stage_options, prepare_stage, train_stage_reranker
 from umr.train.trainer import TrainConfig, Trainer
 
 
@@ -34,37 +40,66 @@ def stage_configs(config: TrainConfig) -> list[TrainConfig]:
         if "stages" in fields or "output_dir" in fields:
             raise ValueError(f"stage {name}: 'stages' and 'output_dir' are set once, at the top level")
         merged = {**base, **fields, "output_dir": str(Path(config.output_dir) / f"stage-{i}-{name}")}
-        out.append(TrainConfig.from_dict(merged))
+        stage_cfg = TrainConfig.from_dict(merged)
+        check_stage_options(stage_cfg)
+        out.append(stage_cfg)
     return out
 
 
-def make_trainer(config: TrainConfig) -> Trainer:
+def stage_name(stage: TrainConfig) -> str:
+    """The `name` a stage was given (its folder is stage-{i}-{name})."""
+    return Path(stage.output_dir).name.split("-", 2)[-1]
+
+
+def make_trainer(config: TrainConfig, embedder: object = None) -> Trainer:
     """The trainer for a config's `type`: contrastive (InfoNCE) or distill (KL to teacher scores)."""
+    if config.type == "reranker":
+        raise ValueError("a reranker stage trains a re-ranker, not an embedder: run it through run_stages")
     if config.type == "distill":
         from umr.train.distill import DistillTrainer
 
-        return DistillTrainer(config)
-    return Trainer(config)
+        return DistillTrainer(config, embedder=embedder)
+    return Trainer(config, embedder=embedder)
+
+
+def _finished(final: Path) -> bool:
+    return any((final / marker).is_file() for marker in ("umr_recipe.json", "modules.json", "umr_reranker.json"))
 
 
 def run_stages(config: TrainConfig, resume: bool = False) -> Path:
     """Train every stage in order, merging each stage's LoRA into the base of the next; returns the last final/."""
     if not config.stages:
         raise ValueError("the config has no `stages`")
+    from umr.models.registry import load_embedder
+
     model = config.model
     final = Path(config.output_dir)
+    rerankers: dict[str, Path] = {}
     for stage in stage_configs(config):
         stage.model = model
         if stage.lora is not None:
             stage.merge_at_end = True  # the next stage needs a merged base
-        final = Path(stage.output_dir) / "final"
-        if resume and any((final / marker).is_file() for marker in ("umr_recipe.json", "modules.json")):
+        out = Path(stage.output_dir) / "final"
+        if resume and _finished(out):
             print(f"stage {stage.output_dir}: already finished, skipped")
         else:
-            trainer = make_trainer(stage)
-            summary = trainer.fit(resume=resume)
-            final = trainer.save_final()
-            print(f"stage {stage.output_dir}: {summary['steps']} steps, loss {summary['first_loss']} → "
-                  f"{summary['last_loss']}, {summary['samples_per_s']:.1f} samples/s")
+            needs_model = stage.mine is not None or stage.teacher is not None
+            embedder = load_embedder(model, recipe=stage.recipe, device=stage.device, dtype=stage.dtype) \
+                if needs_model else None
+            if stage.type == "reranker":
+                from umr.train.stage_data import mine_stage_negatives
+
+                out = train_stage_reranker(stage, mine_stage_negatives(stage, embedder))
+                print(f"stage {stage.output_dir}: re-ranker written to {out}")
+            else:
+                trainer = make_trainer(prepare_stage(stage, embedder, rerankers), embedder=embedder)
+                summary = trainer.fit(resume=resume)
+                out = trainer.save_final()
+                print(f"stage {stage.output_dir}: {summary['steps']} steps, loss {summary['first_loss']} → "
+                      f"{summary['last_loss']}, {summary['samples_per_s']:.1f} samples/s")
+        if stage.type == "reranker":
+            rerankers[stage_name(stage)] = out  # the chain's model stays the embedder
+            continue
+        final = out
         model = str(final)
     return final

@@ -39,6 +39,7 @@ class TrainConfig:
     data: str = ""  # pairs JSONL, an M-BEIR query file (with mbeir_pool), or an M-BEIR root (all train tasks)
     data_root: str | None = None  # relative image paths resolve here (default: the data file's folder)
     mbeir_pool: str | None = None  # M-BEIR pool holding the dids that `data`'s pos/neg lists name
+    tasks: list[str] | None = None  # M-BEIR root: only these sets ("task1", "mscoco", "mscoco_task0"); None = all
     instruction: str | None = None  # M-BEIR: the task instruction given to every query
     output_dir: str = "runs/train"  # checkpoints, log.jsonl, final/ (and adapter/ for LoRA)
     epochs: int = 1  # passes over the data (ignored once max_steps is reached)
@@ -71,6 +72,8 @@ class TrainConfig:
     distill_temperature: float | None = None  # distill: τ of both softmaxes (detached); None = `temperature`
     mix_data: str | None = None  # another pairs JSONL mixed into `data` (continual text FT keeps multimodal data)
     mix_share: float = 0.0  # share of each epoch's pairs drawn from mix_data (umr.train.continual)
+    mine: dict[str, Any] | None = None  # stages: mine negatives with the stage's start model first (stage_data)
+    teacher: dict[str, Any] | None = None  # distill stages: build the teacher lists first (stage_data)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
@@ -85,8 +88,12 @@ class TrainConfig:
             if bad:
                 raise ValueError(f"unknown lora option(s) {bad}; known: {sorted(lora_known)}")
             values["lora"] = LoraSpec(**values["lora"])
-        if values.get("type", "contrastive") not in ("contrastive", "distill"):
-            raise ValueError(f"type must be contrastive or distill, not {values['type']!r}")
+        if values.get("type", "contrastive") not in ("contrastive", "distill", "reranker"):
+            raise ValueError(f"type must be contrastive, distill or reranker, not {values['type']!r}")
+        if isinstance(values.get("tasks"), str | int):
+            values["tasks"] = [values["tasks"]]
+        if values.get("tasks") is not None:
+            values["tasks"] = [str(t) for t in values["tasks"]]
         if values.get("schedule", "constant") not in ("constant", "linear", "cosine"):
             raise ValueError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
         return cls(**values)
@@ -111,9 +118,9 @@ class TrainConfig:
 def load_config_pairs(config: TrainConfig) -> list[Pair]:
     if not config.data:
         raise ValueError("no training data: set `data` to a pairs JSONL (or an M-BEIR query file + mbeir_pool)")
-    if Path(config.data).is_dir():  # an M-BEIR data root: every task of its train split
-        return read_mbeir_root_pairs(config.data, seed=config.seed)
-    if config.mbeir_pool:
+    if Path(config.data).is_dir():  # an M-BEIR data root: every task (or `tasks`) of its train split
+        pairs = read_mbeir_root_pairs(config.data, tasks=config.tasks, seed=config.seed)
+    elif config.mbeir_pool:
         root = config.data_root or str(Path(config.data).parent)
         pairs = read_mbeir_pairs(config.data, config.mbeir_pool, root, config.instruction)
     else:
@@ -121,7 +128,9 @@ def load_config_pairs(config: TrainConfig) -> list[Pair]:
     if config.mix_data:
         from umr.train.continual import mix_pairs
 
-        pairs = mix_pairs(pairs, read_pairs(config.mix_data), config.mix_share, config.seed)
+        extra = (read_mbeir_root_pairs(config.mix_data, seed=config.seed) if Path(config.mix_data).is_dir()
+                 else read_pairs(config.mix_data))
+        pairs = mix_pairs(pairs, extra, config.mix_share, config.seed)
     return pairs
 
 

@@ -1,0 +1,114 @@
+"""What a stage builds from the model the previous stage left, before it trains (U-MARVEL's later stages).
+
+Options of a stage (see umr.train.stages), all reading `data` as an M-BEIR root (its train split, `tasks`):
+
+    mine:    {top: 50, take: 2, fn_ratio: 0.95, modality_aware: false, pool: local, max_per_set: null}
+             → OUTPUT_DIR/negatives.jsonl, mined with the stage's start model; the stage trains on it with
+               `num_negatives` = take unless the stage sets it (hard-negative stage).
+    type: reranker (with `mine`)
+             → a point-wise re-ranker trained from the stage's start model on the mined lists (umr.rerank.train);
+               the chain's model does not change, later stages name the stage in `teacher.reranker`.
+    teacher: {top: 10, weight: 1.0, reranker: <stage name | folder | null>, pool: local, max_per_set: 50}
+             → OUTPUT_DIR/teacher.jsonl (fused cos + w·P(Yes) over each query's top-N) for a `type: distill` stage.
+
+Every file is resumable (mine / build_teacher skip finished queries), so a rerun of a chain picks up mid-stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from umr.mine.negatives import MineOptions
+
+#: options of `mine:` that are not MineOptions fields
+_MINE_EXTRA = {"pool": "local", "max_per_set": None, "batch_size": 16}
+_TEACHER_KEYS = {"top": 10, "weight": 1.0, "reranker": None, "pool": "local", "max_per_set": 50, "batch_size": 16}
+
+
+def _root(stage: Any, option: str) -> Path:
+    root = Path(stage.data)
+    if not root.is_dir():
+        raise ValueError(f"stage {stage.output_dir}: `{option}` needs `data` to be an M-BEIR root folder, "
+                         f"got {stage.data!r}")
+    return root
+
+
+def check_stage_options(stage: Any) -> None:
+    """Fail before any training when a stage's mine / teacher options are unknown or inconsistent."""
+    where = f"stage {stage.output_dir}"
+    if stage.mine is not None:
+        known = {f.name for f in dataclasses.fields(MineOptions)} | set(_MINE_EXTRA)
+        bad = sorted(set(stage.mine) - known)
+        if bad:
+            raise ValueError(f"{where}: unknown mine option(s) {bad}; known: {sorted(known)}")
+    if stage.teacher is not None:
+        bad = sorted(set(stage.teacher) - set(_TEACHER_KEYS))
+        if bad:
+            raise ValueError(f"{where}: unknown teacher option(s) {bad}; known: {sorted(_TEACHER_KEYS)}")
+        if stage.type != "distill":
+            raise ValueError(f"{where}: `teacher` belongs to a `type: distill` stage")
+    if stage.type == "reranker" and stage.mine is None:
+        raise ValueError(f"{where}: a reranker stage learns from mined lists; add `mine: {{top: 20, take: 19}}`")
+    if stage.type == "distill" and stage.teacher is None and Path(stage.data).is_dir():
+        raise ValueError(f"{where}: a distill stage on an M-BEIR root needs `teacher:` options")
+
+
+def mine_stage_negatives(stage: Any, embedder: Any) -> Path:
+    """Mine `stage.mine` negatives with `embedder`; returns the pairs JSONL."""
+    from umr.mine.job import mine
+
+    opts = {**_MINE_EXTRA, **stage.mine}
+    extra = {k: opts.pop(k) for k in _MINE_EXTRA}
+    out = Path(stage.output_dir) / "negatives.jsonl"
+    summary = mine(embedder, _root(stage, "mine"), out, pool=extra["pool"], tasks=stage.tasks,
+                   opts=MineOptions(**opts), cache_dir=Path(stage.output_dir) / "mine-cache",
+                   batch_size=extra["batch_size"], max_per_set=extra["max_per_set"])
+    print(f"stage {stage.output_dir}: mined {summary.written} rows ({summary.resumed} resumed), false negatives "
+          f"dropped {summary.fn_dropped}, wrong-modality share {summary.wrong_modality_share:.2f}")
+    return out
+
+
+def build_stage_teacher(stage: Any, embedder: Any, rerankers: dict[str, Path]) -> Path:
+    """The distillation lists of `stage.teacher`; `rerankers` maps earlier reranker stages' names to folders."""
+    from umr.train.distill import build_teacher
+
+    opts = {**_TEACHER_KEYS, **stage.teacher}
+    reranker = None
+    if opts["reranker"] is not None:
+        from umr.rerank.prompted import Reranker
+
+        path = rerankers.get(str(opts["reranker"]), opts["reranker"])
+        reranker = Reranker(path, device=stage.device, dtype=stage.dtype)
+    out = Path(stage.output_dir) / "teacher.jsonl"
+    summary = build_teacher(embedder, _root(stage, "teacher"), out, reranker=reranker, weight=opts["weight"],
+                            top=opts["top"], pool=opts["pool"], tasks=stage.tasks,
+                            cache_dir=Path(stage.output_dir) / "teacher-cache", batch_size=opts["batch_size"],
+                            max_per_set=opts["max_per_set"])
+    print(f"stage {stage.output_dir}: teacher lists {summary['written']} written, {summary['resumed']} resumed")
+    return out
+
+
+def train_stage_reranker(stage: Any, negatives: Path) -> Path:
+    """A point-wise re-ranker from the stage's start model; returns its final folder."""
+    from umr.rerank.train import RerankTrainConfig, train_reranker
+
+    cfg = RerankTrainConfig(model=stage.model, data=str(negatives), output_dir=stage.output_dir, lora=stage.lora,
+                            lr=stage.lr, epochs=stage.epochs, max_steps=stage.max_steps,
+                            batch_size=stage.batch_size, seed=stage.seed, device=stage.device, dtype=stage.dtype)
+    return train_reranker(cfg)
+
+
+def prepare_stage(stage: Any, embedder: Any, rerankers: dict[str, Path]) -> Any:
+    """The stage with `data` pointing at what it built (mined pairs or teacher lists), ready for make_trainer."""
+    if stage.mine is not None and stage.type != "reranker":
+        stage.data = str(mine_stage_negatives(stage, embedder))
+        if stage.num_negatives == 0:
+            stage.num_negatives = int(stage.mine.get("take", MineOptions.take))
+    elif stage.teacher is not None:
+        stage.data = str(build_stage_teacher(stage, embedder, rerankers))
+    else:
+        return stage
+    stage.tasks, stage.mine, stage.teacher = None, None, None
+    return stage

@@ -1,0 +1,71 @@
+"""Stages that build their data from the chain's current model: `tasks`, `mine`, `type: reranker`, `teacher`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from umr.train.stages import run_stages, stage_configs
+from umr.train.trainer import TrainConfig, load_config_pairs
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from umr.data.world import build_world
+
+    out = tmp_path_factory.mktemp("world") / "tiny"
+    build_world(out, size="tiny", seed=0)
+    return out
+
+
+def test_tasks_filter_keeps_only_those_sets(world: Path) -> None:
+    text = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"]))
+    both = load_config_pairs(TrainConfig(data=str(world), tasks=["task0", "task3"]))
+    every = load_config_pairs(TrainConfig(data=str(world)))
+    assert all(p.query.modality == "text" and p.positive.modality == "text" for p in text)
+    assert {(p.query.modality, p.positive.modality) for p in both} == {("text", "image"), ("image", "text")}
+    assert len(text) + len(both) < len(every)
+
+
+def test_chain_mines_trains_a_reranker_and_distills_from_it(world: Path, tiny_gme_dir: str, tmp_path: Path) -> None:
+    cfg = TrainConfig.from_dict({
+        "model": tiny_gme_dir, "data": str(world), "output_dir": str(tmp_path / "run"), "batch_size": 4,
+        "lr": 1e-3, "device": "cpu", "tasks": ["task0"], "log_every": 1,  # task0 = 3 sets in the world
+        "stages": [
+            {"name": "instruct", "max_steps": 2},
+            {"name": "hard", "max_steps": 2, "mine": {"top": 6, "take": 2, "max_per_set": 8}},
+            {"name": "rr", "type": "reranker", "max_steps": 2, "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
+             "mine": {"top": 4, "take": 3, "max_per_set": 8}},
+            {"name": "distill", "type": "distill", "max_steps": 1, "teacher": {"top": 3, "reranker": "rr",
+                                                                               "max_per_set": 4}},
+        ]})
+    final = run_stages(cfg)
+    run = tmp_path / "run"
+    mined = [json.loads(line) for line in (run / "stage-1-hard" / "negatives.jsonl").open()]
+    assert len(mined) == 3 * 8 and all(len(r["negatives"]) == 2 for r in mined)
+    assert all(r["positive"] != n for r in mined for n in r["negatives"])
+    hard_cfg = json.dumps(TrainConfig.from_yaml(run / "stage-1-hard" / "train_config.yaml").to_dict())
+    assert '"num_negatives": 2' in hard_cfg and "negatives.jsonl" in hard_cfg
+    assert (run / "stage-2-rr" / "final" / "umr_reranker.json").is_file()
+    teacher = [json.loads(line) for line in (run / "stage-3-distill" / "teacher.jsonl").open()]
+    assert len(teacher) == 3 * 4 and all(len(t["candidates"]) == 3 for t in teacher)
+    assert any(p > 0 for t in teacher for p in t["p_yes"])  # the re-ranker stage's model scored them
+    # the re-ranker stage does not advance the chain: distill starts from the hard stage's embedder
+    distill_cfg = TrainConfig.from_yaml(run / "stage-3-distill" / "train_config.yaml")
+    assert distill_cfg.model == str(run / "stage-1-hard" / "final")
+    assert final == run / "stage-3-distill" / "final"
+
+
+@pytest.mark.parametrize(("stage", "message"), [
+    ({"mine": {"top": 5, "tak": 2}}, "unknown mine option"),
+    ({"type": "reranker"}, "reranker stage learns from mined lists"),
+    ({"teacher": {"top": 5}}, "belongs to a `type: distill` stage"),
+    ({"type": "distill"}, "needs `teacher:` options"),
+    ({"type": "distill", "teacher": {"k": 5}}, "unknown teacher option"),
+])
+def test_bad_stage_options_fail_before_training(world: Path, stage: dict, message: str) -> None:
+    cfg = TrainConfig.from_dict({"data": str(world), "stages": [{"name": "s", **stage}]})
+    with pytest.raises(ValueError, match=message):
+        stage_configs(cfg)
