@@ -125,7 +125,7 @@ def run(embedder: Embedder, data: Path, opts: SuiteOptions, dataset: str = "flic
                 per_fold.append(directional_metrics(img_q[a:b], img_c[a:b], cap_q[sel], cap_c[sel], owner[sel] - a))
             mean = {k: float(np.mean([m[k] for m in per_fold])) for k in per_fold[0]}
             size = int(bounds[1] - bounds[0])
-            rows.append(Row(f"coco {_size(size)} ({opts.folds}-fold mean)", mean, len(captions), size))
+            rows.append(Row(f"coco {_size(size)} ({opts.folds}-fold mean)", mean, len(captions) // opts.folds, size))
     return SuiteResult(suite=dataset, data=str(data), rows=rows, timings=timer.done(),
                        notes=[f"{len(images)} images, {len(captions)} captions ({split} split of {path.name})"])
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from umr.eval.suites.metrics import first_hit_ranks, mean_rank, median_rank, recall_at_k
 from umr.eval.suites.runner import Row, SuiteOptions, SuiteResult, Timer, encode, find_file, score_blocks
-from umr.items import Item, ItemError
+from umr.items import Item
 from umr.jsonl import FileLineError
 from umr.models.base import Embedder
 
@@ -85,10 +85,7 @@ def encode_videos(embedder: Embedder, videos: list[Item], opts: SuiteOptions, qu
         return encode(embedder, videos, opts, instruction, query=query)
     frames, owner = [], []
     for i, video in enumerate(videos):
-        try:
-            loaded = video.load_frames(max_frames=opts.frames)
-        except ItemError as exc:
-            raise ValueError(f"video {video.id!r}: {exc}") from exc
+        loaded = video.load_frames(max_frames=opts.frames)  # an unreadable file raises ItemError naming the video
         frames += [Item(image=f, id=f"{video.id}#frame{j}") for j, f in enumerate(loaded)]
         owner += [i] * len(loaded)
     emb = encode(embedder, frames, opts, instruction, query=query)

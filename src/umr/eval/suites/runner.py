@@ -20,8 +20,10 @@ from umr.items import Item
 from umr.jsonl import FileLineError
 from umr.models.base import Embedder
 
-#: candidates per block of the score matrix: [chunk, n_cands] float64 stays small even for a 120k-image corpus
+#: queries per block of the score matrix: [chunk, n_cands] float64 stays small even for a 120k-image corpus
 QUERY_CHUNK = 256
+#: candidates converted to float64 at a time
+CAND_CHUNK = 16384
 #: scores are rounded to this many decimals so that equal vectors tie exactly whatever BLAS blocking did
 SCORE_DECIMALS = 9
 
@@ -202,11 +204,15 @@ def encode(embedder: Embedder, items: Sequence[Item], opts: SuiteOptions, instru
 
 
 def score_blocks(queries: np.ndarray, cands: np.ndarray, chunk: int = QUERY_CHUNK) -> Iterator[tuple[int, np.ndarray]]:
-    """(first query row, scores float64 [≤ chunk, n_cands]) blocks of queries · candidatesᵀ, rounded (ties exact)."""
-    c = np.asarray(cands, dtype=np.float64)
+    """(first query row, scores float64 [≤ chunk, n_cands]) blocks of queries · candidatesᵀ, rounded (ties exact).
+
+    Candidates are converted to float64 a slice at a time, so a 120k × 3584 corpus never exists twice in memory.
+    """
     for start in range(0, len(queries), chunk):
         q = np.asarray(queries[start:start + chunk], dtype=np.float64)
-        yield start, np.round(q @ c.T, SCORE_DECIMALS)
+        parts = [q @ np.asarray(cands[a:a + CAND_CHUNK], dtype=np.float64).T
+                 for a in range(0, max(len(cands), 1), CAND_CHUNK)]
+        yield start, np.round(np.concatenate(parts, axis=1), SCORE_DECIMALS)
 
 
 def limit(records: list, opts: SuiteOptions) -> list:
