@@ -14,6 +14,7 @@ import json
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,13 +110,18 @@ def synthesize(cfg: SynthConfig, generator: Generator | None = None, filter_embe
     gen_prog = Progress(out / "progress" / f"generated-{_slug(gen.name)}-seed{cfg.seed}.jsonl", ("sid", "kind"))
     generated_now = _generate(gen, sources, kinds, gen_prog, cfg.seed, cfg.chunk)
 
-    embedder, filter_name = filter_embedder, cfg.filter_model
-    if embedder is None and cfg.filter_model:
-        from umr.eval.baselines import resolve_model
+    filter_name = cfg.filter_model
+    if filter_embedder is not None and filter_name is None:
+        filter_name = json.dumps(filter_embedder.describe(), sort_keys=True, default=str)
+    loaded: list[Any] = [filter_embedder]
 
-        embedder = resolve_model(cfg.filter_model, data_root=cfg.source)
-    if embedder is not None and filter_name is None:
-        filter_name = json.dumps(embedder.describe(), sort_keys=True, default=str)
+    def embedder() -> Any:
+        """The filter model, loaded on first use (a finished rerun never loads it)."""
+        if loaded[0] is None:
+            from umr.eval.baselines import resolve_model
+
+            loaded[0] = resolve_model(cfg.filter_model, data_root=cfg.source)
+        return loaded[0]
 
     counts: dict[str, dict[str, int]] = {}
     sets: dict[Kind, tuple[list[Query], list[Candidate]]] = {}
@@ -124,7 +130,7 @@ def synthesize(cfg: SynthConfig, generator: Generator | None = None, filter_embe
     for kind in kinds:
         pool, pos_of = _pool(kind, sources, cfg.dataset_id_base)
         c, drafts = _dedup(kind, sources, gen_prog)
-        if embedder is not None and drafts:
+        if filter_name is not None and drafts:
             ranks, n = _filter_ranks(kind, drafts, pool, pos_of, embedder, filter_name or "", out, cfg)
             ranked_now += n
             kept = [(s, t) for (s, t), r in zip(drafts, ranks, strict=True) if r <= cfg.top_k]
@@ -201,7 +207,7 @@ def _cand_item(cand: Candidate, src: Source) -> Item:
 
 
 def _filter_ranks(kind: Kind, drafts: list[tuple[Source, str]], pool: dict[str, tuple[Candidate, Source]],
-                  pos_of: dict[str, str], embedder: Any, filter_name: str, out: Path,
+                  pos_of: dict[str, str], embedder: Callable[[], Any], filter_name: str, out: Path,
                   cfg: SynthConfig) -> tuple[list[int], int]:
     """The positive's rank for every draft (resumed from the kind's filter progress file) and how many were new."""
     keys = list(pool)
@@ -210,12 +216,12 @@ def _filter_ranks(kind: Kind, drafts: list[tuple[Source, str]], pool: dict[str, 
     missing = [(s, t) for s, t in drafts if (s.sid, t) not in prog]
     if missing:
         row_of = {k: i for i, k in enumerate(keys)}
-        pool_emb = embed_pool(embedder, [_cand_item(c, s) for c, s in pool.values()],
+        pool_emb = embed_pool(embedder(), [_cand_item(c, s) for c, s in pool.values()],
                               out / "progress" / f"filter-{kind.name}-{fp}-pool.npy", cfg.batch_size)
         step = cfg.chunk * 4
         for start in range(0, len(missing), step):
             part = missing[start:start + step]
-            ranks = positive_ranks(embedder, [_query_item(kind, s, t) for s, t in part],
+            ranks = positive_ranks(embedder(), [_query_item(kind, s, t) for s, t in part],
                                    [row_of[pos_of[s.sid]] for s, _ in part], pool_emb, cfg.batch_size)
             prog.add({"sid": s.sid, "query": t, "rank": r} for (s, t), r in zip(part, ranks, strict=True))
     return [prog.get((s.sid, t))["rank"] for s, t in drafts], len(missing)
