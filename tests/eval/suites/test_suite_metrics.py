@@ -14,6 +14,7 @@ from umr.eval.suites.metrics import (
     mean_rank,
     median_rank,
     precision_at_1,
+    ranked_relevance,
     recall_at_k,
 )
 from umr.eval.suites.runner import json_records
@@ -101,3 +102,15 @@ def test_json_records_gives_the_line_of_each_record(tmp_path):
     path.write_text('[{"a": 1},\n {"a": 2},\n {"a": }]')
     with pytest.raises(FileLineError, match=r"a\.json:3: malformed JSON"):
         json_records(path)
+
+
+def test_ranked_relevance_shortcut_matches_a_full_sort_with_ties():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        row = np.round(rng.random(60), 1)  # many ties
+        pos = rng.choice(60, 4, replace=False).tolist()
+        eligible = rng.random(60) > 0.2
+        # brute force: eligible candidates by score descending, negatives before positives on a tie
+        full = sorted((i for i in range(60) if eligible[i]), key=lambda i: (-row[i], i in pos))
+        expected = [i in pos for i in full[:5]]
+        assert ranked_relevance(row, pos, 5, eligible).tolist() == expected

@@ -34,19 +34,18 @@ def first_hit_ranks(scores: np.ndarray, positives: Sequence[Sequence[int]],
     rank = 1 + the number of eligible non-positive candidates scoring ≥ the best eligible positive.
     positives[i]: candidate columns relevant to query i (any number; duplicates are fine).
     """
-    out = np.empty(len(scores), dtype=np.int64)
-    for i, row in enumerate(scores):
-        masked = _masked(row, None if eligible is None else eligible[i])
-        pos = np.unique(np.asarray(positives[i], dtype=np.int64))
-        pos = pos[np.isfinite(masked[pos])] if len(pos) else pos
-        if not len(pos):
-            out[i] = MISS
-            continue
-        best = masked[pos].max()
-        is_neg = np.ones(len(masked), dtype=bool)
-        is_neg[pos] = False
-        out[i] = 1 + int(np.count_nonzero(is_neg & (masked >= best)))
-    return out
+    s = np.asarray(scores, dtype=np.float64)
+    if eligible is not None:
+        s = np.where(eligible, s, -np.inf)
+    is_pos = np.zeros(s.shape, dtype=bool)
+    lengths = [len(p) for p in positives]
+    if sum(lengths):
+        cols = np.concatenate([np.asarray(p, dtype=np.int64).reshape(-1) for p in positives])
+        is_pos[np.repeat(np.arange(len(s)), lengths), cols] = True
+    is_pos &= np.isfinite(s)
+    best = np.where(is_pos, s, -np.inf).max(axis=1, initial=-np.inf)
+    n_before = np.count_nonzero((s >= best[:, None]) & ~is_pos & np.isfinite(s), axis=1)
+    return np.where(is_pos.any(axis=1), 1 + n_before, MISS).astype(np.int64)
 
 
 def recall_at_k(ranks: np.ndarray, ks: Sequence[int]) -> dict[int, float]:
@@ -74,7 +73,10 @@ def ranked_relevance(row: np.ndarray, positives: Sequence[int], depth: int,
     is_pos = np.zeros(len(masked), dtype=bool)
     if len(positives):
         is_pos[np.asarray(positives, dtype=np.int64)] = True
-    order = np.lexsort((is_pos, -masked))  # by score descending; within a tie, negatives first
+    pool = np.arange(len(masked))
+    if len(masked) > 4 * depth:  # only candidates scoring at least the depth-th best can be in the top depth
+        pool = np.flatnonzero(masked >= np.partition(masked, len(masked) - depth)[len(masked) - depth])
+    order = pool[np.lexsort((is_pos[pool], -masked[pool]))]  # score descending; within a tie, negatives first
     order = order[np.isfinite(masked[order])][:depth]
     return is_pos[order]
 
