@@ -18,6 +18,7 @@ The world is used as generated (no tuning); the numbers are what this run measur
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from pathlib import Path
@@ -77,18 +78,23 @@ def main() -> None:
         return str(trainer.save_final())
 
     base = train("base", "tiny:gme", args.base_steps, 1e-3)
-    synth = out / "synth"
+    synth = out / f"synth-l{args.limit}-k{args.top_k}"
     report = synthesize(SynthConfig(source=str(world), out=str(synth), generator="rule", filter_model=base,
                                     top_k=args.top_k, limit=args.limit, split="train", seed=args.seed))
     log(f"synthesis ({report.seconds:.0f}s, filter: base model, top-{args.top_k}):\n{report.table()}")
     arm_a = train("arm-world", base, args.steps, args.lr)
-    arm_b = train("arm-world+synth", base, args.steps, args.lr, mix_data=str(synth), mix_share=args.mix_share)
+    arm_b = train(f"arm-world+synth-l{args.limit}-k{args.top_k}-m{args.mix_share}", base, args.steps, args.lr,
+                  mix_data=str(synth), mix_share=args.mix_share)
 
     def r5_by_task(model: str) -> dict[int, float]:
+        cached = Path(model).parent / "r5_by_task.json"  # one evaluation per trained model, reused by reruns
+        if cached.is_file():
+            return {int(k): v for k, v in json.loads(cached.read_text()).items()}
         rep = evaluate(load_embedder(model, device="cpu"), world, EvalOptions(pool="local", check_images=False))
         tasks = sorted({r.task_id for r in rep.results})
-        return {t: 100 * float(np.mean([r.metrics.recall[5] for r in rep.results if r.task_id == t]))
-                for t in tasks}
+        r5 = {t: 100 * float(np.mean([r.metrics.recall[5] for r in rep.results if r.task_id == t])) for t in tasks}
+        cached.write_text(json.dumps(r5) + "\n")
+        return r5
 
     rows = {}
     for label, model in (("base (start point)", base), ("A: world only", arm_a), ("B: world + synth", arm_b)):
