@@ -6,14 +6,18 @@
 
 Each step: one batch of (query, positive, k hard negatives) → embeddings → InfoNCE → AdamW. With
 `micro_batch_size` the step runs through GradCache (same gradients, the memory of one micro-batch).
+Under torchrun / accelerate launch every rank computes the exact full-batch loss (see train_step).
+`tensorboard: true` also writes loss, τ, LR and samples/s to OUTPUT_DIR/tensorboard (umr.train.run_log).
+`deepspeed: ds_zero2.json` (GPU, `pip install deepspeed`) wraps the model, τ, AdamW and schedule in a DeepSpeed
+ZeRO-1/2 engine that shards optimizer states and gradients over the ranks; the step stays the same exact
+InfoNCE step (umr.train.zero; example: configs/ds_zero2.json). Without CUDA or deepspeed it stops with
+"DeepSpeed needs CUDA and `pip install deepspeed`".
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -30,6 +34,7 @@ from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_mbeir_roo
 from umr.train.gradcache import full_batch_loss, gradcache_backward
 from umr.train.lora import LoraSpec, apply_lora, merge_into_embedder, save_adapter, set_vision_trainable
 from umr.train.losses import InfoNCELoss, rank_slice, reduce_gradients
+from umr.train.run_log import RunLog
 
 
 @dataclass
@@ -74,6 +79,8 @@ class TrainConfig:
     mix_share: float = 0.0  # share of each epoch's pairs drawn from mix_data (umr.train.continual)
     mine: dict[str, Any] | None = None  # stages: mine negatives with the stage's start model first (stage_data)
     teacher: dict[str, Any] | None = None  # distill stages: build the teacher lists first (stage_data)
+    tensorboard: bool | str = False  # also log to TensorBoard: True = OUTPUT_DIR/tensorboard, or a folder
+    deepspeed: str | dict[str, Any] | None = None  # GPU only: a ZeRO-1/2 JSON file or mapping (umr.train.zero)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> TrainConfig:
@@ -96,7 +103,12 @@ class TrainConfig:
             values["tasks"] = [str(t) for t in values["tasks"]]
         if values.get("schedule", "constant") not in ("constant", "linear", "cosine"):
             raise ValueError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
-        return cls(**values)
+        config = cls(**values)
+        if config.deepspeed is not None:
+            from umr.train.zero import resolve_ds_config
+
+            resolve_ds_config(config)  # a bad DeepSpeed option fails when the config is read, not on the GPU
+        return config
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
@@ -143,6 +155,8 @@ def trainable_modules(embedder: Any) -> dict[str, nn.Module]:
         return mods
     if hasattr(embedder, "st"):
         return {"model": embedder.st}
+    if isinstance(getattr(embedder, "model", None), nn.Module):  # CLIP-SF: the whole CLIPModel (UniIR trains both)
+        return {"model": embedder.model}
     raise ValueError(f"{type(embedder).__name__} exposes no trainable torch module")
 
 
@@ -151,6 +165,16 @@ class Trainer:
         from umr.models.registry import load_embedder
 
         self.config = config
+        if config.tensorboard:
+            from umr.train.run_log import require_tensorboard
+
+            require_tensorboard()  # fail before loading the model
+        ds_config = None
+        if config.deepspeed is not None:
+            from umr.train.zero import require_deepspeed, resolve_ds_config
+
+            require_deepspeed().init_distributed()  # NCCL for ZeRO's collectives; reused below
+            ds_config = resolve_ds_config(config, dist_info().world_size)
         # Under torchrun each rank trains on its slice of every global batch (see train_step).
         self.dist = dist_info()
         init_process_group(self.dist)
@@ -181,6 +205,11 @@ class Trainer:
             self.total_steps = min(self.total_steps, config.max_steps)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.step = 0
+        self.engine = None
+        if ds_config is not None:
+            from umr.train.zero import init_engine
+
+            self.engine = init_engine(self, ds_config)
 
     # -- setup -----------------------------------------------------------------------------------------------
     def named_trainable(self) -> dict[str, nn.Parameter]:
@@ -228,6 +257,13 @@ class Trainer:
                 raise NotImplementedError("distributed training supports the InfoNCE stages only (not distill yet)")
             queries, positives, negatives = (rank_slice(x, self.dist) for x in (queries, positives, negatives))
         loss_fn = loss_fn or self.loss_fn
+        if self.engine is not None:
+            from umr.train.zero import engine_step
+
+            loss = full_batch_loss(self.embedder, loss_fn, queries, positives, negatives)
+            engine_step(self, loss)
+            self.step += 1
+            return loss.item()
         self.optimizer.zero_grad(set_to_none=True)
         if cfg.micro_batch_size and cfg.micro_batch_size < len(queries):
             loss = gradcache_backward(self.embedder, loss_fn, queries, positives, negatives,
@@ -257,7 +293,7 @@ class Trainer:
             mod.train()
         first = last = None
         start, seen = time.perf_counter(), 0
-        log = (self.out / "log.jsonl").open("a", encoding="utf-8") if main else open(os.devnull, "w")  # noqa: SIM115
+        log = RunLog(self.out, cfg.tensorboard, main)
         bar = tqdm(total=self.total_steps, initial=self.step, desc="training", unit="step", disable=not main)
         try:
             while self.step < self.total_steps:
@@ -277,8 +313,7 @@ class Trainer:
                     bar.update(1)
                     bar.set_postfix(loss=f"{last:.4f}", tau=f"{record['tau']:.4f}")
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                        log.write(json.dumps(record) + "\n")
-                        log.flush()
+                        log.write(record)
                     if cfg.save_every and self.step % cfg.save_every == 0:
                         self.save_checkpoint()
         finally:
@@ -298,13 +333,18 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         """Trainable weights, optimiser, schedule, τ and RNG state: everything `--resume` needs."""
         path = self.out / f"checkpoint-{self.step}"
+        tmp = path.with_name(path.name + ".tmp")
+        if self.engine is not None:  # every rank writes its shard of the optimizer states
+            from umr.train.zero import save_engine
+
+            save_engine(self, tmp)
         if not self.dist.is_main:
             return path
-        tmp = path.with_name(path.name + ".tmp")
         tmp.mkdir(parents=True, exist_ok=True)
         state = {"step": self.step, "weights": {k: p.detach().cpu() for k, p in self.named_trainable().items()},
-                 "loss": self.loss_fn.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "scheduler": self.scheduler.state_dict(), "rng": torch.get_rng_state()}
+                 "loss": self.loss_fn.state_dict(), "rng": torch.get_rng_state()}
+        if self.engine is None:
+            state.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict())
         torch.save(state, tmp / "trainer_state.pt")
         if path.exists():
             shutil.rmtree(path)
@@ -324,8 +364,13 @@ class Trainer:
             for name, value in state["weights"].items():
                 params[name].copy_(value)
         self.loss_fn.load_state_dict(state["loss"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        if self.engine is not None:
+            from umr.train.zero import load_engine
+
+            load_engine(self, Path(path))
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
         self.step = int(state["step"])
 

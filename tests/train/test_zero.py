@@ -1,0 +1,118 @@
+"""DeepSpeed ZeRO option: config validation and "auto" filling, the clear error without CUDA / deepspeed, and the
+trainer's engine wiring checked with a stand-in engine (the real GPU path needs CUDA and is not run here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from umr.items import Item
+from umr.train.data import Pair
+from umr.train.trainer import TrainConfig, Trainer
+from umr.train.zero import resolve_ds_config
+
+ZERO2 = Path(__file__).parents[2] / "src" / "umr" / "train" / "configs" / "ds_zero2.json"
+
+
+def test_shipped_zero2_config_fills_auto_values() -> None:
+    ds = resolve_ds_config(TrainConfig(deepspeed=str(ZERO2), batch_size=64, grad_clip=0.5, dtype="bf16"), 4)
+    assert ds["zero_optimization"]["stage"] == 2
+    assert (ds["train_batch_size"], ds["train_micro_batch_size_per_gpu"], ds["gradient_accumulation_steps"]) == \
+        (64, 16, 1)
+    assert ds["gradient_clipping"] == 0.5 and ds["bf16"]["enabled"] is True
+    assert resolve_ds_config(TrainConfig(deepspeed=str(ZERO2), dtype="fp32"))["bf16"]["enabled"] is False
+    assert TrainConfig.from_dict({"deepspeed": str(ZERO2)}).deepspeed == str(ZERO2)  # valid configs parse
+
+
+@pytest.mark.parametrize(("ds", "extra", "message"), [
+    ({"zero_optimization": {"stage": 3}}, {}, "ZeRO stage 3 is not supported"),
+    ({"optimizer": {"type": "Adam"}}, {}, "remove the `optimizer` section"),
+    ({"scheduler": {"type": "WarmupLR"}}, {}, "remove the `scheduler` section"),
+    ({"train_batch_size": 16}, {"batch_size": 32}, "train_batch_size=16 but umr needs 32"),
+    ({"gradient_accumulation_steps": 4}, {}, "gradient_accumulation_steps=4"),
+    ({}, {"micro_batch_size": 8}, "GradCache"),
+    ({}, {"type": "distill"}, "only contrastive stages"),
+])
+def test_bad_deepspeed_options_fail_when_the_config_is_read(ds: dict, extra: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        TrainConfig.from_dict({"deepspeed": ds, **extra})
+
+
+def test_deepspeed_config_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not found"):
+        TrainConfig.from_dict({"deepspeed": str(tmp_path / "missing.json")})
+    (tmp_path / "bad.json").write_text("{stage: 2")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        TrainConfig.from_dict({"deepspeed": str(tmp_path / "bad.json")})
+    with pytest.raises(ValueError, match="must divide by the 3 processes"):
+        resolve_ds_config(TrainConfig(deepspeed={}, batch_size=8), world_size=3)
+
+
+def test_without_deepspeed_or_cuda_the_error_says_what_to_install(monkeypatch) -> None:
+    config = TrainConfig(deepspeed=str(ZERO2), batch_size=2)
+    monkeypatch.setitem(sys.modules, "deepspeed", None)  # not installed
+    with pytest.raises(RuntimeError, match=r"DeepSpeed needs CUDA and `pip install deepspeed`.*not installed"):
+        Trainer(config, pairs=[])
+    monkeypatch.setitem(sys.modules, "deepspeed", types.ModuleType("deepspeed"))  # installed, but no GPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match=r"DeepSpeed needs CUDA.*no CUDA device"):
+        Trainer(config, pairs=[])
+
+
+class StandInEngine:
+    """What DeepSpeed's engine does for ZeRO-1/2 on one process, minus the sharding: backward, clip, step."""
+
+    def __init__(self, model, optimizer, lr_scheduler, config) -> None:  # noqa: ANN001
+        self.model, self.optimizer, self.scheduler, self.config = model, optimizer, lr_scheduler, config
+        self.saved: list[str] = []
+
+    def backward(self, loss: torch.Tensor) -> None:
+        loss.backward()
+
+    def step(self) -> None:
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, self.config["gradient_clipping"])
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def save_checkpoint(self, path: str, tag: str) -> None:
+        Path(path, tag).mkdir(parents=True)
+        self.saved.append(path)
+
+
+def test_engine_path_matches_the_plain_step(tiny_gme_dir, draw, tmp_path, monkeypatch) -> None:
+    from umr import load_embedder
+
+    pairs = [Pair(Item(text=f"a {c} circle"), Item(image=draw(c, jitter=j))) for c in ("red", "blue") for j in (0, 3)]
+    fake = types.ModuleType("deepspeed")
+    fake.init_distributed = lambda: None
+    fake.initialize = lambda model, optimizer, lr_scheduler, config: (
+        StandInEngine(model, optimizer, lr_scheduler, config), optimizer, None, lr_scheduler)
+    monkeypatch.setitem(sys.modules, "deepspeed", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+
+    def run(out: str, deepspeed: object) -> Trainer:
+        config = TrainConfig(output_dir=str(tmp_path / out), batch_size=2, epochs=2, lr=1e-3, schedule="linear",
+                             grad_clip=0.5, save_every=2, deepspeed=deepspeed, device="cpu")
+        trainer = Trainer(config, embedder=load_embedder(tiny_gme_dir, device="cpu"), pairs=pairs)
+        trainer.fit()
+        return trainer
+
+    plain, zero = run("plain", None), run("zero", json.loads(ZERO2.read_text()))
+    assert zero.engine is not None and zero.engine.config["train_batch_size"] == 2
+    assert [Path(p).name for p in zero.engine.saved] == ["checkpoint-2.tmp", "checkpoint-4.tmp"]
+    assert (tmp_path / "zero" / "checkpoint-4" / "deepspeed").is_dir()  # the engine's shards sit in the checkpoint
+    want, got = plain.named_trainable(), zero.named_trainable()
+    # DeepSpeed's clipping norm also counts τ (the plain step clips the model only): ~1e-7 apart; one lr-1e-3
+    # step more or less, or an unscaled update, moves weights by ~1e-3.
+    for name in want:
+        assert torch.allclose(want[name], got[name], atol=1e-5), name
+    assert float(plain.loss_fn.tau) == pytest.approx(float(zero.loss_fn.tau), rel=1e-3)  # clipped τ: 1e-4 apart
