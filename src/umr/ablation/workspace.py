@@ -51,8 +51,8 @@ class Workspace:
         so several files mined with one model embed the pools once. An existing non-empty file is reused."""
         from umr.mine.job import mine
 
-        path = self.out / f"{name}.jsonl"
-        if path.is_file() and path.stat().st_size > 0:
+        path, done = self.out / f"{name}.jsonl", self.out / f"{name}.summary.json"
+        if done.is_file():  # written once mining finished; a partial file is resumed by `mine` itself
             return str(path)
         start = time.perf_counter()
         self.log(f"mining [bold]{name}[/] …")
@@ -60,7 +60,7 @@ class Workspace:
         self.timed(f"mine:{name}", start)
         self.log(f"mined {name}: {s.written} rows, {s.negatives} negatives, false negatives dropped "
                  f"{s.fn_dropped}, wrong-modality share {s.wrong_modality_share:.2f}")
-        (self.out / f"{name}.summary.json").write_text(json.dumps(s.to_dict(), indent=1) + "\n")
+        done.write_text(json.dumps(s.to_dict(), indent=1) + "\n")
         return str(path)
 
     # -- training ------------------------------------------------------------------------------------------------
