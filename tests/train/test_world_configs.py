@@ -1,0 +1,83 @@
+"""Every shipped world-tiny-*.yaml config runs end to end (`umr train --config`) on a tiny world, one step a stage,
+and every stage leaves a final/ that loads: an embedder of the config's recipe, or the re-ranker of a reranker
+stage. Stages that mine really mine (each row has negatives)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from umr import Item, load_embedder
+from umr.cli import main
+from umr.train.trainer import TrainConfig
+
+CONFIGS = Path(__file__).parents[2] / "src" / "umr" / "train" / "configs"
+WORLD_TINY = sorted(p.name for p in CONFIGS.glob("world-tiny-*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from umr.data.world import build_world
+
+    out = tmp_path_factory.mktemp("world") / "world-tiny"
+    build_world(out, size="tiny", seed=0)
+    return out
+
+
+def smoke_config(raw: dict, world: Path, out: Path) -> dict:
+    """The shipped config pointed at `world` and `out`, one step per stage; stages that mine or build teacher lists
+    do it on the 3 caption→image sets (task0), 4 queries a set (12 rows: one batch of 8): short pool embedding."""
+    shipped = raw["data"]
+    raw = {**raw, "data": str(world), "output_dir": str(out), "device": "cpu", "log_every": 1}
+    stages = []
+    for stage in raw["stages"]:
+        stage = {**stage, "max_steps": 1}
+        for key in ("data", "mix_data"):
+            if stage.get(key) == shipped:
+                stage[key] = str(world)
+        for key in ("mine", "teacher"):
+            if key in stage:
+                stage[key] = {**stage[key], "max_per_set": 4}
+                stage.setdefault("tasks", ["task0"])
+        stages.append(stage)
+    return {**raw, "stages": stages}
+
+
+def test_world_tiny_configs_exist() -> None:
+    assert {"world-tiny-gme.yaml", "world-tiny-lamra.yaml", "world-tiny-mm-embed.yaml",
+            "world-tiny-u-marvel.yaml"} <= set(WORLD_TINY)
+    for name in WORLD_TINY:  # the small twin of each tiny config ships too
+        assert (CONFIGS / name.replace("world-tiny-", "world-small-")).is_file(), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", WORLD_TINY)
+def test_world_tiny_config_runs_every_stage(name: str, world: Path, tmp_path: Path) -> None:
+    shipped = yaml.safe_load((CONFIGS / name).read_text())
+    assert shipped["data"] == "data/world-tiny" and shipped["stages"]
+    raw = smoke_config(shipped, world, tmp_path / "run")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["train", "--config", str(tmp_path / "config.yaml")]) == 0
+
+    recipe = shipped["model"].removeprefix("tiny:")
+    for i, stage in enumerate(TrainConfig.from_dict(raw).stages):
+        folder = tmp_path / "run" / f"stage-{i}-{stage.get('name', i)}"
+        final = folder / "final"
+        assert final.is_dir(), final
+        if stage.get("mine") and stage.get("type") != "reranker":
+            rows = [json.loads(line) for line in (folder / "negatives.jsonl").open()]
+            assert rows and all(r["negatives"] for r in rows), f"{folder.name}: mined rows without negatives"
+        if stage.get("type") == "reranker":
+            from umr.rerank.prompted import Reranker
+
+            assert Reranker(final, device="cpu") is not None
+            continue
+        assert (folder / "log.jsonl").read_text().strip(), f"{folder.name}: no training step ran"
+        model = load_embedder(final, device="cpu")
+        assert json.loads((final / "umr_recipe.json").read_text())["recipe"] == recipe
+        vec = model.encode([Item(text="a red circle"), Item(image=next((world / "images").rglob("*.png")))])
+        assert vec.shape[0] == 2 and np.allclose(np.linalg.norm(vec, axis=1), 1.0, atol=1e-4)
