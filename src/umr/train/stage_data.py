@@ -35,6 +35,12 @@ def _root(stage: Any, option: str) -> Path:
     return root
 
 
+def chain_cache(stage: Any) -> Path:
+    """One embedding cache for the whole chain: a re-ranker stage and the teacher after it embed the train pools
+    with the same model, and the cache (keyed by model and file) then embeds them once."""
+    return Path(stage.output_dir).parent / "embedding-cache"
+
+
 def check_stage_options(stage: Any) -> None:
     """Fail before any training when a stage's mine / teacher options are unknown or inconsistent."""
     where = f"stage {stage.output_dir}"
@@ -63,7 +69,7 @@ def mine_stage_negatives(stage: Any, embedder: Any) -> Path:
     extra = {k: opts.pop(k) for k in _MINE_EXTRA}
     out = Path(stage.output_dir) / "negatives.jsonl"
     summary = mine(embedder, _root(stage, "mine"), out, pool=extra["pool"], tasks=stage.tasks,
-                   opts=MineOptions(**opts), cache_dir=Path(stage.output_dir) / "mine-cache",
+                   opts=MineOptions(**opts), cache_dir=chain_cache(stage),
                    batch_size=extra["batch_size"], max_per_set=extra["max_per_set"])
     print(f"stage {stage.output_dir}: mined {summary.written} rows ({summary.resumed} resumed), false negatives "
           f"dropped {summary.fn_dropped}, wrong-modality share {summary.wrong_modality_share:.2f}")
@@ -84,7 +90,7 @@ def build_stage_teacher(stage: Any, embedder: Any, rerankers: dict[str, Path]) -
     out = Path(stage.output_dir) / "teacher.jsonl"
     summary = build_teacher(embedder, _root(stage, "teacher"), out, reranker=reranker, weight=opts["weight"],
                             top=opts["top"], pool=opts["pool"], tasks=stage.tasks,
-                            cache_dir=Path(stage.output_dir) / "teacher-cache", batch_size=opts["batch_size"],
+                            cache_dir=chain_cache(stage), batch_size=opts["batch_size"],
                             max_per_set=opts["max_per_set"])
     print(f"stage {stage.output_dir}: teacher lists {summary['written']} written, {summary['resumed']} resumed")
     return out

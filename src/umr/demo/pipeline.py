@@ -1,0 +1,181 @@
+"""`umr demo`: the whole system offline — world → staged training + baselines → mine → re-rank → evaluate →
+index → report. What runs at each size is the plan in plans.yaml; this module only wires the library together.
+
+    summary = run_demo("runs/demo", size="small")     # ≤ 10 minutes on 2 CPU cores
+    summary["report"]                                  # runs/demo/report/report.html
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from umr.demo.steps import Steps
+
+MAIN = "u-marvel"  #: the staged model's name in tables
+
+
+def load_plan(size: str) -> dict[str, Any]:
+    plans = yaml.safe_load(resources.files("umr.demo").joinpath("plans.yaml").read_text())
+    if size not in plans:
+        raise ValueError(f"no demo plan for size {size!r}; plans: {sorted(plans)} (see umr/demo/plans.yaml)")
+    return copy.deepcopy(plans[size])
+
+
+def staged_config(plan: dict[str, Any], world: Path, out: Path, seed: int) -> Any:
+    from umr.train.trainer import TrainConfig
+
+    raw = {**plan["staged"], "data": str(world), "output_dir": str(out / "train" / MAIN), "seed": seed,
+           "device": "cpu", "learn_temperature": plan["staged"].get("learn_temperature", True)}
+    raw.setdefault("log_every", max(1, embedder_budget(raw) // 80))
+    return TrainConfig.from_dict(raw)
+
+
+def embedder_budget(staged: dict[str, Any]) -> int:
+    """Optimiser steps the chain spends on the embedder (the re-ranker stage trains the teacher, not counted)."""
+    steps = [s.get("max_steps", staged.get("max_steps")) for s in staged["stages"] if s.get("type") != "reranker"]
+    if any(s is None for s in steps):
+        raise ValueError("every stage of a demo plan needs max_steps (the baselines get the same budget)")
+    return int(sum(steps))
+
+
+def baseline_config(name: str, spec: dict[str, Any], plan: dict[str, Any], world: Path, out: Path,
+                    seed: int) -> Any:
+    from umr.train.trainer import TrainConfig
+
+    budget = embedder_budget(plan["staged"])
+    raw = {"batch_size": plan["staged"]["batch_size"], "max_steps": budget, "epochs": 10_000, "seed": seed,
+           "device": "cpu", "log_every": max(1, budget // 80), **spec, "data": str(world),
+           "output_dir": str(out / "train" / name)}
+    return TrainConfig.from_dict(raw)
+
+
+def train_staged(config: Any) -> dict[str, Any]:
+    from umr.train.stages import run_stages, stage_configs
+
+    final = run_stages(config, resume=True)
+    stages = {Path(s.output_dir).name.split("-", 2)[-1]: s.output_dir for s in stage_configs(config)}
+    return {"final": str(final), "stages": stages}
+
+
+def train_baseline(config: Any) -> dict[str, Any]:
+    from umr.train.stages import make_trainer
+
+    trainer = make_trainer(config)
+    trainer.fit(resume=True)
+    return {"final": str(trainer.save_final()), "stages": {"": config.output_dir}}
+
+
+def evaluate_model(model: str, world: Path, out: Path, name: str, pool: str = "local", reranker: str | None = None,
+                   rerank: int = 0, fuse_weight: float = 1.0) -> dict[str, Any]:
+    """Evaluate on the world's test split; writes OUT/eval/NAME-POOL.json and returns a compact summary."""
+    from umr.eval.mbeir import EvalOptions, evaluate
+    from umr.eval.report import write_results
+    from umr.models.registry import load_embedder
+
+    embedder = load_embedder(model, device="cpu")
+    opts = EvalOptions(pool=pool, check_images=False, show_progress=True, cache_dir=out / "cache" / name)
+    rr = None
+    if reranker and rerank > 0:
+        from umr.rerank.prompted import Reranker
+
+        rr, opts.rerank, opts.fuse_weight = Reranker(reranker, device="cpu"), rerank, fuse_weight
+    report = evaluate(embedder, world, opts, reranker=rr)
+    label = f"{name}-{pool}" + (f"-rerank{rerank}" if rr else "")
+    write_results(report, out / "eval" / label)
+    sets = {r.name: {"task_id": r.task_id, "headline": round(100 * r.headline, 2), "k": r.headline_k,
+                     "wrong_modality": None if r.wrong_modality is None else round(100 * r.wrong_modality, 2)}
+            for r in report.results}
+    bias = [s["wrong_modality"] for s in sets.values() if s["wrong_modality"] is not None]
+    return {"average": round(100 * report.average, 2), "sets": sets,
+            "wrong_modality": round(sum(bias) / len(bias), 2) if bias else None}
+
+
+def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, console: Console | None = None,
+             ) -> dict[str, Any]:
+    """Run (or resume) every step; returns the summary the report is made from."""
+    from umr.data.world import build_world
+    from umr.demo.examples import build_index, example_queries
+    from umr.demo.report import write_report
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    console = console or Console()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    plan = load_plan(size)
+    world = out / "world"
+    n_steps = 2 + 1 + len(plan["baselines"]) + 3 + len(plan["baselines"]) + len(plan["eval"]["global"]) + 2
+    steps = Steps(out, total=n_steps, console=console)
+
+    def make_world() -> dict[str, Any]:
+        build_world(world, size=plan["world"], seed=seed)
+        return {"root": str(world)}
+
+    steps.run("world", f"generate the offline world (size {plan['world']}, seed {seed})", make_world)
+    staged = staged_config(plan, world, out, seed)
+    models = {MAIN: steps.run(f"train-{MAIN}", f"train {staged.model} with the U-MARVEL-style staged recipe "
+                              f"({embedder_budget(plan['staged'])} embedder steps + a re-ranker, mined negatives)",
+                              lambda: train_staged(staged))}
+    for name, spec in plan["baselines"].items():
+        cfg = baseline_config(name, spec, plan, world, out, seed)
+        models[name] = steps.run(f"train-{name}", f"train baseline {name} ({cfg.model}, same budget: "
+                                 f"{cfg.max_steps} steps of {cfg.batch_size})", lambda cfg=cfg: train_baseline(cfg))
+
+    stage_dirs = models[MAIN]["stages"]
+    rr_dir = str(Path(stage_dirs["reranker"]) / "final") if "reranker" in stage_dirs else None
+    ev: dict[str, Any] = {}
+    for stage in ("instruct", "hard"):  # the chain before its hard-negative and distillation stages (ablation)
+        if stage in stage_dirs:
+            ev[f"stage:{stage}"] = steps.run(
+                f"eval-stage-{stage}", f"evaluate the chain after its '{stage}' stage (local pools)",
+                lambda stage=stage: evaluate_model(str(Path(stage_dirs[stage]) / "final"), world, out,
+                                                   f"stage-{stage}"))
+    for name, info in models.items():
+        ev[name] = steps.run(f"eval-{name}", f"evaluate {name} (local pools)",
+                             lambda info=info, name=name: evaluate_model(info["final"], world, out, name))
+    rerank = int(plan["eval"].get("rerank", 0))
+    if rr_dir and rerank:
+        ev[f"{MAIN}+rerank"] = steps.run(
+            "eval-rerank", f"re-rank {MAIN}'s top-{rerank} with the chain's re-ranker (local pools)",
+            lambda: evaluate_model(models[MAIN]["final"], world, out, MAIN, reranker=rr_dir, rerank=rerank,
+                                   fuse_weight=float(plan["eval"].get("fuse_weight", 1.0))))
+    glob: dict[str, Any] = {}
+    for name in plan["eval"]["global"]:
+        glob[name] = steps.run(f"eval-global-{name}", f"evaluate {name} on the global pool (modality bias)",
+                               lambda name=name: evaluate_model(models[name]["final"], world, out, name, "global"))
+    index = steps.run("index", f"build the FAISS index of the global test pool with {MAIN}",
+                      lambda: build_index(models[MAIN]["final"], world, out, MAIN))
+    examples = example_queries(models[MAIN]["final"], world, out, n=int(plan.get("examples", 4)))
+    summary = {"size": size, "seed": seed, "plan": plan, "models": models, "eval": ev, "global": glob,
+               "index": index, "examples": examples, "reranker": rr_dir, "seconds": steps.seconds()}
+    report = steps.run("report", "write the report (tables, plots, example queries)",
+                       lambda: str(write_report(summary, out / "report")))
+    summary["report"] = report
+    print_summary(summary, console)
+    return summary
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    ev = summary["eval"]
+    names = [n for n in ev if not n.startswith("stage:")]
+    table = Table(title="mean headline recall over the 16 test sets, local pools (R@5; R@10 for the fashion sets)")
+    table.add_column("model")
+    table.add_column("mean", justify="right")
+    table.add_column("global pool", justify="right")
+    table.add_column("wrong modality (global top-10)", justify="right")
+    for name in names:
+        g = summary["global"].get(name) or {}
+        table.add_row(name, f"{ev[name]['average']:.1f}", f"{g['average']:.1f}" if g else "",
+                      f"{g['wrong_modality']:.1f}%" if g.get("wrong_modality") is not None else "")
+    console.print(table)
+    index = summary["index"]
+    console.print(f"report: [bold]{summary['report']}[/]  (self-contained HTML; plots as PNG beside it)")
+    console.print(f"browse it: umr serve --index {index['path']} --model {index['model']}  then open "
+                  "http://127.0.0.1:8000")

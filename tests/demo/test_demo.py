@@ -1,0 +1,70 @@
+"""`umr demo --size tiny`: every step runs, the report holds the tables, plots and example images, a rerun
+reuses every step with the same numbers, and a failing step is named while finished steps are kept."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from umr.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("demo") / "run"
+    assert main(["demo", "--size", "tiny", "--out", str(out)]) == 0
+    return out
+
+
+def test_report_holds_tables_plots_and_example_images(demo_dir: Path) -> None:
+    report = (demo_dir / "report" / "report.html").read_text()
+    for section in ("Recall per eval set against the baselines", "Ablation", "Training curves", "Example queries"):
+        assert section in report
+    for model in ("u-marvel", "u-marvel+rerank", "plain", "clip-sf", "text"):
+        assert f"<th>{model}</th>" in report
+    assert report.count("<tr><td>") >= 16 + 1 + 4  # 16 eval sets + the mean row, and the ablation rows
+    for what in ("modality bias", "hard negatives", "distillation", "re-ranking"):
+        assert f"<td>{what}</td>" in report
+    plots = re.findall(r"<img class=plot src='data:image/png;base64,([A-Za-z0-9+/=]+)'", report)
+    assert len(plots) == 3 and all(len(p) > 1000 for p in plots)
+    for png in ("recall.png", "training.png", "stages.png"):
+        assert (demo_dir / "report" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    examples = report.split("Example queries", 1)[1]
+    assert examples.count("<div class='card") >= 3 * 5  # ≥ 3 queries with their top 5
+    assert examples.count("src='data:image/png;base64,") >= 3  # retrieved or query images, inlined
+    assert "src='/" not in report and "src='http" not in report  # self-contained
+
+
+def test_rerun_reuses_every_step_with_the_same_numbers(demo_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    before = json.loads((demo_dir / "steps.json").read_text())
+    assert main(["demo", "--size", "tiny", "--out", str(demo_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("done earlier") == len(before)
+    after = json.loads((demo_dir / "steps.json").read_text())
+    assert after == before
+    summary = json.loads((demo_dir / "report" / "summary.json").read_text())
+    assert summary["eval"]["u-marvel"]["average"] == before["eval-u-marvel"]["result"]["average"]
+
+
+def test_a_failing_step_is_named_and_finished_steps_are_kept(demo_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    steps = json.loads((demo_dir / "steps.json").read_text())
+    steps.pop("index")
+    steps.pop("report")
+    (demo_dir / "steps.json").write_text(json.dumps(steps))
+
+    def broken(*args: object, **kw: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("umr.demo.examples.build_index", broken)
+    assert main(["demo", "--size", "tiny", "--out", str(demo_dir)]) == 1
+    printed = capsys.readouterr().out
+    assert "'index' failed" in printed and "disk full" in printed and "rerun the same command" in printed
+    kept = json.loads((demo_dir / "steps.json").read_text())
+    assert set(kept) == set(steps)  # everything that had finished is still there
+    assert "OSError: disk full" in (demo_dir / "failed.txt").read_text()
