@@ -32,3 +32,22 @@ def test_untrained_tiny_mllm_evaluates_and_resumes(world_tiny, tiny_gme, tmp_pat
     monkeypatch.setattr(tiny_gme, "forward", no_forward)
     again = evaluate(tiny_gme, world_tiny, opts)
     assert [r.metrics.to_dict() for r in again.results] == [r.metrics.to_dict() for r in first.results]
+
+
+def test_local_pools_from_the_global_vectors_match_and_embed_nothing_new(world_tiny, tiny_gme, tmp_path,
+                                                                         monkeypatch):
+    sets = ["shapecoco_task0", "shapewiki_task1", "shapecirr_task7"]
+    local = evaluate(tiny_gme, world_tiny, EvalOptions(pool="local", tasks=sets))
+    evaluate(tiny_gme, world_tiny, EvalOptions(pool="global", tasks=sets, cache_dir=tmp_path / "cache"))
+
+    def no_forward(batch):
+        raise AssertionError("local pools must come from the cached global vectors")
+
+    monkeypatch.setattr(tiny_gme, "forward", no_forward)
+    reused = evaluate(tiny_gme, world_tiny, EvalOptions(pool="local", tasks=sets, cache_dir=tmp_path / "cache",
+                                                        local_from_global=True))
+    assert [r.n_pool for r in reused.results] == [r.n_pool for r in local.results] == [40, 40, 40]
+    for a, b in zip(local.results, reused.results):
+        assert a.name == b.name
+        for k in a.metrics.recall:
+            assert abs(a.metrics.recall[k] - b.metrics.recall[k]) <= 1 / a.metrics.n_queries  # ≤ one near-tie

@@ -74,14 +74,19 @@ def train_baseline(config: Any) -> dict[str, Any]:
 
 
 def evaluate_model(model: str, world: Path, out: Path, name: str, pool: str = "local", reranker: str | None = None,
-                   rerank: int = 0, fuse_weight: float = 1.0) -> dict[str, Any]:
-    """Evaluate on the world's test split; writes OUT/eval/NAME-POOL.json and returns a compact summary."""
+                   rerank: int = 0, fuse_weight: float = 1.0, local_from_global: bool = False) -> dict[str, Any]:
+    """Evaluate on the world's test split; writes OUT/eval/NAME-POOL.json and returns a compact summary.
+
+    `local_from_global`: the local pools take their vectors from the global pool's, cached by a global run
+    of the same model (OUT/cache/NAME), so evaluating both pools embeds the candidates once.
+    """
     from umr.eval.mbeir import EvalOptions, evaluate
     from umr.eval.report import write_results
     from umr.models.registry import load_embedder
 
     embedder = load_embedder(model, device="cpu")
-    opts = EvalOptions(pool=pool, check_images=False, show_progress=True, cache_dir=out / "cache" / name)
+    opts = EvalOptions(pool=pool, check_images=False, show_progress=True, cache_dir=out / "cache" / name,
+                       local_from_global=local_from_global)
     rr = None
     if reranker and rerank > 0:
         from umr.rerank.prompted import Reranker
@@ -137,19 +142,23 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
                 f"eval-stage-{stage}", f"evaluate the chain after its '{stage}' stage (local pools)",
                 lambda stage=stage: evaluate_model(str(Path(stage_dirs[stage]) / "final"), world, out,
                                                    f"stage-{stage}"))
+    glob: dict[str, Any] = {}
     for name, info in models.items():
+        both = name in plan["eval"]["global"]
+        if both:  # global first: the local pools then reuse its cached candidate vectors
+            glob[name] = steps.run(f"eval-global-{name}", f"evaluate {name} on the global pool (modality bias)",
+                                   lambda info=info, name=name: evaluate_model(info["final"], world, out, name,
+                                                                               "global"))
         ev[name] = steps.run(f"eval-{name}", f"evaluate {name} (local pools)",
-                             lambda info=info, name=name: evaluate_model(info["final"], world, out, name))
+                             lambda info=info, name=name, both=both: evaluate_model(
+                                 info["final"], world, out, name, local_from_global=both))
     rerank = int(plan["eval"].get("rerank", 0))
     if rr_dir and rerank:
         ev[f"{MAIN}+rerank"] = steps.run(
             "eval-rerank", f"re-rank {MAIN}'s top-{rerank} with the chain's re-ranker (local pools)",
             lambda: evaluate_model(models[MAIN]["final"], world, out, MAIN, reranker=rr_dir, rerank=rerank,
-                                   fuse_weight=float(plan["eval"].get("fuse_weight", 1.0))))
-    glob: dict[str, Any] = {}
-    for name in plan["eval"]["global"]:
-        glob[name] = steps.run(f"eval-global-{name}", f"evaluate {name} on the global pool (modality bias)",
-                               lambda name=name: evaluate_model(models[name]["final"], world, out, name, "global"))
+                                   fuse_weight=float(plan["eval"].get("fuse_weight", 1.0)),
+                                   local_from_global=MAIN in plan["eval"]["global"]))
     index = steps.run("index", f"build the FAISS index of the global test pool with {MAIN}",
                       lambda: build_index(models[MAIN]["final"], world, out, MAIN))
     examples = example_queries(models[MAIN]["final"], world, out, n=int(plan.get("examples", 4)))

@@ -64,6 +64,9 @@ class EvalOptions:
     show_progress: bool = False
     rerank: int = 0  # re-score each query's top-N with an MLLM re-ranker (0 = off); needs evaluate(reranker=…)
     fuse_weight: float = 1.0  # re-ranked score = cos + fuse_weight · P(Yes) (umr.rerank.fusion)
+    # local pools: take their vectors from the split's global pool (their union) instead of embedding each one;
+    # with a cache_dir shared with a global run, local pools then cost nothing to embed
+    local_from_global: bool = False
 
 
 @dataclass
@@ -185,6 +188,15 @@ class _Pool:
             self.index.add(emb)
 
 
+def _sub_pool(union: _Pool, cands: dict[str, Candidate], path: Path) -> _Pool:
+    """A local pool whose vectors are rows of the global pool's (the same items, embedded once)."""
+    missing = [d for d in cands if d not in union.index_of]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} candidate(s) are not in the global pool (e.g. {missing[:3]}); "
+                         "evaluate the local pools without local_from_global")
+    return _Pool(cands, union.emb[[union.index_of[d] for d in cands]])
+
+
 def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions,
                rerank_fn: Any = None) -> tuple[Metrics, list[float] | None]:
     """rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion."""
@@ -243,11 +255,17 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
         timings["embed_pool_s"] += time.perf_counter() - t0
         return _Pool(cands, emb)
 
-    shared = build_pool(global_pool_file(root, opts.split), f"pool-global-{opts.split}") \
-        if opts.pool == "global" else None
+    union = build_pool(global_pool_file(root, opts.split), f"pool-global-{opts.split}") \
+        if opts.pool == "global" or opts.local_from_global else None
     results = []
     for ref in refs:
-        pool = shared or build_pool(ref.local_pool_file, f"pool-{ref.local_pool_file.stem}")
+        if opts.pool == "global":
+            pool = union
+        elif union is not None:
+            pool = _sub_pool(union, load_pool(ref.local_pool_file, root, check_images=opts.check_images),
+                             ref.local_pool_file)
+        else:
+            pool = build_pool(ref.local_pool_file, f"pool-{ref.local_pool_file.stem}")
         results.append(_run_set(embedder, root, ref, pool, table, opts, timings, reranker))
     timings["total_s"] = time.perf_counter() - t_start
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
