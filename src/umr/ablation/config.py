@@ -25,6 +25,7 @@ class AblationConfig:
     rerank: int = 10  # top-N re-ranked in (c) and distilled in (d)
     fuse_weight: float = 1.0  # fused score = cos + w · P(Yes)
     rerank_steps: int | None = None  # steps of the re-ranker's training; None = `steps`
+    rerank_lr: float = 1e-3  # re-ranker LoRA LR (at 5e-4, 40 steps left the tiny re-ranker at P(Yes) ≈ ½)
     teacher_queries: int | None = 40  # distillation: teacher lists for the first N train queries of each set
     text_share: float = 0.25  # continual text FT: share of multimodal pairs mixed in (MM-Embed keeps some)
     device: str = "cpu"

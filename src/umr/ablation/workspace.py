@@ -87,7 +87,8 @@ class Workspace:
         return str(path)
 
     def train_reranker(self, name: str, model: str, data: str, steps: int) -> str:
-        """Point-wise re-ranker (umr.rerank.train, LoRA r 8) from `model` on mined top-N pairs; final/ reused."""
+        """Point-wise re-ranker (umr.rerank.train, LoRA r 8 at cfg.rerank_lr) from `model` on mined top-N pairs;
+        final/ is reused."""
         from umr.rerank.train import RerankTrainConfig, train_reranker
         from umr.train.lora import LoraSpec
 
@@ -97,7 +98,8 @@ class Workspace:
         start = time.perf_counter()
         self.log(f"training the re-ranker [bold]{name}[/]: {steps} steps from {model}")
         train_reranker(RerankTrainConfig(model=model, data=data, output_dir=str(self.out / name),
-                                         lora=LoraSpec(r=8, alpha=16, dropout=0.0), lr=5e-4, epochs=10_000,
+                                         lora=LoraSpec(r=8, alpha=16, dropout=0.0), lr=self.cfg.rerank_lr,
+                                         epochs=10_000,
                                          max_steps=steps, batch_size=8, seed=self.cfg.seed, device=self.cfg.device))
         summary = json.loads((self.out / name / "summary.json").read_text())
         self.timed(f"train:{name}", start)

@@ -46,6 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rerank", type=int, default=d.rerank, help="top-N re-ranked in (c) and distilled in (d)")
     p.add_argument("--fuse-weight", type=float, default=d.fuse_weight, help="fused score = cos + W · P(Yes)")
     p.add_argument("--rerank-steps", type=int, default=None, help="re-ranker training steps (default --steps)")
+    p.add_argument("--rerank-lr", type=float, default=d.rerank_lr, help="re-ranker LoRA learning rate")
     p.add_argument("--teacher-queries", type=int, default=d.teacher_queries,
                    help="distillation teacher lists for the first N train queries of each set (re-ranking cost)")
     p.add_argument("--text-share", type=float, default=d.text_share,
