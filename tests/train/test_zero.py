@@ -4,6 +4,7 @@ trainer's engine wiring checked with a stand-in engine (the real GPU path needs 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import types
 from pathlib import Path
@@ -98,6 +99,8 @@ def test_engine_path_matches_the_plain_step(tiny_gme_dir, draw, tmp_path, monkey
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(key, raising=False)  # prepare_deepspeed sets single-process defaults; undone after
 
     def run(out: str, deepspeed: object) -> Trainer:
         config = TrainConfig(output_dir=str(tmp_path / out), batch_size=2, epochs=2, lr=1e-3, schedule="linear",
@@ -107,6 +110,7 @@ def test_engine_path_matches_the_plain_step(tiny_gme_dir, draw, tmp_path, monkey
         return trainer
 
     plain, zero = run("plain", None), run("zero", json.loads(ZERO2.read_text()))
+    assert os.environ["WORLD_SIZE"] == "1" and os.environ["MASTER_ADDR"] == "127.0.0.1"  # no launcher needed
     assert zero.engine is not None and zero.engine.config["train_batch_size"] == 2
     assert [Path(p).name for p in zero.engine.saved] == ["checkpoint-2.tmp", "checkpoint-4.tmp"]
     assert (tmp_path / "zero" / "checkpoint-4" / "deepspeed").is_dir()  # the engine's shards sit in the checkpoint

@@ -171,10 +171,9 @@ class Trainer:
             require_tensorboard()  # fail before loading the model
         ds_config = None
         if config.deepspeed is not None:
-            from umr.train.zero import require_deepspeed, resolve_ds_config
+            from umr.train.zero import prepare_deepspeed
 
-            require_deepspeed().init_distributed()  # NCCL for ZeRO's collectives; reused below
-            ds_config = resolve_ds_config(config, dist_info().world_size)
+            ds_config = prepare_deepspeed(config)  # this rank's GPU and an NCCL process group, reused below
         # Under torchrun each rank trains on its slice of every global batch (see train_step).
         self.dist = dist_info()
         init_process_group(self.dist)

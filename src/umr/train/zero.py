@@ -1,8 +1,11 @@
 """DeepSpeed ZeRO (stage 1 or 2) for `Trainer` on GPUs: optimizer states (1) and gradients (2) sharded over ranks.
 
-    # train_config.yaml                      # launch with torchrun, accelerate launch or `deepspeed --no_local_rank`
-    deepspeed: src/umr/train/configs/ds_zero2.json
-    torchrun --nproc_per_node 8 -m umr.cli train --config train_config.yaml
+    # train_config.yaml
+    deepspeed: src/umr/train/configs/ds_zero2.json      # or an inline mapping
+
+    umr train --config train_config.yaml                                      # one GPU, no launcher needed
+    torchrun --nproc_per_node 8 "$(command -v umr)" train --config train_config.yaml   # or accelerate launch,
+    deepspeed --no_local_rank "$(command -v umr)" train --config train_config.yaml     # or deepspeed's launcher
 
 umr keeps what makes its step exact: the AdamW and LR schedule of the TrainConfig (the DeepSpeed config must not
 declare `optimizer` / `scheduler`), the full-batch InfoNCE on every rank with only the local shard differentiable,
@@ -21,6 +24,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from umr.index.distributed import dist_info
 
 NEEDS = "DeepSpeed needs CUDA and `pip install deepspeed` (a GPU build of torch)"
 
@@ -92,9 +97,25 @@ def require_deepspeed() -> Any:
     return deepspeed
 
 
+def prepare_deepspeed(config: Any) -> dict[str, Any]:
+    """Before the model loads: this rank's GPU as the current device, an NCCL process group (a single process
+    needs no launcher: the rendezvous variables default to one local rank) and the resolved DeepSpeed config."""
+    import os
+
+    import torch
+
+    deepspeed = require_deepspeed()
+    for key, default in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1"),
+                         ("MASTER_PORT", "29500")):
+        os.environ.setdefault(key, default)  # else deepspeed falls back to MPI discovery
+    info = dist_info()
+    torch.cuda.set_device(info.local_rank % torch.cuda.device_count())  # "cuda" now means this rank's GPU
+    deepspeed.init_distributed()
+    return resolve_ds_config(config, info.world_size)
+
+
 def init_engine(trainer: Any, ds: dict[str, Any]) -> Any:
     """Wrap the trainer's modules, τ, optimizer and schedule in a DeepSpeed engine (call after they exist)."""
-    import torch
     from torch import nn
 
     deepspeed = require_deepspeed()
@@ -104,7 +125,6 @@ def init_engine(trainer: Any, ds: dict[str, Any]) -> Any:
         # DeepSpeed averages gradients over ranks; every rank's τ gradient is already the full one.
         for p in trainer.loss_fn.parameters():
             p.register_hook(lambda g: g / world)
-    torch.cuda.set_device(trainer.dist.local_rank % torch.cuda.device_count())
     engine, optimizer, _, scheduler = deepspeed.initialize(model=container, optimizer=trainer.optimizer,
                                                            lr_scheduler=trainer.scheduler, config=ds)
     trainer.optimizer, trainer.scheduler = optimizer, scheduler
