@@ -27,5 +27,5 @@ browser: $(STAMP)
 
 # pytest exits 5 when it collected nothing: that is a broken suite, never a pass.
 test: lint browser
-	@$(PY) -m pytest -n 2 -q; rc=$$?; \
+	@$(PY) -m pytest -n 2 --dist loadgroup -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests" >&2; exit 1; fi; exit $$rc

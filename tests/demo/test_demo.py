@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 from umr.cli import main
 
-pytestmark = pytest.mark.slow
+# one xdist worker runs the whole module (make test: --dist loadgroup), so the demo runs once
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("demo")]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +45,7 @@ def test_report_holds_tables_plots_and_example_images(demo_dir: Path) -> None:
 def test_rerun_reuses_every_step_with_the_same_numbers(demo_dir: Path, capsys: pytest.CaptureFixture) -> None:
     before = json.loads((demo_dir / "steps.json").read_text())
     assert main(["demo", "--size", "tiny", "--out", str(demo_dir)]) == 0
-    printed = capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())  # rich wraps long step titles
     assert printed.count("done earlier") == len(before)
     after = json.loads((demo_dir / "steps.json").read_text())
     assert after == before
@@ -51,8 +53,11 @@ def test_rerun_reuses_every_step_with_the_same_numbers(demo_dir: Path, capsys: p
     assert summary["eval"]["u-marvel"]["average"] == before["eval-u-marvel"]["result"]["average"]
 
 
-def test_a_failing_step_is_named_and_finished_steps_are_kept(demo_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture) -> None:
+def test_a_failing_step_is_named_and_finished_steps_are_kept(demo_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    shutil.copytree(demo_dir, tmp_path / "run")
+    demo_dir = tmp_path / "run"  # a copy: the other tests keep the finished run
     steps = json.loads((demo_dir / "steps.json").read_text())
     steps.pop("index")
     steps.pop("report")
@@ -63,8 +68,19 @@ def test_a_failing_step_is_named_and_finished_steps_are_kept(demo_dir: Path, mon
 
     monkeypatch.setattr("umr.demo.examples.build_index", broken)
     assert main(["demo", "--size", "tiny", "--out", str(demo_dir)]) == 1
-    printed = capsys.readouterr().out
+    printed = " ".join(capsys.readouterr().out.split())
     assert "'index' failed" in printed and "disk full" in printed and "rerun the same command" in printed
     kept = json.loads((demo_dir / "steps.json").read_text())
     assert set(kept) == set(steps)  # everything that had finished is still there
     assert "OSError: disk full" in (demo_dir / "failed.txt").read_text()
+
+
+def test_every_model_trains_on_the_same_budget(demo_dir: Path) -> None:
+    from umr.demo.pipeline import embedder_budget, load_plan
+
+    budget = embedder_budget(load_plan("tiny")["staged"])
+    steps = json.loads((demo_dir / "steps.json").read_text())
+    chain = steps["train-u-marvel"]["result"]["steps"]
+    assert sum(n for stage, n in chain.items() if stage != "reranker") == budget
+    for name in ("plain", "clip-sf", "text"):
+        assert steps[f"train-{name}"]["result"]["steps"] == {"": budget}

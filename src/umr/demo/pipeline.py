@@ -32,8 +32,9 @@ def load_plan(size: str) -> dict[str, Any]:
 def staged_config(plan: dict[str, Any], world: Path, out: Path, seed: int) -> Any:
     from umr.train.trainer import TrainConfig
 
-    raw = {**plan["staged"], "data": str(world), "output_dir": str(out / "train" / MAIN), "seed": seed,
-           "device": "cpu", "learn_temperature": plan["staged"].get("learn_temperature", True)}
+    # epochs unbounded: each stage runs exactly its max_steps (the budget), however small its data
+    raw = {"epochs": 10_000, **plan["staged"], "data": str(world), "output_dir": str(out / "train" / MAIN),
+           "seed": seed, "device": "cpu"}
     raw.setdefault("log_every", max(1, embedder_budget(raw) // 80))
     return TrainConfig.from_dict(raw)
 
@@ -62,7 +63,7 @@ def train_staged(config: Any) -> dict[str, Any]:
 
     final = run_stages(config, resume=True)
     stages = {Path(s.output_dir).name.split("-", 2)[-1]: s.output_dir for s in stage_configs(config)}
-    return {"final": str(final), "stages": stages}
+    return {"final": str(final), "stages": stages, "steps": {n: _steps_done(d) for n, d in stages.items()}}
 
 
 def train_baseline(config: Any) -> dict[str, Any]:
@@ -70,7 +71,17 @@ def train_baseline(config: Any) -> dict[str, Any]:
 
     trainer = make_trainer(config)
     trainer.fit(resume=True)
-    return {"final": str(trainer.save_final()), "stages": {"": config.output_dir}}
+    return {"final": str(trainer.save_final()), "stages": {"": config.output_dir},
+            "steps": {"": _steps_done(config.output_dir)}}
+
+
+def _steps_done(folder: str | Path) -> int:
+    """The last step a training run logged (its log.jsonl always records the final step)."""
+    import json
+
+    log = Path(folder) / "log.jsonl"
+    lines = [line for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
+    return int(json.loads(lines[-1])["step"]) if lines else 0
 
 
 def evaluate_model(model: str, world: Path, out: Path, name: str, pool: str = "local", reranker: str | None = None,
