@@ -13,18 +13,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = AblationConfig()
     p = sub.add_parser(
         "ablate", help="run the hard-negative / modality / FN-filter / re-rank / distill / continual-text ablation",
-        description="Generate (or reuse) the offline world, train (or take) a base model, then train one stage per "
-        "ablation arm from it and evaluate each on the test split: (a) global-pool wrong-modality share with random "
-        "vs modality-aware mined negatives; (b) mean R@5 with in-batch negatives only vs + mined hard negatives, "
-        "without / with the false-negative filter; (c) composed-task (task 7) R@5 before / after re-ranking with a "
-        "point-wise trained re-ranker; (d) mean R@5 before / after distillation from the fused teacher; (e) text and "
-        "multimodal R@5 before / after continual text fine-tuning. Writes OUT/ablation.json and OUT/ablation.md. "
-        "Resumable: mined files, finished stages (final/) and evaluations (evals/*.json) in OUT are reused, so "
-        "rerunning after a crash, or with more rows' settings unchanged, continues where it stopped.",
+        description="Generate (or reuse) the offline world, train (or take, --base) a base model, then train one\n"
+        "stage per arm from it and evaluate each on the test split:\n"
+        "  (a) global-pool wrong-modality share, random vs modality-aware mined negatives;\n"
+        "  (b) mean R@5: in-batch negatives only vs + mined hard negatives, without / with the FN filter;\n"
+        "  (c) composed-task (task 7) R@5 before / after re-ranking with a point-wise trained re-ranker;\n"
+        "  (d) mean R@5 before / after distillation from the fused (cos + w·P(Yes)) teacher;\n"
+        "  (e) text and multimodal R@5 before / after continual text fine-tuning.\n"
+        "Writes OUT/ablation.json and OUT/ablation.md (each row with what one query is worth).\n"
+        "Resumable: mined files, finished stages (final/) and evaluations (evals/*.json) in OUT are reused as\n"
+        "they are, so a crashed run continues; after changing a setting, use a new --out.",
         epilog="examples:\n  umr ablate --size tiny --out runs/ablate-tiny --base-steps 60 --steps 30\n"
-        "  umr world --out data/world --size small && umr train --config src/umr/train/configs/world-small-gme.yaml"
-        "\n  umr ablate --size small --out runs/ablate-small --base runs/world-small-gme/stage-0-base/final "
-        "--steps 100\nOn a CPU shared with other jobs, OMP_NUM_THREADS=1 avoids thread oversubscription.",
+        "  umr ablate --size small --out runs/ablate-small --base runs/world-small-base/final --steps 150 \\\n"
+        "      --lr 2e-4 --small-lr 1e-4 --rerank-steps 200 --teacher-queries 24      (docs/ablation.md, ~28 min)\n"
+        "On a CPU shared with other jobs, OMP_NUM_THREADS=1 avoids thread oversubscription.",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=d.out, help=f"output folder (default {d.out})")
     p.add_argument("--size", default=d.size, help=f"world size: tiny, small, medium, large (default {d.size})")
