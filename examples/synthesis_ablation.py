@@ -3,10 +3,20 @@
     OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python examples/synthesis_ablation.py --out runs/synth-ablation \
         --size small --base-steps 400 --steps 300
 
+    # from an already trained base (trained on the world this script builds for --size / --world-seed):
+    OMP_NUM_THREADS=1 .venv/bin/python examples/synthesis_ablation.py --size small \
+        --base runs/ablate-small/base-world-small/final --steps 300 --batch-size 32 --top-k 50 \
+        --out runs/synth-ablation-2
+    # the same arms with another data order (world, base and synthesis unchanged; arms are saved per seed):
+    ... --seed 1 --world-seed 0
+
 1. build the world (train / val / test splits with disjoint objects);
-2. "base": full fine-tuning of the random tiny:gme on the world's train split (the shared start point, design §7);
+2. "base": full fine-tuning of the random tiny:gme on the world's train split (the shared start point, design §7),
+   or --base MODEL_DIR: a model already trained on this world (it must be the world --size / --world-seed build);
 3. synthesise fused-modal pairs with the rule generator from the TRAIN split only, filtered by the base model
-   (retriever consistency: keep a query when base ranks its positive within --top-k of the kind's pool);
+   (retriever consistency: keep a query when base ranks its positive within --top-k of the kind's pool); the
+   (image+text)→(image+text) queries show a mirrored copy of the positive's image (--query-image same: the
+   positive's own image, which a model can match by copy; the world's task 8 queries show another rendering);
 4. two arms from base, same steps and batch size: (A) world train pairs only, (B) world + synthesised pairs
    (a --mix-share of every epoch's pairs are synthetic);
 5. evaluate base, A and B on the test split (local pools) and print R@5 per task, the fused-modal mean (tasks
@@ -33,7 +43,11 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/synth-ablation"))
     p.add_argument("--size", default="small", help="world size (tiny, small)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the arms (their data order)")
+    p.add_argument("--world-seed", type=int, default=None,
+                   help="seed of the world, the base stage and the synthesis sample (default: --seed)")
+    p.add_argument("--base", type=Path, default=None,
+                   help="start both arms (and filter synthesis) from this trained model instead of a base stage")
     p.add_argument("--base-steps", type=int, default=400, help="steps of the shared base stage")
     p.add_argument("--steps", type=int, default=300, help="steps of each arm (the same budget for both)")
     p.add_argument("--batch-size", type=int, default=16)
@@ -41,7 +55,14 @@ def parse() -> argparse.Namespace:
     p.add_argument("--limit", type=int, default=1500, help="synthesis sources (a seeded sample of the train split)")
     p.add_argument("--top-k", type=int, default=10, help="consistency filter: positive within the top k")
     p.add_argument("--mix-share", type=float, default=0.3, help="share of arm B's pairs that are synthetic")
-    return p.parse_args()
+    p.add_argument("--query-image", default="mirror", choices=["mirror", "same"],
+                   help="it2it query image: a mirrored copy of the positive's (default) or the positive's own")
+    args = p.parse_args()
+    if args.world_seed is None:
+        args.world_seed = args.seed
+    if args.base is not None and not (args.base / "umr_recipe.json").is_file():
+        p.error(f"--base {args.base}: no umr_recipe.json there (not a saved model)")
+    return args
 
 
 def main() -> None:
@@ -59,35 +80,43 @@ def main() -> None:
     def log(msg: str) -> None:
         print(f"[{time.perf_counter() - t0:6.0f}s] {msg}", flush=True)
 
-    world = out / f"world-{args.size}-{args.seed}"
+    world = out / f"world-{args.size}-{args.world_seed}"
     if not (world / "world.json").is_file():
-        build_world(world, args.size, seed=args.seed)
+        build_world(world, args.size, seed=args.world_seed)
     log(f"world {world}")
 
-    def train(name: str, model: str, steps: int, lr: float, **kw: object) -> str:
+    def train(name: str, model: str, steps: int, lr: float, seed: int, **kw: object) -> str:
         final = out / name / "final"
         if (final / "umr_recipe.json").is_file():
             return str(final)
         cfg = TrainConfig(model=model, data=str(world), output_dir=str(out / name), max_steps=steps, epochs=10_000,
                           batch_size=args.batch_size, lr=lr, learn_temperature=False, symmetric=True,
-                          warmup_steps=20, train_vision=True, seed=args.seed, device="cpu", log_every=25, **kw)
+                          warmup_steps=20, train_vision=True, seed=seed, device="cpu", log_every=25, **kw)
         trainer = Trainer(cfg)
         s = trainer.fit()
         log(f"{name}: {s['steps']} steps on {len(trainer.pairs)} pairs, loss {s['first_loss']:.3f} → "
             f"{s['last_loss']:.3f}")
         return str(trainer.save_final())
 
-    base = train("base", "tiny:gme", args.base_steps, 1e-3)
-    synth = out / f"synth-l{args.limit}-k{args.top_k}"
+    if args.base is not None:
+        base = str(args.base)
+        log(f"base: {base} (given; no base stage)")
+    else:
+        base = train("base", "tiny:gme", args.base_steps, 1e-3, args.world_seed)
+    view = "-mirror" if args.query_image == "mirror" else ""
+    synth = out / f"synth-l{args.limit}-k{args.top_k}{view}"
     report = synthesize(SynthConfig(source=str(world), out=str(synth), generator="rule", filter_model=base,
-                                    top_k=args.top_k, limit=args.limit, split="train", seed=args.seed))
+                                    top_k=args.top_k, limit=args.limit, split="train", seed=args.world_seed,
+                                    query_image=args.query_image))
     log(f"synthesis ({report.seconds:.0f}s, filter: base model, top-{args.top_k}):\n{report.table()}")
-    arm_a = train("arm-world", base, args.steps, args.lr)
-    arm_b = train(f"arm-world+synth-l{args.limit}-k{args.top_k}-m{args.mix_share}", base, args.steps, args.lr,
-                  mix_data=str(synth), mix_share=args.mix_share)
+    tag = f"-s{args.seed}" if args.base is not None or args.seed != args.world_seed else ""
+    arm_a = train(f"arm-world{tag}", base, args.steps, args.lr, args.seed)
+    arm_b = train(f"arm-world+synth-l{args.limit}-k{args.top_k}{view}-m{args.mix_share}{tag}", base, args.steps,
+                  args.lr, args.seed, mix_data=str(synth), mix_share=args.mix_share)
 
     def r5_by_task(model: str) -> dict[int, float]:
-        cached = Path(model).parent / "r5_by_task.json"  # one evaluation per trained model, reused by reruns
+        # one evaluation per model, reused by reruns (a given base's is kept in --out, its folder left untouched)
+        cached = (out / "base-r5_by_task.json") if model == str(args.base) else Path(model).parent / "r5_by_task.json"
         if cached.is_file():
             return {int(k): v for k, v in json.loads(cached.read_text()).items()}
         rep = evaluate(load_embedder(model, device="cpu"), world, EvalOptions(pool="local", check_images=False))
@@ -107,7 +136,8 @@ def main() -> None:
         fused, overall = np.mean([r[t] for t in FUSED if t in r]), np.mean(list(r.values()))
         print(f"{label:24s}" + "".join(f"{r[t]:7.1f}" for t in tasks) + f"{fused:8.1f}{overall:7.1f}")
     print(f"fused = mean of tasks {FUSED} (text→(i,t), (i,t)→t, (i,t)→i, (i,t)→(i,t)); per task: mean over its sets")
-    print(f"arms: {args.steps} steps × batch {args.batch_size} each from base ({args.base_steps} steps); "
+    start = f"{args.base}" if args.base is not None else f"base ({args.base_steps} steps)"
+    print(f"arms (seed {args.seed}): {args.steps} steps × batch {args.batch_size} each from {start}; "
           f"B mixes {args.mix_share:.0%} synthesised pairs; total {time.perf_counter() - t0:.0f}s")
 
 

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", action="store_true", help="HF generators: sample instead of greedy decoding")
     p.add_argument("--device", default=None, help="cpu / cuda for the HF generator (default: cuda if available)")
     p.add_argument("--batch-size", type=int, default=16, help="filter embedding batch")
+    p.add_argument("--query-image", default="mirror", choices=["mirror", "same"],
+                   help="(image+text)→(image+text) queries: a mirrored copy of the positive's image (default), or "
+                   "the positive's own image (a copy shortcut)")
     p.set_defaults(func=run)
 
 
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = SynthConfig(source=str(args.source), out=str(args.out), generator=args.generator,
                       generator_options=options, filter_model=args.filter_model, top_k=args.top_k, kinds=args.kinds,
                       limit=args.limit, split=args.split, seed=args.seed, dataset_id_base=args.dataset_id_base,
-                      batch_size=args.batch_size)
+                      batch_size=args.batch_size, query_image=args.query_image)
     report = synthesize(cfg)
     print(report.table())
     print(f"sources without text (skipped): {report.no_text}; this run: {report.generated_now} generated, "

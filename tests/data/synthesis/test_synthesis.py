@@ -132,3 +132,25 @@ def test_rule_generator_facts_and_kinds() -> None:
     assert "Kraivo" not in t2it and t2it.endswith("?")  # a text query names facts, not the name
     assert gen.generate([Request(src, KINDS["it2t"])]) == gen.generate([Request(src, KINDS["it2t"])])
     assert gen.generate([Request(Source("s2", Path("b.png"), "b.png", None), KINDS["it2t"])]) == [None]
+
+
+def test_it2it_query_image_is_a_mirrored_copy(tmp_path: Path) -> None:
+    from PIL import Image, ImageOps
+
+    folder = image_folder(tmp_path / "imgs", N)
+    for view in ("mirror", "same"):
+        out = tmp_path / view
+        synthesize(SynthConfig(source=str(folder), out=str(out), kinds=["it2it", "it2t"], top_k=1, query_image=view),
+                   filter_embedder=RoutedEmbedder(N, lambda k: k))
+        pairs = read_mbeir_root_pairs(out)
+        it2it = [p for p in pairs if p.positive.modality == "image,text"]
+        it2t = [p for p in pairs if p.positive.modality == "text"]
+        assert len(it2it) == len(it2t) == N
+        for p in it2it:
+            q, pos = Path(str(p.query.image)), Path(str(p.positive.image))
+            assert (q != pos) == (view == "mirror") and q.name == pos.name
+            if view == "mirror":
+                assert "query-mirror" in q.parts
+                with Image.open(q) as a, Image.open(pos) as b:
+                    assert a.convert("RGB").tobytes() == ImageOps.mirror(b.convert("RGB")).tobytes()
+        assert all("query-mirror" not in Path(str(p.query.image)).parts for p in it2t)  # text positive: no copy

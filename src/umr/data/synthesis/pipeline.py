@@ -47,6 +47,10 @@ class SynthConfig:
     dataset_id_base: int = 90  # dataset ids base, base+1, base+2: clear of the world's 0-9 and M-BEIR's
     batch_size: int = 16  # filter embedding batch
     chunk: int = 64  # requests per generator call and per progress flush (the most a crash can lose)
+    # query image of a kind whose positive has the same image (it2it): "mirror" = a left-right mirrored copy
+    # (OUT/images/query-mirror/…), so matching the query to its positive takes more than finding the identical
+    # picture; "same" = the positive's own image (a copy shortcut)
+    query_image: str = "mirror"
 
 
 @dataclass
@@ -127,11 +131,14 @@ def synthesize(cfg: SynthConfig, generator: Generator | None = None, filter_embe
     sets: dict[Kind, tuple[list[Query], list[Candidate]]] = {}
     images: dict[str, Path] = {}
     ranked_now = 0
+    if cfg.query_image not in ("same", "mirror"):
+        raise ValueError(f"query_image must be 'same' or 'mirror', not {cfg.query_image!r}")
     for kind in kinds:
         pool, pos_of = _pool(kind, sources, cfg.dataset_id_base)
         c, drafts = _dedup(kind, sources, gen_prog)
+        qimg = _QueryImages(kind, cfg, out)
         if filter_name is not None and drafts:
-            ranks, n = _filter_ranks(kind, drafts, pool, pos_of, embedder, filter_name or "", out, cfg)
+            ranks, n = _filter_ranks(kind, drafts, pool, pos_of, embedder, filter_name or "", out, cfg, qimg)
             ranked_now += n
             kept = [(s, t) for (s, t), r in zip(drafts, ranks, strict=True) if r <= cfg.top_k]
         else:
@@ -141,12 +148,12 @@ def synthesize(cfg: SynthConfig, generator: Generator | None = None, filter_embe
         dsid = kind.dataset_id(cfg.dataset_id_base)
         queries = []
         for n, (s, t) in enumerate(kept, 1):
-            img = s.image_rel if kind.query_has_image else None
-            queries.append(Query(qid=f"{dsid}:{n}", modality=kind.query_modality, txt=t, img_path=img,
-                                 pos=[pool[pos_of[s.sid]][0].did], task_id=kind.task_id,
-                                 src_content={"source": s.sid, "generator": gen.name}))
+            img = qimg.get(s)
+            queries.append(Query(qid=f"{dsid}:{n}", modality=kind.query_modality, txt=t,
+                                 img_path=img[0] if img else None, pos=[pool[pos_of[s.sid]][0].did],
+                                 task_id=kind.task_id, src_content={"source": s.sid, "generator": gen.name}))
             if img:
-                images[img] = s.image
+                images[img[0]] = img[1]
         for cand, src in pool.values():
             if cand.img_path:
                 images[cand.img_path] = src.image
@@ -197,9 +204,35 @@ def _dedup(kind: Kind, sources: list[Source], gen_prog: Progress) -> tuple[dict[
     return c, drafts
 
 
-def _query_item(kind: Kind, s: Source, text: str) -> Item:
-    return Item(text=text, image=str(s.image) if kind.query_has_image else None, instruction=kind.instructions[0],
-                id=s.sid)
+class _QueryImages:
+    """A kind's query image for a source: (image_rel, file), or None for a text query. With query_image "mirror"
+    a kind whose positive shows the same image gets a mirrored copy, written under OUT on first use."""
+
+    def __init__(self, kind: Kind, cfg: SynthConfig, out: Path) -> None:
+        self.kind, self.out = kind, out
+        self.mirror = kind.query_has_image and kind.cand_has_image and cfg.query_image == "mirror"
+
+    def get(self, s: Source) -> tuple[str, Path] | None:
+        if not self.kind.query_has_image:
+            return None
+        if not self.mirror:
+            return s.image_rel, s.image
+        rel = "images/query-mirror/" + s.image_rel.removeprefix("images/")
+        path = self.out / rel
+        if not path.is_file():
+            from PIL import Image, ImageOps
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            with Image.open(s.image) as im:
+                ImageOps.mirror(im.convert("RGB")).save(tmp, format="PNG")
+            tmp.replace(path)
+        return rel, path
+
+
+def _query_item(kind: Kind, s: Source, text: str, qimg: _QueryImages) -> Item:
+    img = qimg.get(s)
+    return Item(text=text, image=str(img[1]) if img else None, instruction=kind.instructions[0], id=s.sid)
 
 
 def _cand_item(cand: Candidate, src: Source) -> Item:
@@ -208,11 +241,12 @@ def _cand_item(cand: Candidate, src: Source) -> Item:
 
 def _filter_ranks(kind: Kind, drafts: list[tuple[Source, str]], pool: dict[str, tuple[Candidate, Source]],
                   pos_of: dict[str, str], embedder: Callable[[], Any], filter_name: str, out: Path,
-                  cfg: SynthConfig) -> tuple[list[int], int]:
+                  cfg: SynthConfig, qimg: _QueryImages) -> tuple[list[int], int]:
     """The positive's rank for every draft (resumed from the kind's filter progress file) and how many were new."""
     keys = list(pool)
     fp = pool_fingerprint(filter_name, keys)
-    prog = Progress(out / "progress" / f"filter-{kind.name}-{fp}.jsonl", ("sid", "query"))
+    view = "-mirror" if qimg.mirror else ""  # the ranks depend on the query image too
+    prog = Progress(out / "progress" / f"filter-{kind.name}{view}-{fp}.jsonl", ("sid", "query"))
     missing = [(s, t) for s, t in drafts if (s.sid, t) not in prog]
     if missing:
         row_of = {k: i for i, k in enumerate(keys)}
@@ -221,7 +255,7 @@ def _filter_ranks(kind: Kind, drafts: list[tuple[Source, str]], pool: dict[str, 
         step = cfg.chunk * 4
         for start in range(0, len(missing), step):
             part = missing[start:start + step]
-            ranks = positive_ranks(embedder(), [_query_item(kind, s, t) for s, t in part],
+            ranks = positive_ranks(embedder(), [_query_item(kind, s, t, qimg) for s, t in part],
                                    [row_of[pos_of[s.sid]] for s, _ in part], pool_emb, cfg.batch_size)
             prog.add({"sid": s.sid, "query": t, "rank": r} for (s, t), r in zip(part, ranks, strict=True))
     return [prog.get((s.sid, t))["rank"] for s, t in drafts], len(missing)
