@@ -49,6 +49,8 @@ def test_rerun_reuses_every_step_with_the_same_numbers(demo_dir: Path, capsys: p
     assert printed.count("done earlier") == len(before)
     after = json.loads((demo_dir / "steps.json").read_text())
     assert after == before
+    log = " ".join((demo_dir / "baselines.log").read_text().split())  # the second process reused its steps too
+    assert log.count("done earlier") == len(json.loads((demo_dir / "steps-baselines.json").read_text()))
     summary = json.loads((demo_dir / "report" / "summary.json").read_text())
     assert summary["eval"]["u-marvel"]["average"] == before["eval-u-marvel"]["result"]["average"]
 
@@ -72,7 +74,7 @@ def test_a_failing_step_is_named_and_finished_steps_are_kept(demo_dir: Path, tmp
     assert "'index' failed" in printed and "disk full" in printed and "rerun the same command" in printed
     kept = json.loads((demo_dir / "steps.json").read_text())
     assert set(kept) == set(steps)  # everything that had finished is still there
-    assert "OSError: disk full" in (demo_dir / "failed.txt").read_text()
+    assert "OSError: disk full" in (demo_dir / "steps-failed.txt").read_text()
 
 
 def test_every_model_trains_on_the_same_budget(demo_dir: Path) -> None:
@@ -82,5 +84,6 @@ def test_every_model_trains_on_the_same_budget(demo_dir: Path) -> None:
     steps = json.loads((demo_dir / "steps.json").read_text())
     chain = steps["train-u-marvel"]["result"]["steps"]
     assert sum(n for stage, n in chain.items() if stage != "reranker") == budget
+    baselines = json.loads((demo_dir / "steps-baselines.json").read_text())  # the second process' steps
     for name in ("plain", "clip-sf", "text"):
-        assert steps[f"train-{name}"]["result"]["steps"] == {"": budget}
+        assert baselines[f"train-{name}"]["result"]["steps"] == {"": budget}

@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where every step writes its files")
     p.add_argument("--size", default="small", choices=["tiny", "small"], help="world size and training budget")
     p.add_argument("--seed", type=int, default=0, help="world and training seed (same seed → same numbers)")
+    p.add_argument("--jobs", type=int, default=2, choices=[1, 2],
+                   help="2: the baselines run in a second process beside the staged chain (one torch thread each); "
+                   "1: everything in this process, one step after another")
     p.set_defaults(func=run)
 
 
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from umr.demo import DemoStepError, run_demo
 
     try:
-        run_demo(args.out, size=args.size, seed=args.seed)
+        run_demo(args.out, size=args.size, seed=args.seed, jobs=args.jobs)
     except DemoStepError as exc:
         print(f"error: {exc}")
         return 1

@@ -17,7 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from umr.demo.steps import Steps
+from umr.demo.steps import DemoStepError, Steps
 
 MAIN = "u-marvel"  #: the staged model's name in tables
 
@@ -114,9 +114,57 @@ def evaluate_model(model: str, world: Path, out: Path, name: str, pool: str = "l
             "wrong_modality": round(sum(bias) / len(bias), 2) if bias else None}
 
 
-def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, console: Console | None = None,
-             ) -> dict[str, Any]:
-    """Run (or resume) every step; returns the summary the report is made from."""
+def baseline_steps(steps: Steps, plan: dict[str, Any], world: Path, out: Path, seed: int,
+                   ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Train and evaluate every baseline (global pool first when asked, then local): (models, local, global)."""
+    models, ev, glob = {}, {}, {}
+    for name, spec in plan["baselines"].items():
+        cfg = baseline_config(name, spec, plan, world, out, seed)
+        models[name] = steps.run(f"train-{name}", f"train baseline {name} ({cfg.model}, same budget: "
+                                 f"{cfg.max_steps} steps of {cfg.batch_size})", lambda cfg=cfg: train_baseline(cfg))
+        final = models[name]["final"]
+        both = name in plan["eval"]["global"]
+        if both:  # global first: the local pools then reuse its cached candidate vectors
+            glob[name] = steps.run(f"eval-global-{name}", f"evaluate {name} on the global pool",
+                                   lambda final=final, name=name: evaluate_model(final, world, out, name, "global"))
+        ev[name] = steps.run(f"eval-{name}", f"evaluate {name} (local pools)",
+                             lambda final=final, name=name, both=both: evaluate_model(
+                                 final, world, out, name, local_from_global=both))
+    return models, ev, glob
+
+
+def _baseline_worker(out: str, size: str, seed: int) -> None:
+    """The second process of `jobs=2`: the baselines with one torch thread, output to OUT/baselines.log."""
+    import sys
+
+    import torch
+
+    log = open(Path(out) / "baselines.log", "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - the process' life
+    os.dup2(log.fileno(), 1)
+    os.dup2(log.fileno(), 2)
+    sys.stdout = sys.stderr = log
+    torch.set_num_threads(1)
+    plan = load_plan(size)
+    steps = Steps(Path(out), total=3 * len(plan["baselines"]), console=Console(file=log, width=120),
+                  name="steps-baselines")
+    try:
+        baseline_steps(steps, plan, Path(out) / "world", Path(out), seed)
+    except Exception:
+        sys.exit(1)  # Steps recorded which step failed and why in steps-baselines-failed.txt
+
+
+def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, jobs: int = 2,
+             console: Console | None = None) -> dict[str, Any]:
+    """Run (or resume) every step; returns the summary the report is made from.
+
+    jobs=2 (default) trains and evaluates the baselines in a second process while this one runs the staged
+    chain, each with one torch thread: on 2 cores two single-threaded jobs beat one job on two threads (the tiny
+    models' kernels are too small to split well). Single-threaded CPU runs are also bit-reproducible.
+    """
+    import multiprocessing
+
+    import torch
+
     from umr.data.world import build_world
     from umr.demo.examples import build_index, example_queries
     from umr.demo.report import write_report
@@ -127,23 +175,25 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
     out.mkdir(parents=True, exist_ok=True)
     plan = load_plan(size)
     world = out / "world"
-    n_steps = 2 + 1 + len(plan["baselines"]) + 3 + len(plan["baselines"]) + len(plan["eval"]["global"]) + 2
-    steps = Steps(out, total=n_steps, console=console)
+    steps = Steps(out, total=8 + (0 if jobs > 1 else 3 * len(plan["baselines"])), console=console)
 
     def make_world() -> dict[str, Any]:
         build_world(world, size=plan["world"], seed=seed)
         return {"root": str(world)}
 
     steps.run("world", f"generate the offline world (size {plan['world']}, seed {seed})", make_world)
+    worker = None
+    if jobs > 1:
+        torch.set_num_threads(1)
+        worker = multiprocessing.get_context("spawn").Process(target=_baseline_worker, args=(str(out), size, seed))
+        worker.start()
+        console.print(f"[bold]baselines[/] ({', '.join(plan['baselines'])}) train and evaluate in a second "
+                      f"process on the same budget; its progress: {out / 'baselines.log'}")
     staged = staged_config(plan, world, out, seed)
     models = {MAIN: steps.run(f"train-{MAIN}", f"train {staged.model} with the U-MARVEL-style staged recipe "
                               f"({embedder_budget(plan['staged'])} embedder steps + a re-ranker, mined negatives)",
                               lambda: train_staged(staged))}
-    for name, spec in plan["baselines"].items():
-        cfg = baseline_config(name, spec, plan, world, out, seed)
-        models[name] = steps.run(f"train-{name}", f"train baseline {name} ({cfg.model}, same budget: "
-                                 f"{cfg.max_steps} steps of {cfg.batch_size})", lambda cfg=cfg: train_baseline(cfg))
-
+    final = models[MAIN]["final"]
     stage_dirs = models[MAIN]["stages"]
     rr_dir = str(Path(stage_dirs["reranker"]) / "final") if "reranker" in stage_dirs else None
     ev: dict[str, Any] = {}
@@ -153,28 +203,41 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
                 f"eval-stage-{stage}", f"evaluate the chain after its '{stage}' stage (local pools)",
                 lambda stage=stage: evaluate_model(str(Path(stage_dirs[stage]) / "final"), world, out,
                                                    f"stage-{stage}"))
-    glob: dict[str, Any] = {}
-    for name, info in models.items():
-        both = name in plan["eval"]["global"]
-        if both:  # global first: the local pools then reuse its cached candidate vectors
-            glob[name] = steps.run(f"eval-global-{name}", f"evaluate {name} on the global pool (modality bias)",
-                                   lambda info=info, name=name: evaluate_model(info["final"], world, out, name,
-                                                                               "global"))
-        ev[name] = steps.run(f"eval-{name}", f"evaluate {name} (local pools)",
-                             lambda info=info, name=name, both=both: evaluate_model(
-                                 info["final"], world, out, name, local_from_global=both))
+    both = MAIN in plan["eval"]["global"]
+    glob = {MAIN: steps.run(f"eval-global-{MAIN}", f"evaluate {MAIN} on the global pool (modality bias)",
+                            lambda: evaluate_model(final, world, out, MAIN, "global"))} if both else {}
+    ev[MAIN] = steps.run(f"eval-{MAIN}", f"evaluate {MAIN} (local pools)",
+                         lambda: evaluate_model(final, world, out, MAIN, local_from_global=both))
     rerank = int(plan["eval"].get("rerank", 0))
     if rr_dir and rerank:
         ev[f"{MAIN}+rerank"] = steps.run(
             "eval-rerank", f"re-rank {MAIN}'s top-{rerank} with the chain's re-ranker (local pools)",
-            lambda: evaluate_model(models[MAIN]["final"], world, out, MAIN, reranker=rr_dir, rerank=rerank,
-                                   fuse_weight=float(plan["eval"].get("fuse_weight", 1.0)),
-                                   local_from_global=MAIN in plan["eval"]["global"]))
+            lambda: evaluate_model(final, world, out, MAIN, reranker=rr_dir, rerank=rerank,
+                                   fuse_weight=float(plan["eval"].get("fuse_weight", 1.0)), local_from_global=both))
     index = steps.run("index", f"build the FAISS index of the global test pool with {MAIN}",
-                      lambda: build_index(models[MAIN]["final"], world, out, MAIN))
-    examples = example_queries(models[MAIN]["final"], world, out, n=int(plan.get("examples", 4)))
-    summary = {"size": size, "seed": seed, "plan": plan, "models": models, "eval": ev, "global": glob,
-               "index": index, "examples": examples, "reranker": rr_dir, "seconds": steps.seconds()}
+                      lambda: build_index(final, world, out, MAIN))
+    seconds = steps.seconds()
+    if worker is None:
+        b_models, b_ev, b_glob = baseline_steps(steps, plan, world, out, seed)
+    else:
+        with console.status(f"waiting for the baselines' process (progress: {out / 'baselines.log'})"):
+            worker.join()
+        if worker.exitcode != 0:
+            failed = out / "steps-baselines-failed.txt"
+            if failed.is_file():
+                raise DemoStepError.from_file(failed)
+            raise DemoStepError("baselines", f"the baselines' process exited with code {worker.exitcode}",
+                                out / "baselines.log")
+        b_steps = Steps(out, total=0, console=Console(quiet=True), name="steps-baselines")
+        b_models, b_ev, b_glob = baseline_steps(b_steps, plan, world, out, seed)  # all done: reads the results
+        seconds.update({f"{k} (2nd process)": v for k, v in b_steps.seconds().items()})
+    models.update(b_models)
+    ev.update(b_ev)
+    glob.update(b_glob)
+    examples = example_queries(final, world, out, n=int(plan.get("examples", 4)))
+    summary = {"size": size, "seed": seed, "jobs": jobs, "plan": plan, "models": models, "eval": ev,
+               "global": glob, "index": index, "examples": examples, "reranker": rr_dir,
+               "seconds": {**seconds, **steps.seconds()}}
     report = steps.run("report", "write the report (tables, plots, example queries)",
                        lambda: str(write_report(summary, out / "report")))
     summary["report"] = report

@@ -20,17 +20,24 @@ from rich.console import Console
 class DemoStepError(RuntimeError):
     """A step failed; `step` names it and the message says why and how to resume."""
 
-    def __init__(self, step: str, reason: str, out: Path) -> None:
-        super().__init__(f"demo step '{step}' failed: {reason}. Finished steps are kept in {out}; fix the cause "
-                         f"and rerun the same command to resume from this step (details: {out / 'failed.txt'})")
+    def __init__(self, step: str, reason: str, details: Path) -> None:
+        super().__init__(f"demo step '{step}' failed: {reason}. Finished steps are kept in {details.parent}; fix "
+                         f"the cause and rerun the same command to resume from this step (details: {details})")
         self.step = step
+
+    @classmethod
+    def from_file(cls, details: Path) -> DemoStepError:
+        """The error another process recorded in its `*-failed.txt` (the baselines' worker)."""
+        step, reason = (details.read_text().splitlines() + ["?", "unknown error"])[:2]
+        return cls(step, reason, details)
 
 
 class Steps:
-    def __init__(self, out: Path, total: int, console: Console | None = None) -> None:
+    def __init__(self, out: Path, total: int, console: Console | None = None, name: str = "steps") -> None:
         self.out, self.total, self.n = out, total, 0
         self.console = console or Console()
-        self.path = out / "steps.json"
+        self.path = out / f"{name}.json"
+        self.failed = out / f"{name}-failed.txt"
         self.done: dict[str, Any] = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
     def seconds(self) -> dict[str, float]:
@@ -48,15 +55,15 @@ class Steps:
         try:
             result = fn()
         except Exception as exc:  # every failure is reported the same way: which step, why, what is kept
-            (self.out / "failed.txt").write_text(f"step {name}: {title}\n\n{traceback.format_exc()}")
+            self.failed.write_text(f"{name}\n{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}")
             self.console.print(f"[bold red]✗ step {self.n}/{self.total} '{name}' failed:[/] "
                                f"{type(exc).__name__}: {exc}")
-            raise DemoStepError(name, f"{type(exc).__name__}: {exc}", self.out) from exc
+            raise DemoStepError(name, f"{type(exc).__name__}: {exc}", self.failed) from exc
         seconds = time.perf_counter() - t0
         self.done[name] = {"seconds": round(seconds, 2), "result": result}
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.done, indent=1, default=str) + "\n")
         os.replace(tmp, self.path)
-        (self.out / "failed.txt").unlink(missing_ok=True)
+        self.failed.unlink(missing_ok=True)
         self.console.print(f"[green]✓[/] {title} [dim]({seconds:.1f} s)[/]")
         return result
