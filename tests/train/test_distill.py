@@ -34,6 +34,21 @@ def test_kl_equals_hand_computation() -> None:
     assert both.item() == pytest.approx(want / 2, rel=1e-5)
 
 
+def test_hard_label_term_adds_cross_entropy_on_the_positive() -> None:
+    # unit vectors at chosen cosines: query e0, candidates with cos 0.6 / 0.8 / 0.0 to it
+    q = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    c = torch.tensor([[[0.6, 0.8], [0.8, 0.6], [0.0, 1.0]]] * 2)
+    teacher = torch.tensor([[1.0, 0.0, 0.0]] * 2)
+    tau = 0.5
+    kl = distill_loss(q, c, teacher, tau)
+    positive = torch.tensor([0, -100])  # second row: positive not in its list → no hard term for it
+    both = distill_loss(q, c, teacher, tau, positive, hard_weight=2.0)
+    # CE for row 0 with target 0: -log(exp(1.2) / (exp(1.2) + exp(1.6) + exp(0))), averaged over counted rows
+    ce = -math.log(math.exp(1.2) / (math.exp(1.2) + math.exp(1.6) + 1.0))
+    assert both.item() == pytest.approx(kl.item() + 2.0 * ce, rel=1e-5)
+    assert distill_loss(q, c, teacher, tau, positive, hard_weight=0.0).item() == pytest.approx(kl.item())
+
+
 def test_tau_is_detached_and_only_own_candidates_count() -> None:
     tau = torch.tensor(0.05, requires_grad=True)
     q = torch.randn(2, 8, requires_grad=True)

@@ -51,6 +51,7 @@ def test_chain_mines_trains_a_reranker_and_distills_from_it(world: Path, tiny_gm
     assert (run / "stage-2-rr" / "final" / "umr_reranker.json").is_file()
     teacher = [json.loads(line) for line in (run / "stage-3-distill" / "teacher.jsonl").open()]
     assert len(teacher) == 3 * 4 and all(len(t["candidates"]) == 3 for t in teacher)
+    assert all(0 <= t["positive"] < 3 for t in teacher)  # the labelled positive is always in the list
     assert any(p > 0 for t in teacher for p in t["p_yes"])  # the re-ranker stage's model scored them
     # the re-ranker stage does not advance the chain: distill starts from the hard stage's embedder
     distill_cfg = TrainConfig.from_yaml(run / "stage-3-distill" / "train_config.yaml")

@@ -9,8 +9,12 @@ t_j = cos(q, c_j) + w · P(Yes | q, c_j). The student's scores are its own cosin
 candidates, and the loss is KL(softmax(t/τ) ‖ softmax(s/τ)) with τ detached — no in-batch negatives: each
 query only sees its own list.
 
+With `distill_hard_weight` λ > 0 the loss adds λ · cross-entropy of softmax(s/τ) against the labelled positive
+(classic distillation's hard-label term): a weak teacher — a tiny re-ranker — then cannot pull the positive
+down. λ = 0 is U-MARVEL's pure KL.
+
 Teacher JSONL, one object a line: {"qid", "query": item, "candidates": [item, ...], "teacher": [float, ...],
-"cos": [...], "p_yes": [...], "dids": [...]}.
+"cos": [...], "p_yes": [...], "dids": [...], "positive": index of the labelled positive in the list}.
 """
 
 from __future__ import annotations
@@ -48,11 +52,21 @@ def distill_kl(student: torch.Tensor, teacher: torch.Tensor, tau: float | torch.
 
 
 def distill_loss(query: torch.Tensor, candidates: torch.Tensor, teacher: torch.Tensor,
-                 tau: float | torch.Tensor) -> torch.Tensor:
-    """`distill_kl` on embeddings: query [b, d] and candidates [b, n, d] (any scale: normalised here)."""
+                 tau: float | torch.Tensor, positive: torch.Tensor | None = None,
+                 hard_weight: float = 0.0) -> torch.Tensor:
+    """`distill_kl` on embeddings: query [b, d] and candidates [b, n, d] (any scale: normalised here).
+
+    `positive` [b]: index of each query's labelled positive in its list (-100 = not in the list); with
+    `hard_weight` λ > 0 the loss adds λ · cross-entropy(softmax(s/τ), positive).
+    """
     q = F.normalize(query.float(), dim=-1)
     c = F.normalize(candidates.float(), dim=-1)
-    return distill_kl(torch.einsum("bd,bnd->bn", q, c), teacher, tau)
+    student = torch.einsum("bd,bnd->bn", q, c)
+    loss = distill_kl(student, teacher, tau)
+    if hard_weight and positive is not None and bool((positive >= 0).any()):
+        t = tau.detach() if isinstance(tau, torch.Tensor) else torch.tensor(float(tau))
+        loss = loss + hard_weight * F.cross_entropy(student / t, positive.to(student.device), ignore_index=-100)
+    return loss
 
 
 @dataclass
@@ -61,6 +75,7 @@ class DistillRow:
     query: Item
     candidates: list[Item]
     teacher: list[float]
+    positive: int | None = None  # index of the labelled positive in `candidates` (None: not recorded)
 
 
 @dataclass
@@ -68,6 +83,7 @@ class DistillBatch:
     queries: list[Item]
     candidates: list[list[Item]]  # [b][n]
     teacher: torch.Tensor  # [b, n]
+    positive: torch.Tensor  # [b], -100 where the positive is not among the first n
 
 
 def read_distill(path: str | Path) -> list[DistillRow]:
@@ -85,7 +101,8 @@ def read_distill(path: str | Path) -> list[DistillRow]:
                                  "equal length (make the file with umr.train.distill.build_teacher)")
             rows.append(DistillRow(str(obj.get("qid", lineno)), item_from_json(obj["query"], path.parent, where),
                                    [item_from_json(c, path.parent, where) for c in obj["candidates"]],
-                                   [float(x) for x in obj["teacher"]]))
+                                   [float(x) for x in obj["teacher"]],
+                                   None if obj.get("positive") is None else int(obj["positive"])))
     if not rows:
         raise ValueError(f"{path}: no distillation rows")
     return rows
@@ -114,8 +131,10 @@ class DistillTrainer(Trainer):
         out = []
         for start in range(0, len(order) - b + 1, b):
             rows = [self.rows[i] for i in order[start:start + b]]
+            pos = [r.positive if r.positive is not None and r.positive < n else -100 for r in rows]
             out.append(DistillBatch([r.query for r in rows], [r.candidates[:n] for r in rows],
-                                    torch.tensor([r.teacher[:n] for r in rows], dtype=torch.float32)))
+                                    torch.tensor([r.teacher[:n] for r in rows], dtype=torch.float32),
+                                    torch.tensor(pos, dtype=torch.long)))
         return out
 
     @property
@@ -129,7 +148,7 @@ class DistillTrainer(Trainer):
 
         def loss_fn(q: torch.Tensor, first: torch.Tensor, rest: torch.Tensor | None) -> torch.Tensor:
             cands = first[:, None] if rest is None else torch.cat([first[:, None], rest], dim=1)
-            return distill_loss(q, cands, teacher, tau)
+            return distill_loss(q, cands, teacher, tau, batch.positive, self.config.distill_hard_weight)
 
         return self.train_step(batch.queries, [c[0] for c in batch.candidates], [c[1:] for c in batch.candidates],
                                loss_fn=loss_fn)
@@ -170,7 +189,7 @@ def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: A
                 fh.write(json.dumps({"qid": r.query.qid, "query": query.to_dict(),
                                      "candidates": [c.to_dict() for c in cands], "dids": [view.dids[i] for i in rows],
                                      "cos": [round(c, 6) for c in cos], "p_yes": [round(p, 6) for p in p_yes],
-                                     "teacher": teacher}) + "\n")
+                                     "teacher": teacher, "positive": rows.index(view.row[first])}) + "\n")
                 fh.flush()
                 written += 1
     return {"written": written, "resumed": len(done), "positive_inserted": inserted}
