@@ -71,6 +71,7 @@ def main() -> None:
     from umr.data.world import build_world
     from umr.eval.mbeir import EvalOptions, evaluate
     from umr.models.registry import load_embedder
+    from umr.train.data import read_mbeir_root_pairs
     from umr.train.trainer import TrainConfig, Trainer
 
     out = args.out
@@ -137,8 +138,11 @@ def main() -> None:
         print(f"{label:24s}" + "".join(f"{r[t]:7.1f}" for t in tasks) + f"{fused:8.1f}{overall:7.1f}")
     print(f"fused = mean of tasks {FUSED} (text→(i,t), (i,t)→t, (i,t)→i, (i,t)→(i,t)); per task: mean over its sets")
     start = f"{args.base}" if args.base is not None else f"base ({args.base_steps} steps)"
+    n_world, n_synth = len(read_mbeir_root_pairs(world)), sum(c["kept"] for c in report.counts.values())
+    n_mixed = min(n_synth, round(n_world * args.mix_share / (1 - args.mix_share)))  # umr.train.continual.mix_pairs
     print(f"arms (seed {args.seed}): {args.steps} steps × batch {args.batch_size} each from {start}; "
-          f"B mixes {args.mix_share:.0%} synthesised pairs; total {time.perf_counter() - t0:.0f}s")
+          f"B adds {n_mixed} synthesised pairs to {n_world} world pairs ({n_mixed / (n_world + n_mixed):.1%}; "
+          f"--mix-share {args.mix_share} capped by the {n_synth} kept); total {time.perf_counter() - t0:.0f}s")
 
 
 if __name__ == "__main__":
