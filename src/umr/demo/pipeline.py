@@ -175,7 +175,10 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
     out.mkdir(parents=True, exist_ok=True)
     plan = load_plan(size)
     world = out / "world"
-    steps = Steps(out, total=8 + (0 if jobs > 1 else 3 * len(plan["baselines"])), console=console)
+    # world, chain, its 2 stage evals, global + local + re-ranked evals, index, report (+ the baselines' steps)
+    n_main = 6 + (MAIN in plan["eval"]["global"]) + bool(plan["eval"].get("rerank"))
+    n_base = len(plan["baselines"]) * 2 + sum(n in plan["eval"]["global"] for n in plan["baselines"])
+    steps = Steps(out, total=n_main + (0 if jobs > 1 else n_base), console=console)
 
     def make_world() -> dict[str, Any]:
         build_world(world, size=plan["world"], seed=seed)
