@@ -176,7 +176,7 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
     plan = load_plan(size)
     world = out / "world"
     # world, chain, its 2 stage evals, global + local + re-ranked evals, index, report (+ the baselines' steps)
-    n_main = 6 + (MAIN in plan["eval"]["global"]) + bool(plan["eval"].get("rerank"))
+    n_main = 7 + (MAIN in plan["eval"]["global"]) + bool(plan["eval"].get("rerank"))
     n_base = len(plan["baselines"]) * 2 + sum(n in plan["eval"]["global"] for n in plan["baselines"])
     steps = Steps(out, total=n_main + (0 if jobs > 1 else n_base), console=console)
 
