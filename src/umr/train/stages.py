@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from umr.train.stage_data import check_stage_options, prepare_stage, train_stage_reranker
+from umr.train.stage_data import check_stage_options, mine_stage_negatives, prepare_stage, train_stage_reranker
 from umr.train.trainer import TrainConfig, Trainer
 
 
@@ -87,8 +87,6 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
             embedder = load_embedder(model, recipe=stage.recipe, device=stage.device, dtype=stage.dtype) \
                 if needs_model else None
             if stage.type == "reranker":
-                from umr.train.stage_data import mine_stage_negatives
-
                 out = train_stage_reranker(stage, mine_stage_negatives(stage, embedder))
                 print(f"stage {stage.output_dir}: re-ranker written to {out}")
             else:
