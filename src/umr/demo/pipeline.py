@@ -1,13 +1,14 @@
 """`umr demo`: the whole system offline — world → staged training + baselines → mine → re-rank → evaluate →
 index → report. What runs at each size is the plan in plans.yaml; this module only wires the library together.
 
-    summary = run_demo("runs/demo", size="small")     # ≤ 10 minutes on 2 CPU cores
+    summary = run_demo("runs/demo", size="small")     # 12.5 min on 2 CPU cores (target ≤ 10, issue 10)
     summary["report"]                                  # runs/demo/report/report.html
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -77,8 +78,6 @@ def train_baseline(config: Any) -> dict[str, Any]:
 
 def _steps_done(folder: str | Path) -> int:
     """The last step a training run logged (its log.jsonl always records the final step)."""
-    import json
-
     log = Path(folder) / "log.jsonl"
     lines = [line for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
     return int(json.loads(lines[-1])["step"]) if lines else 0
