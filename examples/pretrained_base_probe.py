@@ -24,6 +24,8 @@ from umr.train.trainer import TrainConfig
 
 
 def main() -> None:
+    if len(sys.argv) < 4:
+        sys.exit(f"usage: {sys.argv[0]} MODEL PRE_STEPS FT_STEPS [OUT]\n{__doc__}")
     torch.set_num_threads(1)
     model, pre_steps, ft_steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     out = Path(sys.argv[4]) if len(sys.argv) > 4 else Path("runs/pretrained-probe")
