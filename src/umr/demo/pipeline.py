@@ -8,7 +8,6 @@ index → report. What runs at each size is the plan in plans.yaml; this module 
 from __future__ import annotations
 
 import copy
-import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -78,9 +77,10 @@ def train_baseline(config: Any) -> dict[str, Any]:
 
 def _steps_done(folder: str | Path) -> int:
     """The last step a training run logged (its log.jsonl always records the final step)."""
-    log = Path(folder) / "log.jsonl"
-    lines = [line for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
-    return int(json.loads(lines[-1])["step"]) if lines else 0
+    from umr.train.run_log import read_log
+
+    rows = read_log(folder)
+    return int(rows[-1]["step"]) if rows else 0
 
 
 def evaluate_model(model: str, world: Path, out: Path, name: str, pool: str = "local", reranker: str | None = None,

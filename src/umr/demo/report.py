@@ -17,7 +17,9 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt  # noqa: E402
 
-MAIN = "u-marvel"
+from umr.demo.pipeline import MAIN  # noqa: E402 - the staged model's name in the summary
+from umr.train.run_log import read_log  # noqa: E402
+
 CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.6em 0}
 td,th{padding:.25em .6em;border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}
@@ -104,18 +106,13 @@ def plot_recall(summary: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def _log(folder: str | Path) -> list[dict[str, Any]]:
-    f = Path(folder) / "log.jsonl"
-    return [json.loads(line) for line in f.read_text().splitlines() if line.strip()] if f.is_file() else []
-
-
 def plot_training(summary: dict[str, Any], path: Path) -> Path:
     """Loss against embedder step: the staged chain end to end (stage boundaries marked) and each baseline."""
     fig, ax = plt.subplots(figsize=(9, 3.8))
     offset = 0
     xs, ys = [], []
     for name, folder in summary["models"][MAIN]["stages"].items():
-        rows = _log(folder)
+        rows = read_log(folder)
         if not rows or name == "reranker":
             continue
         xs += [offset + r["step"] for r in rows]
@@ -126,7 +123,7 @@ def plot_training(summary: dict[str, Any], path: Path) -> Path:
     ax.plot(xs, ys, label=f"{MAIN} (staged)", lw=1.6)
     for name, info in summary["models"].items():
         if name != MAIN:
-            rows = _log(next(iter(info["stages"].values())))
+            rows = read_log(next(iter(info["stages"].values())))
             ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=name, lw=1, alpha=0.8)
     ax.set_xlabel("embedder step")
     ax.set_ylabel("training loss")

@@ -15,6 +15,15 @@ import os
 from pathlib import Path
 from typing import Any
 
+
+def read_log(out: str | Path) -> list[dict[str, Any]]:
+    """The records of OUTPUT_DIR/log.jsonl in order ([] before the first one); the last is the final step."""
+    path = Path(out) / "log.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 INSTALL_HINT = "TensorBoard logging needs the tensorboard package: pip install -c constraints.txt 'umr[tensorboard]'"
 
 
