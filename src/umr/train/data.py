@@ -129,23 +129,54 @@ def read_mbeir_root_pairs(root: str | Path, split: str = "train", tasks: list[st
     return pairs
 
 
+def task_key(pair: Pair) -> tuple[str, str, str]:
+    """The (dataset, query modality, candidate modality) a pair belongs to: M-BEIR's unit of a task."""
+    dataset = pair.query.id.split(":", 1)[0] if pair.query.id and ":" in pair.query.id else ""
+    return dataset, pair.query.modality, pair.positive.modality
+
+
+def _batch_order(pairs: Sequence[Pair], batch_size: int, rng: random.Random, batch_by: str) -> list[list[int]]:
+    """Row indices of each batch. "task": every batch from one task while a task has a full batch left, so the
+    in-batch negatives share the query's modality and instruction and only content tells them apart; the
+    remainders of all tasks are pooled into mixed batches. "none": one shuffled order."""
+    order = list(range(len(pairs)))
+    rng.shuffle(order)
+    if batch_by == "none":
+        groups = [order]
+    elif batch_by == "task":
+        by_task: dict[tuple[str, str, str], list[int]] = {}
+        for i in order:
+            by_task.setdefault(task_key(pairs[i]), []).append(i)
+        groups, rest = [], []
+        for rows in by_task.values():
+            cut = len(rows) - len(rows) % batch_size
+            groups.append(rows[:cut])
+            rest.extend(rows[cut:])
+        groups.append(rest)
+    else:
+        raise ValueError(f"batch_by must be 'none' or 'task', got {batch_by!r}")
+    batches = [g[s:s + batch_size] for g in groups for s in range(0, len(g) - batch_size + 1, batch_size)]
+    if batch_by != "none":  # "none" keeps the historical order (and RNG stream) bit for bit
+        rng.shuffle(batches)
+    return batches
+
+
 def epoch_batches(pairs: Sequence[Pair], batch_size: int, num_negatives: int, seed: int,
-                  epoch: int) -> list[Batch]:
+                  epoch: int, batch_by: str = "none") -> list[Batch]:
     """Shuffled batches for one epoch, a pure function of (seed, epoch) so a resumed run sees the same order.
 
     The last incomplete batch is dropped (every step, and every rank, then has the same batch size). A pair with
-    fewer than `num_negatives` hard negatives is topped up with positives of random other pairs.
+    fewer than `num_negatives` hard negatives is topped up with positives of random other pairs. `batch_by`:
+    see `_batch_order`.
     """
     if len(pairs) < batch_size:
         raise ValueError(f"{len(pairs)} training pairs is fewer than one batch of {batch_size}")
     rng = random.Random(seed * 100_003 + epoch)
-    order = list(range(len(pairs)))
-    rng.shuffle(order)
     out = []
-    for start in range(0, len(order) - batch_size + 1, batch_size):
-        rows = [pairs[i] for i in order[start:start + batch_size]]
+    for batch in _batch_order(pairs, batch_size, rng, batch_by):
+        rows = [pairs[i] for i in batch]
         negs = []
-        for i, row in zip(order[start:start + batch_size], rows):
+        for i, row in zip(batch, rows):
             chosen = list(row.negatives[:num_negatives])
             while len(chosen) < num_negatives:
                 j = rng.randrange(len(pairs))

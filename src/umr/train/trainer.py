@@ -62,6 +62,7 @@ class TrainConfig:
     temperature: float = 0.05  # τ at start (U-MARVEL: 0.05)
     learn_temperature: bool = True  # U-MARVEL learns τ; fix it for ablations
     symmetric: bool = False  # add the candidate → query loss (image-caption stages)
+    batch_by: str = "none"  # "task": batches from one task each (in-batch negatives differ only in content)
     lora: LoraSpec | None = None  # None = full fine-tuning
     train_vision: bool = False  # the reference recipes keep the vision tower and projector frozen
     save_every: int = 0  # checkpoint every N steps (0 = only at the end)
@@ -242,7 +243,7 @@ class Trainer:
     def epoch_batches(self, epoch: int) -> list[Any]:
         """The batches of one epoch (a hook: the distillation trainer batches its own rows)."""
         cfg = self.config
-        return epoch_batches(self.pairs, cfg.batch_size, cfg.num_negatives, cfg.seed, epoch)
+        return epoch_batches(self.pairs, cfg.batch_size, cfg.num_negatives, cfg.seed, epoch, cfg.batch_by)
 
     def step_batch(self, batch: Any) -> float:
         """One optimiser step on one batch from `epoch_batches` (a hook, like it)."""
