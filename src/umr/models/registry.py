@@ -26,15 +26,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("UMR_CACHE", Path.home() / ".cache" / "umr"))
 
 
-def tiny_model_dir(recipe: str, seed: int = 0) -> Path:
-    """Build (once) and return the tiny model folder for a recipe; safe to call from several processes."""
-    from umr.models.tiny import build_tiny
+def tiny_model_dir(spec: str, seed: int = 0) -> Path:
+    """Build (once) and return the tiny model folder for "recipe[@<hidden>x<layers>]"; safe from several processes."""
+    from umr.models.tiny import build_tiny, parse_tiny_name
 
-    out = cache_dir() / "tiny" / f"{recipe}-seed{seed}"
+    recipe, sizes = parse_tiny_name(spec)
+    size = spec.partition("@")[2]
+    out = cache_dir() / "tiny" / (f"{recipe}-{size}-seed{seed}" if size else f"{recipe}-seed{seed}")
     if (out / "umr_recipe.json").is_file():
         return out
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    build_tiny(recipe, tmp, seed=seed)
+    build_tiny(recipe, tmp, seed=seed, **sizes)
     try:
         tmp.rename(out)
     except OSError:  # another process finished first; use theirs

@@ -150,12 +150,12 @@ def build_tiny_llava_next(out_dir: str | Path, seed: int = 0, hidden: int = 128,
 
 #: recipe → (builder, umr_recipe.json overrides). Overrides keep tiny images at their 16-token budget.
 TINY_BUILDERS: dict[str, Any] = {
-    "gme": lambda out, seed: build_tiny_qwen2_vl(out, seed=seed),
-    "gme-qwen2.5": lambda out, seed: build_tiny_qwen2_vl(out, seed=seed, v25=True),
-    "u-marvel": lambda out, seed: build_tiny_qwen2_vl(
-        out, seed=seed, extra_tokens=["<emb>", "<instruction_start>", "<instruction_end>"]),
-    "lamra": lambda out, seed: build_tiny_qwen2_vl(out, seed=seed, extra_tokens=["<emb>"]),
-    "mm-embed": lambda out, seed: build_tiny_llava_next(out, seed=seed),
+    "gme": lambda out, seed, **kw: build_tiny_qwen2_vl(out, seed=seed, **kw),
+    "gme-qwen2.5": lambda out, seed, **kw: build_tiny_qwen2_vl(out, seed=seed, v25=True, **kw),
+    "u-marvel": lambda out, seed, **kw: build_tiny_qwen2_vl(
+        out, seed=seed, extra_tokens=["<emb>", "<instruction_start>", "<instruction_end>"], **kw),
+    "lamra": lambda out, seed, **kw: build_tiny_qwen2_vl(out, seed=seed, extra_tokens=["<emb>"], **kw),
+    "mm-embed": lambda out, seed, **kw: build_tiny_llava_next(out, seed=seed, **kw),
 }
 TINY_OVERRIDES: dict[str, dict[str, Any]] = {
     "gme": {"min_image_tokens": 16, "max_image_tokens": 16},
@@ -170,16 +170,30 @@ def tiny_recipes() -> list[str]:
     return sorted([*TINY_BUILDERS, "clip-sf"])
 
 
-def build_tiny(recipe: str, out_dir: str | Path, seed: int = 0) -> Path:
-    """Build the tiny model for a recipe into out_dir (an HF directory + umr_recipe.json)."""
+def parse_tiny_name(spec: str) -> tuple[str, dict[str, int]]:
+    """"u-marvel" → ("u-marvel", {}); "u-marvel@64x2" → ("u-marvel", {"hidden": 64, "layers": 2}).
+
+    The size suffix picks the LLM width and the depth of both towers (the demo's model is 64x2: it learns the
+    offline world faster per step than the default 128x4, see examples/mllm_probe.py)."""
+    recipe, _, size = spec.partition("@")
+    if not size:
+        return recipe, {}
+    hidden, sep, layers = size.partition("x")
+    if not (sep and hidden.isdigit() and layers.isdigit() and int(hidden) % 32 == 0 and int(layers) > 0):
+        raise ValueError(f"tiny model size {size!r} must be <hidden>x<layers>, hidden a multiple of 32, e.g. 64x2")
+    return recipe, {"hidden": int(hidden), "layers": int(layers)}
+
+
+def build_tiny(recipe: str, out_dir: str | Path, seed: int = 0, **sizes: int) -> Path:
+    """Build the tiny model for a recipe into out_dir (an HF directory + umr_recipe.json); `sizes`: hidden, layers."""
     out = Path(out_dir)
     if recipe == "clip-sf":
         from umr.models.tiny_clip import build_tiny_clip
 
-        return build_tiny_clip(out, seed=seed)
+        return build_tiny_clip(out, seed=seed, **sizes)
     if recipe not in TINY_BUILDERS:
         raise ValueError(f"no tiny model for recipe {recipe!r}; choose one of {tiny_recipes()}")
-    TINY_BUILDERS[recipe](out, seed)
+    TINY_BUILDERS[recipe](out, seed, **sizes)
     base_recipe = "gme" if recipe == "gme-qwen2.5" else recipe
     write_marker(out, base_recipe, TINY_OVERRIDES.get(recipe), built_by="umr.models.tiny")
     if base_recipe == "mm-embed":
