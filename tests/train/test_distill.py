@@ -49,6 +49,24 @@ def test_hard_label_term_adds_cross_entropy_on_the_positive() -> None:
     assert distill_loss(q, c, teacher, tau, positive, hard_weight=0.0).item() == pytest.approx(kl.item())
 
 
+def test_in_batch_hard_label_term_counts_the_other_lists() -> None:
+    # row 0's list: cos 0.6 (positive), 0.8; row 1's list: cos 0.0, -0.6 to query 0 (query 1 = e1)
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    c = torch.tensor([[[0.6, 0.8], [0.8, 0.6]], [[0.0, 1.0], [-0.6, 0.8]]])
+    teacher = torch.zeros(2, 2)
+    tau = 0.5
+    positive = torch.tensor([0, -100])
+    kl = distill_loss(q, c, teacher, tau)
+    got = distill_loss(q, c, teacher, tau, positive, hard_weight=1.0, in_batch=True)
+    # CE of row 0 over all four candidates, target its own first: logits 1.2, 1.6, 0.0, -1.2
+    ce = -math.log(math.exp(1.2) / (math.exp(1.2) + math.exp(1.6) + 1.0 + math.exp(-1.2)))
+    assert got.item() == pytest.approx(kl.item() + ce, rel=1e-5)
+    # row 1's positive at index 1 maps to column 1·2 + 1 = 3 of the batch
+    got1 = distill_loss(q, c, teacher, tau, torch.tensor([-100, 1]), hard_weight=1.0, in_batch=True)
+    ce1 = -math.log(math.exp(1.6) / (math.exp(1.6) + math.exp(1.2) + math.exp(2.0) + math.exp(1.6)))
+    assert got1.item() == pytest.approx(kl.item() + ce1, rel=1e-5)
+
+
 def test_tau_is_detached_and_only_own_candidates_count() -> None:
     tau = torch.tensor(0.05, requires_grad=True)
     q = torch.randn(2, 8, requires_grad=True)

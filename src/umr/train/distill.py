@@ -53,11 +53,13 @@ def distill_kl(student: torch.Tensor, teacher: torch.Tensor, tau: float | torch.
 
 def distill_loss(query: torch.Tensor, candidates: torch.Tensor, teacher: torch.Tensor,
                  tau: float | torch.Tensor, positive: torch.Tensor | None = None,
-                 hard_weight: float = 0.0) -> torch.Tensor:
+                 hard_weight: float = 0.0, in_batch: bool = False) -> torch.Tensor:
     """`distill_kl` on embeddings: query [b, d] and candidates [b, n, d] (any scale: normalised here).
 
     `positive` [b]: index of each query's labelled positive in its list (-100 = not in the list); with
-    `hard_weight` λ > 0 the loss adds λ · cross-entropy(softmax(s/τ), positive).
+    `hard_weight` λ > 0 the loss adds λ · cross-entropy(softmax(s/τ), positive). `in_batch`: that cross-entropy
+    runs over every candidate of the batch (b·n, the other queries' lists as extra negatives) instead of the
+    query's own list, so the stage keeps the global contrast the list-only KL does not see.
     """
     q = F.normalize(query.float(), dim=-1)
     c = F.normalize(candidates.float(), dim=-1)
@@ -65,7 +67,13 @@ def distill_loss(query: torch.Tensor, candidates: torch.Tensor, teacher: torch.T
     loss = distill_kl(student, teacher, tau)
     if hard_weight and positive is not None and bool((positive >= 0).any()):
         t = tau.detach() if isinstance(tau, torch.Tensor) else torch.tensor(float(tau))
-        loss = loss + hard_weight * F.cross_entropy(student / t, positive.to(student.device), ignore_index=-100)
+        target = positive.to(student.device)
+        logits = student
+        if in_batch:
+            b, n = student.shape
+            logits = q @ c.reshape(b * n, -1).T  # [b, b·n]: row i's own list sits at columns i·n … i·n + n − 1
+            target = torch.where(target >= 0, target + torch.arange(b, device=target.device) * n, target)
+        loss = loss + hard_weight * F.cross_entropy(logits / t, target, ignore_index=-100)
     return loss
 
 
@@ -148,7 +156,8 @@ class DistillTrainer(Trainer):
 
         def loss_fn(q: torch.Tensor, first: torch.Tensor, rest: torch.Tensor | None) -> torch.Tensor:
             cands = first[:, None] if rest is None else torch.cat([first[:, None], rest], dim=1)
-            return distill_loss(q, cands, teacher, tau, batch.positive, self.config.distill_hard_weight)
+            return distill_loss(q, cands, teacher, tau, batch.positive, self.config.distill_hard_weight,
+                                self.config.distill_in_batch)
 
         return self.train_step(batch.queries, [c[0] for c in batch.candidates], [c[1:] for c in batch.candidates],
                                loss_fn=loss_fn)

@@ -77,6 +77,7 @@ class TrainConfig:
     type: str = "contrastive"  # "contrastive" (InfoNCE) | "distill" (KL to teacher scores: umr.train.distill)
     distill_temperature: float | None = None  # distill: τ of both softmaxes (detached); None = `temperature`
     distill_hard_weight: float = 0.0  # distill: + λ·CE on the labelled positive (guards against a weak teacher)
+    distill_in_batch: bool = False  # distill: that CE also against the other queries' lists (global contrast)
     mix_data: str | None = None  # another pairs JSONL mixed into `data` (continual text FT keeps multimodal data)
     mix_share: float = 0.0  # share of each epoch's pairs drawn from mix_data (umr.train.continual)
     mine: dict[str, Any] | None = None  # stages: mine negatives with the stage's start model first (stage_data)
