@@ -113,11 +113,22 @@ def evaluate_model(model: str, world: Path, out: Path, name: str, pool: str = "l
             "wrong_modality": round(sum(bias) / len(bias), 2) if bias else None}
 
 
-def baseline_steps(steps: Steps, plan: dict[str, Any], world: Path, out: Path, seed: int,
+def split_baselines(plan: dict[str, Any], jobs: int) -> tuple[list[str], list[str]]:
+    """(baselines the second process runs, baselines this process runs after the chain). The plan's `parallel`
+    names the second process' share, chosen so both processes finish together; jobs=1 runs all here."""
+    names = list(plan["baselines"])
+    if jobs <= 1:
+        return [], names
+    second = [n for n in names if n in plan.get("parallel", names)]
+    return second, [n for n in names if n not in second]
+
+
+def baseline_steps(steps: Steps, plan: dict[str, Any], world: Path, out: Path, seed: int, names: list[str],
                    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Train and evaluate every baseline (global pool first when asked, then local): (models, local, global)."""
+    """Train and evaluate baselines (global pool first when asked, then local): (models, local, global)."""
     models, ev, glob = {}, {}, {}
-    for name, spec in plan["baselines"].items():
+    for name in names:
+        spec = plan["baselines"][name]
         cfg = baseline_config(name, spec, plan, world, out, seed)
         models[name] = steps.run(f"train-{name}", f"train baseline {name} ({cfg.model}, same budget: "
                                  f"{cfg.max_steps} steps of {cfg.batch_size})", lambda cfg=cfg: train_baseline(cfg))
@@ -132,7 +143,7 @@ def baseline_steps(steps: Steps, plan: dict[str, Any], world: Path, out: Path, s
     return models, ev, glob
 
 
-def _baseline_worker(out: str, size: str, seed: int) -> None:
+def _baseline_worker(out: str, size: str, seed: int, names: list[str]) -> None:
     """The second process of `jobs=2`: the baselines with one torch thread, output to OUT/baselines.log."""
     import sys
 
@@ -144,10 +155,9 @@ def _baseline_worker(out: str, size: str, seed: int) -> None:
     sys.stdout = sys.stderr = log
     torch.set_num_threads(1)
     plan = load_plan(size)
-    steps = Steps(Path(out), total=3 * len(plan["baselines"]), console=Console(file=log, width=120),
-                  name="steps-baselines")
+    steps = Steps(Path(out), total=3 * len(names), console=Console(file=log, width=120), name="steps-baselines")
     try:
-        baseline_steps(steps, plan, Path(out) / "world", Path(out), seed)
+        baseline_steps(steps, plan, Path(out) / "world", Path(out), seed, names)
     except Exception:
         sys.exit(1)  # Steps recorded which step failed and why in steps-baselines-failed.txt
 
@@ -176,8 +186,9 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
     world = out / "world"
     # world, chain, its 2 stage evals, global + local + re-ranked evals, index, report (+ the baselines' steps)
     n_main = 7 + (MAIN in plan["eval"]["global"]) + bool(plan["eval"].get("rerank"))
-    n_base = len(plan["baselines"]) * 2 + sum(n in plan["eval"]["global"] for n in plan["baselines"])
-    steps = Steps(out, total=n_main + (0 if jobs > 1 else n_base), console=console)
+    second, here = split_baselines(plan, jobs)
+    n_here = len(here) * 2 + sum(n in plan["eval"]["global"] for n in here)
+    steps = Steps(out, total=n_main + n_here, console=console)
 
     def make_world() -> dict[str, Any]:
         build_world(world, size=plan["world"], seed=seed)
@@ -187,10 +198,12 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
     worker = None
     if jobs > 1:
         torch.set_num_threads(1)
-        worker = multiprocessing.get_context("spawn").Process(target=_baseline_worker, args=(str(out), size, seed))
+    if second:
+        worker = multiprocessing.get_context("spawn").Process(target=_baseline_worker,
+                                                              args=(str(out), size, seed, second))
         worker.start()
-        console.print(f"[bold]baselines[/] ({', '.join(plan['baselines'])}) train and evaluate in a second "
-                      f"process on the same budget; its progress: {out / 'baselines.log'}")
+        console.print(f"[bold]baselines[/] {', '.join(second)} train and evaluate in a second process on the same "
+                      f"budget (progress: {out / 'baselines.log'}); {', '.join(here) or 'none'} follow the chain here")
     staged = staged_config(plan, world, out, seed)
     models = {MAIN: steps.run(f"train-{MAIN}", f"train {staged.model} with the U-MARVEL-style staged recipe "
                               f"({embedder_budget(plan['staged'])} embedder steps + a re-ranker, mined negatives)",
@@ -218,10 +231,9 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
                                    fuse_weight=float(plan["eval"].get("fuse_weight", 1.0)), local_from_global=both))
     index = steps.run("index", f"build the FAISS index of the global test pool with {MAIN}",
                       lambda: build_index(final, world, out, MAIN))
+    b_models, b_ev, b_glob = baseline_steps(steps, plan, world, out, seed, here)
     seconds = steps.seconds()
-    if worker is None:
-        b_models, b_ev, b_glob = baseline_steps(steps, plan, world, out, seed)
-    else:
+    if worker is not None:
         with console.status(f"waiting for the baselines' process (progress: {out / 'baselines.log'})"):
             worker.join()
         if worker.exitcode != 0:
@@ -231,11 +243,12 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
             raise DemoStepError("baselines", f"the baselines' process exited with code {worker.exitcode}",
                                 out / "baselines.log")
         b_steps = Steps(out, total=0, console=Console(quiet=True), name="steps-baselines")
-        b_models, b_ev, b_glob = baseline_steps(b_steps, plan, world, out, seed)  # all done: reads the results
+        s_models, s_ev, s_glob = baseline_steps(b_steps, plan, world, out, seed, second)  # done: reads results
         seconds.update({f"{k} (2nd process)": v for k, v in b_steps.seconds().items()})
-    models.update(b_models)
-    ev.update(b_ev)
-    glob.update(b_glob)
+        b_models, b_ev, b_glob = {**b_models, **s_models}, {**b_ev, **s_ev}, {**b_glob, **s_glob}
+    models.update({n: b_models[n] for n in plan["baselines"]})
+    ev.update({n: b_ev[n] for n in plan["baselines"]})
+    glob.update({n: b_glob[n] for n in plan["baselines"] if n in b_glob})
     examples = example_queries(final, world, out, n=int(plan.get("examples", 4)))
     summary = {"size": size, "seed": seed, "jobs": jobs, "plan": plan, "models": models, "eval": ev,
                "global": glob, "index": index, "examples": examples, "reranker": rr_dir,

@@ -191,6 +191,7 @@ f" and {second / 60:.1f} in the baselines' process beside it" if second else ""}
 <p class=note>Headline recall: R@5, R@10 for the fashion sets (M-BEIR's protocol), local pools of the test split.
 The best model per row is marked.</p>
 {_table(head, rows)}
+{''.join(f"<p class=note>{_esc(n)}</p>" for n in summary['plan'].get('notes', []))}
 <img class=plot src='{_uri(plots['recall'])}' alt='recall per eval set'>
 <h2>Ablation</h2>
 {_table(['what', 'measure', 'value'], ablation_rows(summary))}
