@@ -90,3 +90,25 @@ def test_every_model_trains_on_the_same_budget(demo_dir: Path) -> None:
     both = {**steps, **second}
     for name in ("plain", "clip-sf", "text"):
         assert both[f"train-{name}"]["result"]["steps"] == {"": budget}
+
+
+def test_a_fresh_run_with_the_same_seed_gives_the_same_numbers(demo_dir: Path, tmp_path: Path) -> None:
+    """Not a resume: a second run from nothing (new world, new training, new evaluations) in another folder."""
+    again = tmp_path / "again"
+    assert main(["demo", "--size", "tiny", "--out", str(again)]) == 0
+    first, second = (json.loads((d / "report" / "summary.json").read_text()) for d in (demo_dir, again))
+    assert set(first["eval"]) == set(second["eval"]) >= {"u-marvel", "plain", "clip-sf", "text"}
+    for name, result in first["eval"].items():
+        assert second["eval"][name]["sets"] == result["sets"], name  # every set's recall, every model
+    for name in ("u-marvel", "plain", "clip-sf", "text"):
+        logs = [[row["loss"] for row in _losses(d, name)] for d in (demo_dir, again)]
+        assert logs[0] == logs[1] and len(logs[0]) > 0, name  # the training curves, to the last digit
+
+
+def _losses(out: Path, name: str) -> list[dict]:
+    from umr.train.run_log import read_log
+
+    rows = []
+    for log in sorted((out / "train" / name).glob("**/log.jsonl")):
+        rows += [r for r in read_log(log.parent) if "loss" in r]
+    return rows

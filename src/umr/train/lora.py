@@ -9,6 +9,7 @@ Target modules are matched with a regex limited to `language_model`, because LLa
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,23 @@ def set_vision_trainable(model: nn.Module, trainable: bool) -> None:
         params = [part] if isinstance(part, nn.Parameter) else list(part.parameters())
         for p in params:
             p.requires_grad_(trainable)
+
+
+def freeze_matching(modules: dict[str, nn.Module], patterns: list[str]) -> int:
+    """Freeze every parameter whose name (as `module.named_parameters()` gives it) matches one of the regexes;
+    returns how many were frozen. A pattern that matches nothing is an error naming it and a few real names."""
+    named = [(n, p) for mod in modules.values() for n, p in mod.named_parameters()]
+    frozen = 0
+    for pattern in patterns:
+        rx = re.compile(pattern)
+        hits = [p for n, p in named if rx.search(n)]
+        if not hits:
+            raise ValueError(f"frozen pattern {pattern!r} matches no parameter; names look like "
+                             f"{[n for n, _ in named[:3]]}")
+        for p in hits:
+            frozen += int(p.requires_grad)
+            p.requires_grad_(False)
+    return frozen
 
 
 def apply_lora(model: nn.Module, spec: LoraSpec) -> Any:

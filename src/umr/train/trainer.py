@@ -32,7 +32,14 @@ from tqdm.auto import tqdm
 from umr.index.distributed import dist_info, init_process_group
 from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_mbeir_root_pairs, read_pairs
 from umr.train.gradcache import full_batch_loss, gradcache_backward
-from umr.train.lora import LoraSpec, apply_lora, merge_into_embedder, save_adapter, set_vision_trainable
+from umr.train.lora import (
+    LoraSpec,
+    apply_lora,
+    freeze_matching,
+    merge_into_embedder,
+    save_adapter,
+    set_vision_trainable,
+)
 from umr.train.losses import InfoNCELoss, rank_slice, reduce_gradients
 from umr.train.run_log import RunLog
 
@@ -65,6 +72,7 @@ class TrainConfig:
     batch_by: str = "none"  # "task": batches from one task each (in-batch negatives differ only in content)
     lora: LoraSpec | None = None  # None = full fine-tuning
     train_vision: bool = False  # the reference recipes keep the vision tower and projector frozen
+    frozen: list[str] | None = None  # regexes: parameters whose name matches one stay fixed (partial fine-tuning)
     save_every: int = 0  # checkpoint every N steps (0 = only at the end)
     keep_checkpoints: int = 2  # older checkpoint-* folders are deleted (disk)
     log_every: int = 10  # console / JSONL log period in steps
@@ -197,6 +205,8 @@ class Trainer:
                 self.embedder.backbone.model.gradient_checkpointing_enable(
                     gradient_checkpointing_kwargs={"use_reentrant": False})
         self.modules = trainable_modules(self.embedder)
+        if config.frozen:
+            freeze_matching(self.modules, config.frozen)
         self.loss_fn = InfoNCELoss(config.temperature, learnable=config.learn_temperature,
                                    symmetric=config.symmetric, share_negatives=config.share_negatives)
         self.loss_fn.to(self.embedder.device)
