@@ -108,7 +108,7 @@ def plot_recall(summary: dict[str, Any], path: Path) -> Path:
 
 def plot_training(summary: dict[str, Any], path: Path) -> Path:
     """Loss against embedder step: the staged chain end to end (stage boundaries marked) and each baseline."""
-    fig, ax = plt.subplots(figsize=(9, 3.8))
+    fig, ax = plt.subplots(figsize=(10, 3.8))
     offset = 0
     xs, ys = [], []
     for name, folder in summary["models"][MAIN]["stages"].items():
@@ -117,9 +117,10 @@ def plot_training(summary: dict[str, Any], path: Path) -> Path:
             continue
         xs += [offset + r["step"] for r in rows]
         ys += [r["loss"] for r in rows]
-        offset += rows[-1]["step"]
+        start, offset = offset, offset + rows[-1]["step"]
         ax.axvline(offset, color="#bbb", lw=0.8)
-        ax.text(offset, 0.98, name, transform=ax.get_xaxis_transform(), fontsize=7, ha="right", va="top")
+        ax.text((start + offset) / 2, 1.01, name, transform=ax.get_xaxis_transform(), fontsize=7, ha="center",
+                va="bottom")
     ax.plot(xs, ys, label=f"{MAIN} (staged)", lw=1.6)
     for name, info in summary["models"].items():
         if name != MAIN:
@@ -127,8 +128,8 @@ def plot_training(summary: dict[str, Any], path: Path) -> Path:
             ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label=name, lw=1, alpha=0.8)
     ax.set_xlabel("embedder step")
     ax.set_ylabel("training loss")
-    ax.set_title("training curves (each stage's own loss: InfoNCE, or KL in distillation)")
-    ax.legend(fontsize=8)
+    ax.set_title("training curves (each stage's own loss: InfoNCE, or KL in distillation)", pad=14)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -197,6 +198,9 @@ The best model per row is marked.</p>
 {_table(['what', 'measure', 'value'], ablation_rows(summary))}
 <img class=plot src='{_uri(plots['stages'])}' alt='recall stage by stage'>
 <h2>Training curves</h2>
+<p class=note>Losses are comparable within a model, not across models: the staged chain draws each batch from one
+task (its in-batch negatives differ only in content) and, where the plan says so, adds the candidate → query loss,
+so its loss sits above the baselines' mixed-batch losses.</p>
 <img class=plot src='{_uri(plots['training'])}' alt='training loss curves'>
 <h2>Example queries</h2>
 <p class=note>Searched in the FAISS index of the global test pool ({summary['index']['vectors']} candidates) with the
