@@ -65,7 +65,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "clip-lr3e-3": ("clip-sf", {}, {"lr": 3e-3}),
     "text": ("text", {}, {"lr": 1e-4, "tasks": ["task1", "task2", "task6", "task8"]}),
     "text-top2": ("text", {}, {"lr": 1e-4, "tasks": ["task1", "task2", "task6", "task8"],
-                               "frozen": [r"auto_model\.embeddings\.", r"auto_model\.encoder\.layer\.[0-3]\."]}),
+                               "frozen": [r"\.embeddings\.", r"\.encoder\.layer\.[0-3]\."]}),
 }
 
 
