@@ -15,15 +15,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "baselines (plain contrastive, CLIP-SF, text-only) on the same budget; evaluate them on local and global "
         "pools, re-rank, build a FAISS index and write OUT/report/report.html (tables, plots, example queries). "
         "Needs no network. Every finished step is kept: rerunning the same command resumes (a failed step says "
-        "which and why). --size small (default) takes about 10 minutes on 2 CPU cores; --size tiny is the "
+        "which and why). --size small (default) takes about 7 minutes on 2 CPU cores; --size tiny is the "
         "seconds-long smoke version the tests run. The plans are in umr/demo/plans.yaml.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where every step writes its files")
     p.add_argument("--size", default="small", choices=["tiny", "small"], help="world size and training budget")
     p.add_argument("--seed", type=int, default=0, help="world and training seed (same seed → same numbers)")
     p.add_argument("--jobs", type=int, default=2, choices=[1, 2],
-                   help="2: the baselines run in a second process beside the staged chain (one torch thread each); "
-                   "1: everything in this process, one step after another")
+                   help="2: the plan's `parallel` baselines run in a second process beside the staged chain (one "
+                   "torch thread each); 1: everything in this process, one step after another")
     p.set_defaults(func=run)
 
 
