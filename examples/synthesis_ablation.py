@@ -48,7 +48,11 @@ def parse() -> argparse.Namespace:
                    help="seed of the world, the base stage and the synthesis sample (default: --seed)")
     p.add_argument("--base", type=Path, default=None,
                    help="start both arms (and filter synthesis) from this trained model instead of a base stage")
+    p.add_argument("--model", default="tiny:gme", help="the random model the base stage starts from")
     p.add_argument("--base-steps", type=int, default=400, help="steps of the shared base stage")
+    p.add_argument("--base-lr", type=float, default=1e-3, help="learning rate of the base stage")
+    p.add_argument("--batch-by", default="none", choices=["none", "task"],
+                   help="batches mixed across tasks, or drawn from one task each (TrainConfig.batch_by)")
     p.add_argument("--steps", type=int, default=300, help="steps of each arm (the same budget for both)")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=5e-4, help="learning rate of the arms (base: 1e-3)")
@@ -92,7 +96,8 @@ def main() -> None:
             return str(final)
         cfg = TrainConfig(model=model, data=str(world), output_dir=str(out / name), max_steps=steps, epochs=10_000,
                           batch_size=args.batch_size, lr=lr, learn_temperature=False, symmetric=True,
-                          warmup_steps=20, train_vision=True, seed=seed, device="cpu", log_every=25, **kw)
+                          warmup_steps=20, train_vision=True, seed=seed, device="cpu", log_every=25,
+                          batch_by=args.batch_by, **kw)
         trainer = Trainer(cfg)
         s = trainer.fit()
         log(f"{name}: {s['steps']} steps on {len(trainer.pairs)} pairs, loss {s['first_loss']:.3f} → "
@@ -103,7 +108,7 @@ def main() -> None:
         base = str(args.base)
         log(f"base: {base} (given; no base stage)")
     else:
-        base = train("base", "tiny:gme", args.base_steps, 1e-3, args.world_seed)
+        base = train("base", args.model, args.base_steps, args.base_lr, args.world_seed)
     view = "-mirror" if args.query_image == "mirror" else ""
     synth = out / f"synth-l{args.limit}-k{args.top_k}{view}"
     report = synthesize(SynthConfig(source=str(world), out=str(synth), generator="rule", filter_model=base,
