@@ -49,7 +49,7 @@ only (`--train-tasks task0 task1 task3 task4`, same command otherwise, `--out ru
     4        19.5     23.6     8.0   9.0   10.5  14.5   15.0  14.0   44.5  57.0   32.2   35.2
     mean     19.0     21.5     7.3   7.5    9.7  10.0   15.0  14.3   43.9  54.4   32.0   31.6
 
-There the synthetic pairs (30 % of B's pairs) raise the fused mean on every seed (+2.6 on average, paired t ≈ 4.0
+There the synthetic pairs (30 % of B's pairs) raise the fused mean on every seed (+2.6 on average, paired t ≈ 4.1
 over 5 seeds), all of it from task 8 (the it2it kind, 963 of the 1,516 kept pairs); the all-task mean is unchanged.
 """
 
