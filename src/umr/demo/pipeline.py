@@ -117,6 +117,9 @@ def split_baselines(plan: dict[str, Any], jobs: int) -> tuple[list[str], list[st
     """(baselines the second process runs, baselines this process runs after the chain). The plan's `parallel`
     names the second process' share, chosen so both processes finish together; jobs=1 runs all here."""
     names = list(plan["baselines"])
+    unknown = sorted(set(plan.get("parallel", [])) - set(names))
+    if unknown:
+        raise ValueError(f"demo plan: parallel names {unknown}, which are not baselines ({names})")
     if jobs <= 1:
         return [], names
     second = [n for n in names if n in plan.get("parallel", names)]
