@@ -51,3 +51,10 @@ def test_task_batches_are_pure_until_the_remainders() -> None:
 def test_unknown_batch_by_is_an_error() -> None:
     with pytest.raises(ValueError, match="batch_by"):
         epoch_batches(_pairs(), 4, 0, seed=0, epoch=0, batch_by="dataset")
+
+
+def test_a_config_with_an_unknown_batch_by_fails_before_any_model_loads() -> None:
+    from umr.train.trainer import TrainConfig
+
+    with pytest.raises(ValueError, match="batch_by must be none or task, not 'dataset'"):
+        TrainConfig.from_dict({"model": "tiny:gme", "batch_by": "dataset"})

@@ -114,6 +114,10 @@ class TrainConfig:
             values["tasks"] = [str(t) for t in values["tasks"]]
         if values.get("schedule", "constant") not in ("constant", "linear", "cosine"):
             raise ValueError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
+        if values.get("batch_by", "none") not in ("none", "task"):
+            raise ValueError(f"batch_by must be none or task, not {values['batch_by']!r}")
+        if isinstance(values.get("frozen"), str):
+            values["frozen"] = [values["frozen"]]
         config = cls(**values)
         if config.deepspeed is not None:
             from umr.train.zero import resolve_ds_config
