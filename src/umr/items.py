@@ -7,6 +7,7 @@ Images are validated when loaded, and every error names the item (its id, else i
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,6 +17,16 @@ from PIL import Image, UnidentifiedImageError
 
 #: Pixel limit for one image (width × height). Larger files are rejected as decompression bombs before decoding.
 MAX_PIXELS = 64_000_000
+#: Smallest side of an image, in pixels. Image processors guess the channel axis from the array's shape, so a side
+#: of 1 or 3 pixels is taken for the channels (a crash deep in the model, or a silently scrambled image); an
+#: image this small holds no content worth embedding.
+MIN_IMAGE_SIDE = 4
+#: Largest ratio of the long side to the short one: Qwen2-VL's processor refuses more than 200, and such strips
+#: hold no scene any model could describe.
+MAX_ASPECT_RATIO = 200
+# Lone UTF-16 surrogates: valid in a Python str (and in JSON's \ud800 escapes) but not encodable as UTF-8, so a
+# tokenizer fails on them far from where they came in.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 ImageLike = str | Path | bytes | Image.Image
 
@@ -47,8 +58,15 @@ class Item:
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if self.text is not None and not isinstance(self.text, str):
-            raise ItemError(self, f"text must be a string, got {type(self.text).__name__}")
+        for name in ("text", "instruction"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise ItemError(self, f"{name} must be a string, got {type(value).__name__}")
+            if not value.isascii() and (bad := _SURROGATE.search(value)):
+                raise ItemError(self, f"{name} is not valid Unicode (a lone surrogate U+{ord(bad.group()):04X} at "
+                                f"character {bad.start() + 1})", "send UTF-8 text")
         if not self.has_text and self.image is None and self.video is None:
             raise ItemError(self, "empty item (no text, image or video)", "give at least one of text/image/video")
 
@@ -122,6 +140,18 @@ class Item:
         text = d.get("text", d.get("query_txt", d.get("txt")))
         image = d.get("image", d.get("query_img_path", d.get("img_path")))
         video = d.get("video")
+        # JSON can hold any type where a path or an id belongs; a wrong one must fail here, naming the field,
+        # not as a TypeError deep in PIL (a dict id would otherwise become the string "{'x': 1}")
+        if ident is not None and (isinstance(ident, bool) or not isinstance(ident, str | int)):
+            raise ItemError(None, f"id must be a string or an integer, got {type(ident).__name__} {ident!r:.60}")
+        if image is not None and not isinstance(image, str):
+            raise ItemError(None, f"image path must be a string, got {type(image).__name__} {image!r:.60}")
+        if video is not None and not isinstance(video, str) and not (
+                isinstance(video, list) and all(isinstance(v, str) for v in video)):
+            raise ItemError(None, f"video must be a path or a list of frame paths, got {video!r:.60}")
+        for name, value in (("id", ident), ("image path", image), ("video path", video)):
+            if isinstance(value, str) and _SURROGATE.search(value):
+                raise ItemError(None, f"{name} {value!r:.60} is not valid Unicode (a lone surrogate)")
 
         def resolve(p: Any) -> Any:
             if isinstance(p, str) and root is not None and not Path(p).is_absolute():
@@ -190,6 +220,12 @@ def load_image(source: ImageLike, max_pixels: int = MAX_PIXELS, item: Item | Non
         raise ItemError(item, f"image is {w}x{h}, over the pixel limit {max_pixels:,}")
     if w == 0 or h == 0:
         raise ItemError(item, "image has zero width or height")
+    if min(w, h) < MIN_IMAGE_SIDE:
+        raise ItemError(item, f"image is {w}x{h}: a side under {MIN_IMAGE_SIDE} pixels is too small to embed",
+                        "use a larger image")
+    if max(w, h) / min(w, h) > MAX_ASPECT_RATIO:
+        raise ItemError(item, f"image is {w}x{h}: aspect ratio {max(w, h) / min(w, h):.0f}:1 is over "
+                        f"{MAX_ASPECT_RATIO}:1, more than the models take", "crop or pad it")
     return img.convert("RGB") if img.mode != "RGB" else img
 
 

@@ -18,18 +18,31 @@ class FileLineError(ValueError):
 
 
 def iter_jsonl(path: str | Path, error: type[FileLineError] = FileLineError) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a malformed line raises `error` naming file and line."""
+    """(line number, object) for each non-blank line; a malformed line raises `error` naming file and line.
+
+    Lines are decoded one at a time (not the file as a whole) so that a byte that is not UTF-8 is reported on
+    its own line; a UTF-8 byte-order mark on the first line is ignored.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    if path.is_dir():
+        raise error(path, None, "is a directory; give a JSONL file (one JSON object a line)")
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise error(path, lineno, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                            "save the file as UTF-8") from exc
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise error(path, lineno, f"malformed JSON ({exc.msg}); fix or remove the line") from exc
+            except RecursionError as exc:  # thousands of nested brackets: json gives up on the depth
+                raise error(path, lineno, "JSON nested too deeply; fix or remove the line") from exc
             if not isinstance(obj, dict):
                 raise error(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj
