@@ -9,9 +9,18 @@ Layout under a data root (image paths in every file are relative to the root):
     instructions/query_instructions.tsv                       query_modality, cand_modality, dataset name,
                                                               dataset id, prompt_1 … prompt_k
 
+The training data of the real download is laid out differently (see `umr.data.mbeir_sets`):
+
+    query/train/mbeir_{dataset}_train.jsonl                    every task of one dataset, `task_id` on each line
+    query/union_train/mbeir_union_up_train.jsonl              all datasets, small ones up-sampled (UniIR)
+    cand_pool/global/mbeir_union_train_cand_pool.jsonl        the candidates every training line names
+
 Every reader validates as it goes and raises `MBEIRFormatError` naming the file and line: malformed JSON,
 missing keys, a bad modality string, an image that is not on disk, duplicate ids. Unknown ids in qrels or
-positive lists are checked where a pool is known (`umr.data.mbeir_sets.load_eval_set`).
+positive lists are checked where a pool is known (`umr.data.mbeir_sets.load_eval_set`). What UniIR accepts,
+umr accepts too: an `image,text` entry whose text is empty (UniIR feeds it an empty string), qrels lines of 4
+fields (UniIR itself needs the 5th), and ids that are not `int:int` (UniIR hashes ids to integers and would fail
+on them; umr keeps them as strings).
 """
 
 from __future__ import annotations
@@ -53,6 +62,20 @@ def task_id_for(query_modality: str, cand_modality: str) -> int:
     raise ValueError(f"no M-BEIR task for {query_modality} -> {cand_modality}")
 
 
+def format_text(text: str | None) -> str:
+    """UniIR's text normalisation (`format_string`), which its loaders apply to every query and candidate text.
+
+    Carriage returns removed, outer spaces and double quotes stripped, the first letter upper-cased and a full
+    stop added unless the text already ends in . ? or !. Empty or None stays "". umr passes texts unchanged by
+    default; `umr eval --format-text` applies this, as UniIR, LamRA and U-MARVEL do when they embed M-BEIR.
+    """
+    text = (text or "").replace("\r", "").strip().strip('"')
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".?!" else text + "."
+
+
 def dataset_prefix(ident: str) -> str:
     """The dataset id part of an M-BEIR qid/did ("9:123" → "9")."""
     return ident.split(":", 1)[0]
@@ -69,9 +92,11 @@ class Candidate:
     src_content: Any = None
     line: int = 0
 
-    def to_item(self, root: str | Path) -> Item:
-        """An Item whose parts follow the declared modality (a stray caption on an image entry is not used)."""
-        return _item(self.did, self.modality, self.txt, self.img_path, root)
+    def to_item(self, root: str | Path, formatted: bool = False) -> Item:
+        """An Item whose parts follow the declared modality (a stray caption on an image entry is not used).
+
+        formatted=True normalises the text as UniIR does (`format_text`)."""
+        return _item(self.did, self.modality, self.txt, self.img_path, root, formatted)
 
     def to_json(self) -> dict[str, Any]:
         return {"did": self.did, "img_path": self.img_path, "modality": self.modality, "src_content": self.src_content,
@@ -96,8 +121,12 @@ class Query:
     def dataset_id(self) -> str:
         return dataset_prefix(self.qid)
 
-    def to_item(self, root: str | Path, instruction: str | None = None) -> Item:
-        return _item(self.qid, self.modality, self.txt, self.img_path, root).with_instruction(instruction)
+    def to_item(self, root: str | Path, instruction: str | None = None, formatted: bool = False) -> Item:
+        """The query as an Item; formatted=True normalises its text (and instruction) as UniIR does."""
+        if formatted and instruction:
+            instruction = format_text(instruction)
+        item = _item(self.qid, self.modality, self.txt, self.img_path, root, formatted)
+        return item.with_instruction(instruction)
 
     def to_json(self) -> dict[str, Any]:
         out = {"neg_cand_list": self.neg, "pos_cand_list": self.pos, "qid": self.qid,
@@ -108,10 +137,11 @@ class Query:
         return out
 
 
-def _item(ident: str, modality: str, txt: str | None, img_path: str | None, root: str | Path) -> Item:
+def _item(ident: str, modality: str, txt: str | None, img_path: str | None, root: str | Path,
+          formatted: bool = False) -> Item:
     image = str(Path(root) / img_path) if "image" in modality and img_path else None
-    text = txt if "text" in modality else None
-    return Item(text=text, image=image, id=ident)
+    text = (format_text(txt) if formatted else txt) if "text" in modality else None
+    return Item(text=text if text and text.strip() else None, image=image, id=ident)  # empty text: image alone
 
 
 # -- reading ------------------------------------------------------------------------------------------------
@@ -131,8 +161,11 @@ def _check_parts(path: Path, lineno: int, ident: str, modality: Any, txt: Any, i
     """Modality spelled as M-BEIR spells it, and the parts it names present (image on disk)."""
     if modality not in MODALITIES:
         raise MBEIRFormatError(path, lineno, f"{ident}: bad modality {modality!r}; use one of {list(MODALITIES)}")
-    if "text" in modality and not (isinstance(txt, str) and txt.strip()):
+    # an "image,text" entry may have an empty text (UniIR embeds it as ""); a "text" one may not
+    if modality == "text" and not (isinstance(txt, str) and txt.strip()):
         raise MBEIRFormatError(path, lineno, f"{ident}: modality {modality!r} but no text")
+    if txt is not None and not isinstance(txt, str):
+        raise MBEIRFormatError(path, lineno, f"{ident}: text must be a string, got {type(txt).__name__}")
     if "image" in modality:
         if not (isinstance(img, str) and img):
             raise MBEIRFormatError(path, lineno, f"{ident}: modality {modality!r} but no image path")
@@ -141,13 +174,15 @@ def _check_parts(path: Path, lineno: int, ident: str, modality: Any, txt: Any, i
 
 
 def _entries(path: Path, id_key: str, part_keys: tuple[str, str, str], root: str | Path | None,
-             check_images: bool) -> Iterator[tuple[int, dict[str, Any], str, str, Any, Any]]:
-    """(line, object, id, modality, txt, img) per line, with the id, duplicates and modality parts checked."""
+             check_images: bool, duplicates: bool = False) -> Iterator[tuple[int, dict[str, Any], str, str, Any, Any]]:
+    """(line, object, id, modality, txt, img) per line, with the id, duplicates and modality parts checked.
+
+    duplicates=True allows repeated ids (UniIR's up-sampled union training file repeats queries on purpose)."""
     root_p = Path(root) if root is not None else None
     seen: dict[str, int] = {}
     for lineno, obj in iter_jsonl(path):
         ident = _check_id(path, lineno, obj.get(id_key), id_key)
-        if ident in seen:
+        if ident in seen and not duplicates:
             raise MBEIRFormatError(path, lineno, f"duplicate {id_key} {ident!r} (first on line {seen[ident]})")
         seen[ident] = lineno
         modality, txt, img = (obj.get(k) for k in part_keys)
@@ -165,12 +200,14 @@ def read_pool(path: str | Path, root: str | Path | None = None, check_images: bo
 
 
 def read_queries(path: str | Path, root: str | Path | None = None, check_images: bool = True,
-                 task_id: int | None = None) -> list[Query]:
-    """Queries of a query file; `task_id` (e.g. from the file name) fills lines that carry none."""
+                 task_id: int | None = None, duplicates: bool = False) -> list[Query]:
+    """Queries of a query file; `task_id` (e.g. from the file name) fills lines that carry none.
+
+    duplicates=True reads files that repeat a qid (`query/union_train/mbeir_union_up_train.jsonl`)."""
     path = Path(path)
     out: list[Query] = []
     parts = ("query_modality", "query_txt", "query_img_path")
-    for lineno, obj, qid, modality, txt, img in _entries(path, "qid", parts, root, check_images):
+    for lineno, obj, qid, modality, txt, img in _entries(path, "qid", parts, root, check_images, duplicates):
         lists = {}
         for key in ("pos_cand_list", "neg_cand_list"):
             value = obj.get(key) or []

@@ -29,7 +29,14 @@ import numpy as np
 
 from umr.data.mbeir import TASKS, Query
 from umr.data.mbeir import Candidate as PoolEntry
-from umr.data.mbeir_sets import find_eval_sets, global_pool_file, instruction_table, load_eval_set, load_pool
+from umr.data.mbeir_sets import (
+    find_eval_sets,
+    global_pool_file,
+    instruction_table,
+    load_eval_set,
+    load_pool,
+    load_set_pool,
+)
 from umr.eval.baselines import QuerySide
 from umr.eval.mbeir import EvalOptions, embed_items, file_fingerprint, query_instruction
 from umr.mine.negatives import Candidate, MineOptions, random_negatives, select_negatives
@@ -116,14 +123,15 @@ def retrieve(embedder: Embedder, root: str | Path, split: str = "train", pool: s
     opts = EvalOptions(pool=pool, split=split, batch_size=batch_size, cache_dir=Path(cache_dir) if cache_dir else None)
     table = instruction_table(root) if instructions else {}
 
-    def load(path: Path, label: str) -> PoolView:
-        entries = load_pool(path, root, check_images=False)
+    def load(path: Path, label: str, entries: dict | None = None) -> PoolView:
+        entries = load_pool(path, root, check_images=False) if entries is None else entries
         emb = embed_items(embedder, [c.to_item(root) for c in entries.values()], opts, label, file_fingerprint(path))
         return PoolView(entries, emb, root)
 
     shared = load(global_pool_file(root, split), f"pool-global-{split}") if pool == "global" else None
     for ref in find_eval_sets(root, split, tasks):
-        view = shared or load(ref.local_pool_file, f"pool-{ref.local_pool_file.stem}")
+        # a real-layout training set's pool is its share of the global train pool (umr.data.mbeir_sets)
+        view = shared or load(ref.local_pool_file, ref.pool_label, load_set_pool(ref, check_images=False))
         es = load_eval_set(ref, view.row, check_images=False, strict=False)
         if max_per_set is not None:
             es.queries = es.queries[:max_per_set]

@@ -104,29 +104,87 @@ def read_mbeir_pairs(query_file: str | Path, pool_file: str | Path, root: str | 
 
 
 def read_mbeir_root_pairs(root: str | Path, split: str = "train", tasks: list[str] | None = None,
-                          seed: int = 0) -> list[Pair]:
-    """Pairs from every query file of an M-BEIR data root's split (the offline world or the real download).
+                          seed: int = 0, datasets: list[str] | None = None) -> list[Pair]:
+    """Pairs from an M-BEIR data root's split: the real download (or a world, which has the same layout).
 
-    Each query gets one instruction drawn from the instruction TSV for its (dataset, query modality, candidate
-    modality), as M-BEIR training does; the draw is seeded by (seed, qid) so runs are reproducible.
+    With `query/union_train/mbeir_union_up_train.jsonl` (split "train") this is UniIR's training set: every line
+    of the union file, whose up-sampling repeats small datasets' queries on purpose, with candidates from the
+    global train pool. `datasets` (names: "mscoco") and `tasks` (set names "mscoco_task0", datasets, "task0" or
+    "0") keep the lines both match, as UniIR's held-out experiments filter that file. Without a union file, the
+    split's sets (`find_eval_sets`) are read with their own pools.
+
+    UniIR draws an instruction and a positive at random each time it meets a line; umr draws them from
+    (seed, qid, repeat n), so a run is reproducible and a repeated query still varies: the instruction comes from
+    the TSV's prompts for (dataset, query modality, positive's modality), the positive is the query's n-th.
+    Pairs are ordered by (task, dataset), then file order: the seeded epoch shuffle decides the batches.
     """
-    from umr.data.mbeir import TASKS
-    from umr.data.mbeir_sets import find_eval_sets, instruction_table, load_pool
+    from umr.data.mbeir import read_queries
+    from umr.data.mbeir_sets import (
+        dataset_ids,
+        find_eval_sets,
+        global_pool_file,
+        instruction_table,
+        load_eval_set,
+        load_pool,
+        load_set_pool,
+        union_train_file,
+    )
 
     root = Path(root)
     table = instruction_table(root)
-    pairs: list[Pair] = []
-    for ref in find_eval_sets(root, split, tasks):
-        pool = load_pool(ref.local_pool_file, root, check_images=False)
-        for pair in read_mbeir_pairs(ref.query_file, ref.local_pool_file, root, pool=pool):
-            prompts = table.get((pair.query.id.split(":", 1)[0], pair.query.modality, TASKS[ref.task_id][1]))
-            if prompts:
-                pick = random.Random(f"{seed}:{pair.query.id}").randrange(len(prompts))
-                pair.query = pair.query.with_instruction(prompts[pick])
-            pairs.append(pair)
+    union = union_train_file(root)
+    if split == "train" and union.is_file():
+        pool = load_pool(global_pool_file(root, split), root, check_images=False)
+        names = {dsid: name for name, dsid in dataset_ids(root).items()}  # the root's own names win
+        rows = [(q, names.get(q.dataset_id, q.dataset_id)) for q in read_queries(union, root, check_images=False,
+                                                                                 duplicates=True)]
+        where = union
+    else:
+        rows, pool = [], {}
+        for ref in find_eval_sets(root, split, tasks):
+            set_pool = load_set_pool(ref, check_images=False)
+            pool.update(set_pool)
+            rows.extend((q, ref.dataset) for q in load_eval_set(ref, set_pool, check_images=False,
+                                                                strict=False).queries)
+        where = root / "query" / split
+    pairs = _pairs_from_rows(rows, pool, root, table, seed, where, tasks, datasets)
     if not pairs:
-        raise ValueError(f"{root}: no training queries under query/{split}")
+        raise ValueError(f"{root}: no training queries under query/{split}"
+                         + (f" match datasets={datasets} tasks={tasks}" if datasets or tasks else ""))
     return pairs
+
+
+def _pairs_from_rows(rows: list[tuple[Any, str]], pool: dict[str, Any], root: Path, table: dict, seed: int,
+                     where: Path, tasks: list[str] | None, datasets: list[str] | None) -> list[Pair]:
+    """One pair per (query, dataset name) row that passes the filters; see read_mbeir_root_pairs."""
+    from umr.data.mbeir import TASKS, task_id_for
+
+    want_tasks = {t.strip().lower() for t in tasks or [] if str(t).strip()}
+    want_sets = {d.strip().lower() for d in datasets or [] if str(d).strip()}
+    seen: dict[str, int] = {}
+    keyed = []
+    for q, dataset in rows:
+        missing = [d for d in q.pos + q.neg if d not in pool]
+        if missing or not q.pos:
+            raise ValueError(f"{where}:{q.line}: query {q.qid} has "
+                             + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
+        task = q.task_id if q.task_id is not None else task_id_for(q.modality, pool[q.pos[0]].modality)
+        if want_sets and dataset.lower() not in want_sets:
+            continue
+        if want_tasks and not {f"{dataset}_task{task}".lower(), dataset.lower(), f"task{task}", str(task)} \
+                & want_tasks:
+            continue
+        n = seen[q.qid] = seen.get(q.qid, -1) + 1
+        positive = pool[q.pos[n % len(q.pos)]]
+        pair = Pair(q.to_item(root), positive.to_item(root), [pool[d].to_item(root) for d in q.neg])
+        prompts = table.get((q.dataset_id, q.modality, positive.modality)) or \
+            table.get((q.dataset_id, q.modality, TASKS[task][1]))
+        if prompts:
+            draw = random.Random(f"{seed}:{q.qid}" if n == 0 else f"{seed}:{q.qid}:{n}")
+            pair.query = pair.query.with_instruction(prompts[draw.randrange(len(prompts))])
+        keyed.append(((task, dataset), pair))
+    keyed.sort(key=lambda kv: kv[0])  # stable: file order within a (task, dataset)
+    return [pair for _, pair in keyed]
 
 
 def task_key(pair: Pair) -> tuple[str, str, str]:

@@ -52,6 +52,7 @@ class TrainConfig:
     data_root: str | None = None  # relative image paths resolve here (default: the data file's folder)
     mbeir_pool: str | None = None  # M-BEIR pool holding the dids that `data`'s pos/neg lists name
     tasks: list[str] | None = None  # M-BEIR root: only these sets ("task1", "mscoco", "mscoco_task0"); None = all
+    datasets: list[str] | None = None  # M-BEIR root: only these datasets ("mscoco"), and-ed with `tasks`
     instruction: str | None = None  # M-BEIR: the task instruction given to every query
     output_dir: str = "runs/train"  # checkpoints, log.jsonl, final/ (and adapter/ for LoRA)
     epochs: int = 1  # passes over the data (ignored once max_steps is reached)
@@ -112,6 +113,8 @@ class TrainConfig:
             values["tasks"] = [values["tasks"]]
         if values.get("tasks") is not None:
             values["tasks"] = [str(t) for t in values["tasks"]]
+        if isinstance(values.get("datasets"), str):
+            values["datasets"] = [values["datasets"]]
         if values.get("schedule", "constant") not in ("constant", "linear", "cosine"):
             raise ValueError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
         if values.get("batch_by", "none") not in ("none", "task"):
@@ -146,7 +149,7 @@ def load_config_pairs(config: TrainConfig) -> list[Pair]:
     if not config.data:
         raise ValueError("no training data: set `data` to a pairs JSONL (or an M-BEIR query file + mbeir_pool)")
     if Path(config.data).is_dir():  # an M-BEIR data root: every task (or `tasks`) of its train split
-        pairs = read_mbeir_root_pairs(config.data, tasks=config.tasks, seed=config.seed)
+        pairs = read_mbeir_root_pairs(config.data, tasks=config.tasks, seed=config.seed, datasets=config.datasets)
     elif config.mbeir_pool:
         root = config.data_root or str(Path(config.data).parent)
         pairs = read_mbeir_pairs(config.data, config.mbeir_pool, root, config.instruction)

@@ -1,5 +1,12 @@
 """Build the whole world and write it in M-BEIR's layout (see umr.data.mbeir), plus two sidecar files:
 
+val and test: one query file, qrels file and local pool per eval set, and the global (union) pool. train: the
+real download's training layout, so one reader serves both: `query/train/mbeir_{dataset}_train.jsonl` (all the
+dataset's tasks, `task_id` on each line) with its qrels, `query/union_train/mbeir_union_up_train.jsonl` and the
+global train pool, and no local train pools. UniIR's union file up-samples its small datasets (WebQA to 100K
+lines, EDIS, NIGHTS, FashionIQ and CIRR to 50K); every world dataset has the same number of queries per task
+already, so the world's union file is the plain concatenation of its per-dataset files.
+
     world.json          seed, size, the datasets with the M-BEIR set each stands in for, headline K, counts
     world_meta.jsonl    hidden attributes and answer key of every qid and did ("kind" says which: M-BEIR's qids
                         and dids are separate namespaces, "8:31" can be both); the oracle reads it
@@ -98,6 +105,17 @@ def _build_split(rng: random.Random, split: str, objects: list, size: SizeSpec, 
     return sets
 
 
+def _write_train(out: Path, sets: dict[tuple[str, int], tuple[list[Query], list[Candidate]]]) -> None:
+    """The training queries in the real download's layout: per dataset (tasks in id order), then their union."""
+    union: list[Query] = []
+    for spec in DATASETS:
+        queries = [q for task in sorted(t for d, t in sets if d == spec.name) for q in sets[(spec.name, task)][0]]
+        write_queries(out / "query" / "train" / f"mbeir_{spec.name}_train.jsonl", queries)
+        write_qrels(out / "qrels" / "train" / f"mbeir_{spec.name}_train_qrels.txt", queries)
+        union.extend(queries)
+    write_queries(out / "query" / "union_train" / "mbeir_union_up_train.jsonl", union)
+
+
 def _render_one(job: tuple[str, tuple, int, int]) -> None:
     path, obj, variant, size = job
     save_png(render(obj, variant, size), path)
@@ -134,13 +152,17 @@ def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, i
         counts[split] = {}
         for (dataset, task), (queries, pool) in sorted(sets.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             name = f"{dataset}_task{task}"
-            write_queries(out / "query" / split / f"mbeir_{name}_{split}.jsonl", queries)
-            write_qrels(out / "qrels" / split / f"mbeir_{name}_{split}_qrels.txt", queries)
-            # test pools get M-BEIR's plain name; val/train ones are split-specific (as M-BEIR's MSCOCO)
-            suffix = "" if split == "test" else f"_{split}"
-            write_pool(out / "cand_pool" / "local" / f"mbeir_{name}{suffix}_cand_pool.jsonl", pool)
             union.extend(pool)
             counts[split][name] = {"queries": len(queries), "pool": len(pool)}
+            if split == "train":
+                continue  # written per dataset below
+            write_queries(out / "query" / split / f"mbeir_{name}_{split}.jsonl", queries)
+            write_qrels(out / "qrels" / split / f"mbeir_{name}_{split}_qrels.txt", queries)
+            # test pools get M-BEIR's plain name; val ones are split-specific (as M-BEIR's MSCOCO)
+            suffix = "" if split == "test" else f"_{split}"
+            write_pool(out / "cand_pool" / "local" / f"mbeir_{name}{suffix}_cand_pool.jsonl", pool)
+        if split == "train":
+            _write_train(out, sets)
         union.sort(key=lambda c: tuple(int(x) for x in c.did.split(":")))
         write_pool(out / "cand_pool" / "global" / f"mbeir_union_{split}_cand_pool.jsonl", union)
         counts[split]["global_pool"] = len(union)
