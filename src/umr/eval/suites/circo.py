@@ -34,6 +34,7 @@ from umr.eval.suites.runner import (
     first_file,
     json_records,
     limit,
+    paused_gc,
     require,
 )
 from umr.items import Item
@@ -49,9 +50,10 @@ def load_images(data: Path) -> dict[int, Path]:
     path = first_file(data, [INFO, "image_info_unlabeled2017.json"], "CIRCO image-info file")
     roots = [data / "COCO2017_unlabeled" / "unlabeled2017", data / "unlabeled2017", data / "images", data]
     out: dict[int, Path] = {}
-    for line, rec in json_records(path, key="images"):
-        require(rec, {"id": int, "file_name": str}, path, line, "image record")
-        out[rec["id"]] = find_file([rec["file_name"]], roots, path, line, f"image id {rec['id']}")
+    with paused_gc():  # 123k records alive at once (see paused_gc)
+        for line, rec in json_records(path, key="images"):
+            require(rec, {"id": int, "file_name": str}, path, line, "image record")
+            out[rec["id"]] = find_file([rec["file_name"]], roots, path, line, f"image id {rec['id']}")
     return out
 
 

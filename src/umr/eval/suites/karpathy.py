@@ -39,6 +39,7 @@ from umr.eval.suites.runner import (
     find_file,
     first_file,
     json_records,
+    paused_gc,
     require,
     score_blocks,
 )
@@ -54,6 +55,11 @@ I2T = "Find an image caption describing the given image."
 
 def load(path: Path, data: Path, split: str) -> tuple[list[Item], list[Item], np.ndarray]:
     """(images, captions, owner) of one split: owner[c] is the row of caption c's image."""
+    with paused_gc():  # the records of the whole file are alive until this returns (see paused_gc)
+        return _load(path, data, split)
+
+
+def _load(path: Path, data: Path, split: str) -> tuple[list[Item], list[Item], np.ndarray]:
     images, captions, owner = [], [], []
     seen: dict[str, int] = {}
     for line, rec in json_records(path, key="images"):
