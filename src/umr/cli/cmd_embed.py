@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     from umr.index.store import EmbeddingStore, run_embedding_job
     from umr.models.registry import load_embedder
 
-    items = list(read_items(args.input, root=args.root))
+    # a resolved root: the job's fingerprint is the same however the paths were spelled (relative or absolute)
+    items = list(read_items(args.input, root=(args.root or args.input.parent).resolve()))
     if not items:
         raise ValueError(f"{args.input}: no items")
     rejected: list[dict[str, str | None]] = []

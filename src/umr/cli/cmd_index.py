@@ -46,14 +46,15 @@ def resolve_embedder(spec: str, recipe: str | None = None, device: str | None = 
 
 def corpus_root(corpus: Path, data_root: Path | None) -> Path:
     """Where relative image paths start: --data-root, else the M-BEIR root for a pool under cand_pool/, else
-    the corpus file's folder."""
+    the corpus file's folder. Always resolved: the paths written to the job (and its fingerprint) are the same
+    however the root was spelled, and the index finds its images from any working directory."""
     if data_root is not None:
-        return data_root
+        return data_root.resolve()
     parents = list(corpus.resolve().parents)
     for i, parent in enumerate(parents):
         if parent.name == "cand_pool" and i + 1 < len(parents):
             return parents[i + 1]
-    return corpus.parent
+    return corpus.resolve().parent
 
 
 def register(sub: argparse._SubParsersAction) -> None:

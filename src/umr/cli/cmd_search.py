@@ -45,9 +45,14 @@ def find_index_dir(path: Path) -> Path:
 
 
 def check_model(embedder_desc: dict[str, Any], index_info: dict[str, Any], index_dir: Path) -> None:
-    """The query must be embedded by the model that embedded the corpus, or scores are meaningless."""
+    """The query must be embedded by the model that embedded the corpus, or scores are meaningless. An index that
+    records no model is refused too: any model of the right size would run against it, silently."""
     built_with = index_info.get("model")
-    if built_with is not None and json.dumps(built_with, sort_keys=True) != json.dumps(embedder_desc, sort_keys=True):
+    if built_with is None:
+        raise ValueError(f"{index_dir} does not record which model built it, so the query model cannot be checked "
+                         "against it; rebuild it with `umr index build` (which records it), or save it with "
+                         "create_index(..., info={'model': embedder.describe(), 'model_spec': NAME})")
+    if json.dumps(built_with, sort_keys=True) != json.dumps(embedder_desc, sort_keys=True):
         raise ValueError(f"index/model mismatch: {index_dir} was built with {json.dumps(built_with, sort_keys=True)}"
                          f" but the query model is {json.dumps(embedder_desc, sort_keys=True)}; search with the "
                          "index's own model (omit --model) or rebuild the index with this one")
@@ -81,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"-k must be ≥ 1, got {args.k}")
     directory = find_index_dir(args.index)
     index = load_index(directory, mmap=args.mmap)
+    k = min(args.k, max(len(index), 1))  # the result arrays are [1, k]: k = 10^9 would ask for gigabytes
     spec = args.model or index.info.get("model_spec")
     if not spec:
         raise ValueError(f"{directory} does not record which model built it; pass --model")
@@ -90,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if args.image is not None:
         query.validate()
     vec = embedder.encode_queries([query], instruction=args.instruction)
-    scores, ids = index.search(vec, args.k, modality=args.modality)
+    scores, ids = index.search(vec, k, modality=args.modality)
     found = [(float(s), i) for s, i in zip(scores[0], ids[0], strict=True) if i is not None]
     records = index.get([i for _, i in found])
     if args.rerank > 0 and found:

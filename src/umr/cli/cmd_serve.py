@@ -21,7 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="model to embed queries (default: the one recorded in the index; must match it)")
     p.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to bind (default: 127.0.0.1, this machine only; use a token before opening it up)")
+                   help="address to bind (default: 127.0.0.1, this machine only); any other needs --token")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow a non-loopback --host without --token (anyone who can reach it can query)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     p.add_argument("--token", default=os.environ.get("UMR_SERVE_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' on the API (default: $UMR_SERVE_TOKEN, else none)")
@@ -39,6 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-request-mb", type=float, default=10.0, help="largest request body in MiB (default: 10)")
     p.add_argument("--max-image-pixels", type=int, default=16_000_000,
                    help="largest image, width × height (default: 16,000,000)")
+    p.add_argument("--max-images", type=int, default=16, help="most images in one request (default: 16)")
+    p.add_argument("--max-request-pixels", type=int, default=32_000_000,
+                   help="most decoded pixels of one request's images together (default: 32,000,000)")
+    p.add_argument("--max-inflight-pixels", type=int, default=64_000_000,
+                   help="most decoded pixels of all requests at once; past it requests wait, then get 429 "
+                   "(default: 64,000,000, about 0.2 GB as RGB)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
+                   help="seconds a request body may take to arrive (408 after; default: 30)")
     p.add_argument("--cors-origin", action="append", default=[],
                    help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
     p.add_argument("--torch-threads", type=int, default=None,
@@ -84,11 +94,25 @@ def build_app(args: argparse.Namespace) -> Any:
     settings = ServeSettings(token=args.token or None, batching=not args.no_batching, max_batch=args.max_batch,
                              max_wait_ms=args.max_wait_ms, max_request_bytes=int(args.max_request_mb * 1024 * 1024),
                              max_image_pixels=args.max_image_pixels, cors_origins=list(args.cors_origin),
-                             rerank_weight=args.fuse_weight, rerank_depth=args.rerank_depth, index_dir=directory)
+                             rerank_weight=args.fuse_weight, rerank_depth=args.rerank_depth, index_dir=directory,
+                             max_images=args.max_images, max_request_pixels=args.max_request_pixels,
+                             max_inflight_pixels=args.max_inflight_pixels, body_timeout_s=args.body_timeout)
     return create_app(index, embedder, settings, reranker=load_reranker(args.reranker, args.device))
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_exposure(host: str, token: str | None, insecure: bool) -> None:
+    """Refuse to open the API beyond this machine without a token: /embed and /search cost CPU and memory, and
+    /items shows the indexed texts and images."""
+    if host not in LOOPBACK and not token and not insecure:
+        raise ValueError(f"--host {host} opens the API to other machines, but no --token is set; pass --token "
+                         "(or $UMR_SERVE_TOKEN), or --insecure to serve without one")
+
+
 def run(args: argparse.Namespace) -> int:
+    check_exposure(args.host, args.token, args.insecure)
     if args.torch_threads:
         import torch
 
@@ -96,8 +120,9 @@ def run(args: argparse.Namespace) -> int:
     app = build_app(args)
     import uvicorn
 
-    if args.host not in ("127.0.0.1", "localhost", "::1") and not args.token:
-        print(f"umr serve: warning: listening on {args.host} without --token; anyone who can reach it can query")
+    if args.host not in LOOPBACK and not args.token:
+        print(f"umr serve: warning: listening on {args.host} without --token (--insecure); anyone who can reach it "
+              "can query")
     print(f"umr serve: http://{args.host}:{args.port}/  (API docs at /docs)")
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -31,7 +31,10 @@ def build_index(model: str, world: Path, out: Path, name: str) -> dict[str, Any]
     # the same label/key as umr.eval.mbeir.evaluate uses, so a global eval of this model already holds them
     vectors = embed_items(embedder, items, EvalOptions(cache_dir=out / "cache" / name), "pool-global-test",
                           file_fingerprint(path))
-    index = create_index(embedder.dim, kind="flat")
+    # the model is recorded so `umr search`/`serve` embed queries with it (and refuse another); image paths are
+    # relative to the demo's working directory, recorded as the index's image root
+    index = create_index(embedder.dim, kind="flat", info={"model": embedder.describe(), "model_spec": model,
+                                                          "image_root": str(Path.cwd())})
     index.add(vectors, items)
     index.save(out / "index")
     return {"path": str(out / "index"), "model": model, "vectors": len(index), "modalities": index.modality_counts()}

@@ -40,11 +40,12 @@ from umr.serve.inputs import (
     BodyLimit,
     data_url,
     make_item,
-    make_item_async,
+    public_description,
     record_image_path,
     thumbnail_jpeg,
     validation_message,
 )
+from umr.serve.limits import ItemSpec, PixelBudget, QueueGate, admitted
 
 log = logging.getLogger("umr.serve")
 STATIC = Path(__file__).parent / "static"
@@ -84,6 +85,17 @@ class ServeSettings:
     #: width × height of one image; checked from the header before decoding (decompression bombs)
     max_image_pixels: int = 16_000_000
     max_items: int = 64
+    #: work one request may cause (umr.serve.limits): images, and their decoded pixels in all (413 past either)
+    max_images: int = 16
+    max_request_pixels: int = 32_000_000
+    #: decoded pixels of all requests at once (~3 bytes each, several times that inside an image processor);
+    #: past it a request waits up to queue_wait_s, then gets 429
+    max_inflight_pixels: int = 64_000_000
+    queue_wait_s: float = 5.0
+    #: items waiting for the model, all requests together (429 past it)
+    max_queued_items: int = 1024
+    #: seconds for a whole request body to arrive (408 after)
+    body_timeout_s: float | None = 30.0
     max_text_chars: int = 8000
     max_k: int = 100
     #: how many top results /search re-ranks by default, and the weight w of fused = cos + w·rerank
@@ -124,6 +136,13 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     index_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="umr-index")
     rerank_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="umr-rerank")
     model_desc = embedder.describe()
+    public_desc = public_description(model_desc)
+    # a request's own limit can never be over the server-wide one, or such a request would wait forever
+    settings.max_request_pixels = max(settings.max_request_pixels, settings.max_image_pixels)
+    settings.max_inflight_pixels = max(settings.max_inflight_pixels, settings.max_request_pixels)
+    budget = PixelBudget(settings.max_inflight_pixels, settings.queue_wait_s)
+    gate = QueueGate(settings.max_queued_items)
+    image_root = index.info.get("image_root")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
@@ -135,7 +154,8 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
                   "Images are sent as base64 (or uploaded to /embed as multipart); file paths are never read.",
                   responses={code: {"model": S.ErrorBody} for code in (400, 401, 413, 422)})
     app.state.settings, app.state.batcher, app.state.index, app.state.embedder = settings, batcher, index, embedder
-    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes)
+    app.state.budget, app.state.gate = budget, gate
+    app.add_middleware(BodyLimit, max_bytes=settings.max_request_bytes, timeout_s=settings.body_timeout_s)
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -162,13 +182,17 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
         return _error(500, "internal_error", "internal server error; the server log has the details")
 
     # -- auth ----------------------------------------------------------------------------------------------------
+    def token_ok(creds: HTTPAuthorizationCredentials | None) -> bool:
+        return settings.token is not None and creds is not None and \
+            hmac.compare_digest(creds.credentials.encode(), settings.token.encode())
+
     async def authorised(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if settings.token is None:
             return
         if creds is None:
             raise ApiError(401, "unauthorized", "missing bearer token: send 'Authorization: Bearer <token>'",
                            {"WWW-Authenticate": "Bearer"})
-        if not hmac.compare_digest(creds.credentials.encode(), settings.token.encode()):
+        if not token_ok(creds):
             raise ApiError(401, "unauthorized", "wrong bearer token", {"WWW-Authenticate": "Bearer"})
 
     auth = [Depends(authorised)]
@@ -176,7 +200,10 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     # -- helpers ---------------------------------------------------------------------------------------------
     async def embed(items: list[Item], role: str) -> np.ndarray:
         try:
-            return await batcher.submit(items, role)
+            async with gate.enter(len(items)):
+                return await batcher.submit(items, role)
+        except ApiError:
+            raise
         except ItemError as exc:
             raise ApiError(422, "invalid_item", str(exc)) from exc
         except Exception as exc:
@@ -189,7 +216,7 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
 
     @lru_cache(maxsize=4096)
     def thumb(did: str, image: str) -> bytes | None:
-        path = record_image_path(image, settings.index_dir)
+        path = record_image_path(image, settings.index_dir, image_root)
         try:
             return thumbnail_jpeg(path, settings.thumbnail_px) if path is not None else None
         except ItemError:
@@ -200,19 +227,23 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
         records = index.get(ids)
         return [(r, thumb(r["id"], r["image"]) if thumbnails and r and r.get("image") else None) for r in records]
 
-    def candidate_items(cands: list[S.CandidateIn]) -> list[Item]:
+    def candidate_items(cands: list[S.CandidateIn], given: dict[int, Item] | None = None) -> list[Item]:
+        """Items for re-ranking: indexed ones by id, ad-hoc ones from their fields (`given`: already decoded)."""
+        given = given or {}
         known = index.get([c.id for c in cands if c.id is not None and c.text is None and c.image is None])
         by_id = {r["id"]: r for r in known if r}
         out = []
         for i, c in enumerate(cands):
             where = f"body.candidates.{i}"
-            if c.text is None and c.image is None:
+            if i in given:
+                out.append(given[i])
+            elif c.text is None and c.image is None:
                 if c.id is None:
                     raise ApiError(422, "empty_item", f"{where}: give an indexed item's id, or text and/or image")
                 rec = by_id.get(c.id)
                 if rec is None:
                     raise ApiError(404, "unknown_item", f"{where}: no item {c.id!r} in the index")
-                path = record_image_path(rec.get("image"), settings.index_dir)
+                path = record_image_path(rec.get("image"), settings.index_dir, image_root)
                 out.append(Item(text=rec.get("text"), image=str(path) if path else None, id=rec["id"]))
             else:
                 out.append(make_item(c.text, c.image, None, where, settings.max_image_pixels,
@@ -239,15 +270,16 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
 
     # -- endpoints -------------------------------------------------------------------------------------------
     @app.get("/health", response_model=S.Health, tags=["service"])
-    async def health() -> S.Health:
-        """Liveness and what this server holds (no token needed)."""
+    async def health(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> S.Health:
+        """Liveness and what this server holds (no token needed; the model's file path only with the token)."""
         return S.Health(status="ok", items=len(index), dim=index.dim, modalities=index.modality_counts(),
-                        model=model_desc, auth=settings.token is not None, rerank=reranker is not None,
-                        batching=batcher.settings(), instructions=settings.instructions,
+                        model=model_desc if token_ok(creds) else public_desc, auth=settings.token is not None,
+                        rerank=reranker is not None, batching=batcher.settings(), instructions=settings.instructions,
                         limits={"max_request_bytes": settings.max_request_bytes, "max_k": settings.max_k,
-                                "max_image_pixels": settings.max_image_pixels, "max_items": settings.max_items})
+                                "max_image_pixels": settings.max_image_pixels, "max_items": settings.max_items,
+                                "max_images": settings.max_images, "max_request_pixels": settings.max_request_pixels})
 
-    add_embed_route(app, auth, settings, embed, model_desc, embedder.dim)
+    add_embed_route(app, auth, settings, embed, public_desc, embedder.dim, budget)
 
     @app.post("/search", response_model=S.SearchResponse, dependencies=auth, tags=["retrieval"])
     async def search(req: S.SearchRequest) -> S.SearchResponse:
@@ -259,12 +291,12 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
             modality = normalise_modalities(req.modality)
         except ValueError as exc:
             raise ApiError(422, "invalid_request", f"body.modality: {exc}") from exc
-        query = await make_item_async(req.text, req.image, req.instruction, "body", settings.max_image_pixels,
-                                      settings.max_text_chars, ident="query")
         depth = max(req.k, req.rerank_depth or settings.rerank_depth) if req.rerank else req.k
         if req.rerank and reranker is None:
-            await run_reranker(query, [])  # raises the 501 before any work is done
-        vec = await embed([query], "query")
+            await run_reranker(Item(text="-"), [])  # raises the 501 before any work is done
+        async with admitted([ItemSpec(req.text, req.image, req.instruction, "body", "query")], settings,
+                            budget) as (query,):
+            vec = await embed([query], "query")
         t1 = time.perf_counter()
 
         def retrieve() -> tuple[list[tuple[float, str]], list[Any] | None, float]:
@@ -312,10 +344,15 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
         if reranker is None:
             await run_reranker(Item(text="-"), [])
         q = req.query
-        query = await make_item_async(q.text, q.image, q.instruction, "body.query", settings.max_image_pixels,
-                                      settings.max_text_chars, ident="query")
-        cands = await in_index_thread(candidate_items, req.candidates)
-        scores = await run_reranker(query, cands)
+        specs = [ItemSpec(q.text, q.image, q.instruction, "body.query", "query")]
+        # ad-hoc candidates are client images too: they count against the same limits as the query's
+        adhoc = [i for i, c in enumerate(req.candidates) if c.image is not None]
+        specs += [ItemSpec(req.candidates[i].text, req.candidates[i].image, None, f"body.candidates.{i}",
+                           req.candidates[i].id) for i in adhoc]
+        async with admitted(specs, settings, budget) as decoded:
+            query, given = decoded[0], dict(zip(adhoc, decoded[1:], strict=True))
+            cands = await in_index_thread(candidate_items, req.candidates, given)
+            scores = await run_reranker(query, cands)
         order = sorted(range(len(scores)), key=lambda j: -scores[j])
         ranking = [S.RerankScore(index=j, id=req.candidates[j].id, score=scores[j]) for j in order]
         return S.RerankResponse(scores=scores, ranking=ranking, latency_ms=(time.perf_counter() - t0) * 1e3)

@@ -15,7 +15,8 @@ from starlette.datastructures import UploadFile
 
 from umr.items import Item
 from umr.serve import schemas as S
-from umr.serve.inputs import ApiError, make_item_async, validation_message
+from umr.serve.inputs import ApiError, validation_message
+from umr.serve.limits import ItemSpec, PixelBudget, admitted
 
 MULTIPART_SCHEMA = {
     "type": "object",
@@ -31,7 +32,7 @@ MULTIPART_SCHEMA = {
 
 def add_embed_route(app: FastAPI, auth: list[Any], settings: Any,
                     embed: Callable[[list[Item], str], Awaitable[np.ndarray]], model_desc: dict[str, Any],
-                    dim: int) -> None:
+                    dim: int, budget: PixelBudget) -> None:
     """Register POST /embed on app (`embed` is the app's batched, error-mapping embed helper)."""
     schema = S.EmbedRequest.model_json_schema(ref_template="#/components/schemas/{model}")
     extra_schemas = {**schema.pop("$defs", {}), "EmbedRequest": schema}
@@ -39,7 +40,7 @@ def add_embed_route(app: FastAPI, auth: list[Any], settings: Any,
         "application/json": {"schema": {"$ref": "#/components/schemas/EmbedRequest"}},
         "multipart/form-data": {"schema": MULTIPART_SCHEMA}}}}
 
-    async def from_json(request: Request) -> tuple[list[Item], str]:
+    async def from_json(request: Request) -> tuple[list[ItemSpec], str]:
         raw = await request.body()
         try:
             req = S.EmbedRequest.model_validate_json(raw or b"null")
@@ -49,12 +50,10 @@ def add_embed_route(app: FastAPI, auth: list[Any], settings: Any,
         if len(req.items) > settings.max_items:
             raise ApiError(422, "too_many_items", f"body.items: {len(req.items)} items, over the limit of "
                            f"{settings.max_items}; split the request")
-        items = [await make_item_async(it.text, it.image, it.instruction, f"body.items.{i}",
-                                       settings.max_image_pixels, settings.max_text_chars)
-                 for i, it in enumerate(req.items)]
-        return items, req.role
+        return [ItemSpec(it.text, it.image, it.instruction, f"body.items.{i}") for i, it in enumerate(req.items)], \
+            req.role
 
-    async def from_form(request: Request) -> tuple[list[Item], str]:
+    async def from_form(request: Request) -> tuple[list[ItemSpec], str]:
         try:
             form = await request.form(max_files=1, max_fields=8, max_part_size=settings.max_request_bytes)
         except ApiError:
@@ -83,8 +82,7 @@ def add_embed_route(app: FastAPI, auth: list[Any], settings: Any,
             data = await image.read()
             if not data:
                 raise ApiError(422, "invalid_image", "form.image: the uploaded file is empty")
-        return [await make_item_async(fields["text"], data, fields["instruction"], "form",
-                                      settings.max_image_pixels, settings.max_text_chars)], role
+        return [ItemSpec(fields["text"], data, fields["instruction"], "form")], role
 
     @app.post("/embed", response_model=S.EmbedResponse, dependencies=auth, tags=["embedding"],
               openapi_extra=body_doc, responses={415: {"model": S.ErrorBody, "description": "not JSON or multipart"}})
@@ -93,13 +91,14 @@ def add_embed_route(app: FastAPI, auth: list[Any], settings: Any,
         item (fields text, instruction, role; file image). Returns L2-normalised vectors in input order."""
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype == "multipart/form-data":
-            items, role = await from_form(request)
+            specs, role = await from_form(request)
         elif ctype in ("application/json", ""):
-            items, role = await from_json(request)
+            specs, role = await from_json(request)
         else:
             raise ApiError(415, "unsupported_media_type", f"Content-Type {ctype!r} is not accepted; send "
                            "application/json or multipart/form-data")
-        vecs = await embed(items, role)
+        async with admitted(specs, settings, budget) as items:
+            vecs = await embed(items, role)
         return S.EmbedResponse(model=model_desc, dim=dim, embeddings=vecs.tolist())
 
     original = app.openapi

@@ -7,6 +7,7 @@ becomes an `ApiError` whose JSON body names the field and what to do.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import io
@@ -51,8 +52,8 @@ def decode_base64_image(value: str, field: str) -> bytes:
     return raw
 
 
-def open_image(raw: bytes, field: str, max_pixels: int) -> Image.Image:
-    """Decode image bytes to RGB; 413 when over the pixel limit, 422 when not an image."""
+def image_pixels(raw: bytes, field: str, max_pixels: int) -> int:
+    """width × height from the image's header (nothing decoded); 413 over the pixel limit, 422 if not an image."""
     try:
         with Image.open(io.BytesIO(raw)) as probe:  # reads the header only: size known before decoding
             w, h = probe.size
@@ -63,27 +64,49 @@ def open_image(raw: bytes, field: str, max_pixels: int) -> Image.Image:
     if w * h > max_pixels:
         raise ApiError(413, "image_too_large", f"{field}: image is {w}x{h} = {w * h:,} pixels, over the limit of "
                        f"{max_pixels:,}; downscale it")
+    return w * h
+
+
+def open_image(raw: bytes, field: str, max_pixels: int) -> Image.Image:
+    """Decode image bytes to RGB; 413 when over the pixel limit, 422 when not an image (or too small / skewed
+    for the models: see umr.items.MIN_IMAGE_SIDE)."""
+    image_pixels(raw, field, max_pixels)
     try:
         return load_image(raw, max_pixels=max_pixels)
     except ItemError as exc:
         raise ApiError(422, "invalid_image", f"{field}: {exc.problem}") from exc
 
 
+def check_text(value: str | None, field: str, max_chars: int) -> None:
+    """422 for text over the length limit or not encodable as UTF-8 (a lone surrogate from a \\ud800 escape: JSON
+    allows it, every tokenizer fails on it)."""
+    if value is None:
+        return
+    if len(value) > max_chars:
+        raise ApiError(422, "text_too_long", f"{field}: {len(value):,} characters, over the limit of {max_chars:,}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(422, "invalid_text", f"{field}: not valid Unicode (a lone surrogate "
+                       f"U+{ord(value[exc.start]):04X} at character {exc.start + 1}); send UTF-8 text") from exc
+
+
 def make_item(text: str | None, image: str | bytes | None, instruction: str | None, field: str,
               max_pixels: int, max_text_chars: int, ident: str | None = None) -> Item:
     """An Item from client fields; the image is already decoded, so no later step can read a path."""
-    if text is not None and len(text) > max_text_chars:
-        raise ApiError(422, "text_too_long", f"{field}.text: {len(text):,} characters, over the limit of "
-                       f"{max_text_chars:,}")
-    if instruction is not None and len(instruction) > max_text_chars:
-        raise ApiError(422, "text_too_long", f"{field}.instruction: over the limit of {max_text_chars:,} characters")
+    check_text(text, f"{field}.text", max_text_chars)
+    check_text(instruction, f"{field}.instruction", max_text_chars)
     pil = None
     if image is not None:
         raw = image if isinstance(image, bytes) else decode_base64_image(image, f"{field}.image")
         pil = open_image(raw, f"{field}.image", max_pixels)
     if (text is None or not text.strip()) and pil is None:
         raise ApiError(422, "empty_item", f"{field}: give text, an image, or both")
-    return Item(text=text if text and text.strip() else None, image=pil, instruction=instruction or None, id=ident)
+    try:
+        return Item(text=text if text and text.strip() else None, image=pil, instruction=instruction or None,
+                    id=ident)
+    except ItemError as exc:  # whatever Item itself refuses is the client's input too
+        raise ApiError(422, "invalid_item", f"{field}: {exc.problem}") from exc
 
 
 async def make_item_async(text: str | None, image: str | bytes | None, instruction: str | None, field: str,
@@ -96,19 +119,34 @@ async def make_item_async(text: str | None, image: str | bytes | None, instructi
     return await run_in_threadpool(make_item, text, image, instruction, field, max_pixels, max_text_chars, ident)
 
 
-def record_image_path(image: str | None, index_dir: Path | None) -> Path | None:
+def record_image_path(image: str | None, index_dir: Path | None, root: str | None = None) -> Path | None:
     """Where an indexed item's image lives. The path comes from the index (trusted), never from a client.
-    Relative paths were written relative to where the index was built: try the working directory, then the
-    index folder and its parent."""
+
+    A relative path is resolved against the index's own root, never first against the server's working
+    directory (a server started elsewhere would find nothing, or another file): `root` (the folder the index
+    recorded its paths relative to, `info["image_root"]`), then the job directory and the index folder; the
+    working directory only last, for indexes saved by hand without a root."""
     if not image:
         return None
     path = Path(image)
     if path.is_absolute() or index_dir is None:
         return path
-    for base in (Path.cwd(), index_dir, index_dir.parent):
+    bases = [Path(root)] if root else []
+    for base in (*bases, index_dir.parent, index_dir, Path.cwd()):
         if (base / path).is_file():
             return base / path
-    return path
+    return (bases[0] if bases else index_dir.parent) / path
+
+
+def public_description(desc: dict[str, Any]) -> dict[str, Any]:
+    """A model description with absolute paths cut to their last folder: the server's file layout is not for
+    clients without the token (a hub id or tiny:… name is kept as it is)."""
+    def cut(value: Any) -> Any:
+        if isinstance(value, str) and (value.startswith(("/", "~")) or (len(value) > 2 and value[1:3] == ":\\")):
+            return Path(value).name
+        return value
+
+    return {k: cut(v) for k, v in desc.items()}
 
 
 def thumbnail_jpeg(path: Path, px: int) -> bytes:
@@ -139,11 +177,13 @@ def validation_message(errors: list[Any]) -> str:
 
 
 class BodyLimit:
-    """ASGI middleware: requests over max_bytes get 413 — by Content-Length up front, else while streaming."""
+    """ASGI middleware: requests over max_bytes get 413 — by Content-Length up front, else while streaming — and
+    a body not fully received within timeout_s gets 408 (half-open bodies would hold a connection forever)."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int, timeout_s: float | None = 30.0) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -155,12 +195,21 @@ class BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await _send_error(send, too_big)
             return
-        seen = 0
+        seen, done, deadline = 0, False, None
 
         async def counted() -> dict[str, Any]:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, done, deadline
+            if done or self.timeout_s is None:  # after the body, receive() only waits for a disconnect
+                return await receive()
+            loop = asyncio.get_running_loop()
+            deadline = deadline or loop.time() + self.timeout_s  # for the whole body: slow drips count too
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.001))
+            except TimeoutError:
+                raise ApiError(408, "body_timeout", f"the request body did not arrive within {self.timeout_s:g} s",
+                               {"Connection": "close"}) from None
             seen += len(message.get("body", b""))
+            done = message.get("type") != "http.request" or not message.get("more_body", False)
             if seen > self.max_bytes:
                 raise too_big
             return message
