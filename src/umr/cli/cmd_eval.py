@@ -33,8 +33,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "fails when it is embedded)")
     p.add_argument("--lenient", action="store_true",
                    help="count unknown dids in qrels as absent positives instead of stopping")
+    p.add_argument("--ties", choices=["pool-order", "pessimistic"], default="pool-order",
+                   help="equal scores: the earlier pool candidate ranks first (FAISS flat search, as UniIR; "
+                   "default), or every tie ranks above the positive; sets where the other rule gives other "
+                   "numbers are printed with both")
+    p.add_argument("--format-text", action="store_true",
+                   help="normalise query and candidate texts as UniIR does (capitalised, final full stop), as "
+                   "UniIR, LamRA and U-MARVEL do when they embed M-BEIR")
     p.add_argument("--compare", choices=["published"], default=None,
-                   help="print the papers' numbers beside ours (real M-BEIR only)")
+                   help="print the papers' per-set numbers beside ours (real M-BEIR: all 16 set names)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.add_argument("--rerank", type=int, default=0, metavar="N",
                    help="re-rank each query's top N with an MLLM Yes/No re-ranker (default 0 = off)")
@@ -62,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
     embedder = resolve_model(args.model, data_root=data, device=args.device)
     opts = EvalOptions(pool=args.pool, split=args.split, tasks=args.tasks, ks=tuple(sorted(set(args.k))),
                        instructions=not args.no_instructions, batch_size=args.batch_size, cache_dir=cache,
-                       check_images=not args.skip_image_check, strict=not args.lenient, show_progress=args.progress)
+                       check_images=not args.skip_image_check, strict=not args.lenient, show_progress=args.progress,
+                       ties=args.ties, format_text=args.format_text)
     reranker = None
     if args.rerank > 0:
         from umr.rerank.prompted import Reranker

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,14 +22,64 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="override the config's data file")
     p.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
     p.add_argument("--device", default=None, help="override device (cpu, cuda, cuda:1 …)")
+    p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override config fields, VALUE read as YAML (model=tiny:gme max_steps=2 lr=1e-4 "
+                   "deepspeed=null lora.r=8); an override also replaces the key in every stage that sets it")
     p.set_defaults(func=run)
+
+
+def _value(text: str) -> Any:
+    """A --set value: YAML (numbers, true/false, null, [lists], {maps}); '1e-4', which YAML 1.1 reads as a
+    string, becomes a float."""
+    value = yaml.safe_load(text) if text.strip() else ""
+    if isinstance(value, str):
+        for kind in (int, float):
+            try:
+                return kind(value)
+            except ValueError:
+                pass
+    return value
+
+
+def _assign(target: dict[str, Any], keys: list[str], value: Any, create: bool) -> None:
+    """target[k1][k2]… = value; with create=False only where the first key is already set (stages)."""
+    if not create and keys[0] not in target:
+        return
+    for key in keys[:-1]:
+        if not isinstance(target.get(key), dict):
+            target[key] = {}
+        target = target[key]
+    target[keys[-1]] = value
+
+
+def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """The raw config mapping with KEY=VALUE assignments applied (dotted keys reach into mappings: lora.r=8).
+
+    The top level always gets the value; a stage only when it sets the key itself, since a stage's own value
+    would otherwise hide the override (stages inherit every key they do not set)."""
+    raw = dict(raw)
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        keys, value = key.strip().split("."), _value(text)
+        if keys[0] == "stages":
+            raise ValueError("--set cannot replace `stages`; edit the config file")
+        _assign(raw, keys, value, create=True)
+        for stage in raw.get("stages") or []:
+            if isinstance(stage, dict):
+                _assign(stage, keys, value, create=False)
+    return raw
 
 
 def run(args: argparse.Namespace) -> int:
     from umr.train.stages import make_trainer
     from umr.train.trainer import TrainConfig
 
-    config = TrainConfig.from_yaml(args.config)
+    raw = yaml.safe_load(Path(args.config).read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{args.config}: a training config is a YAML mapping")
+    config = TrainConfig.from_dict(apply_overrides(raw, args.overrides))  # the config's own checks still run
     for key in ("output_dir", "data", "max_steps", "device"):
         if getattr(args, key) is not None:
             setattr(config, key, getattr(args, key))

@@ -6,9 +6,18 @@ Per eval set: hit-rate Recall@{1,5,10,20,50}, MRR@10, NDCG@10 and M-BEIR's headl
 Fashion200K / FashionIQ sets and their world analogues, R@5 for the rest). In global-pool runs each set also gets
 its modality bias: the share of its top-k results whose modality is not the one the task asks for.
 
+Ties (the project-wide rule): among equal scores the candidate that comes earlier in the candidate pool ranks
+higher, i.e. a stable sort on descending score. FAISS flat search, which UniIR's retriever uses, orders ties the
+same way, so numbers compare with the published ones. `ties="pessimistic"` (`umr eval --ties pessimistic`) ranks
+every tied candidate above the positive instead, so a model that cannot tell candidates apart gets no credit
+from the order the pool was written in; each set keeps the other rule's metrics when they differ (`alt_metrics`).
+
 Queries carry one instruction each from the data root's instructions TSV, chosen by a hash of the qid (M-BEIR
-samples one at random; a hash keeps runs reproducible). Embeddings go through the resumable embedding store
-(`umr.index.store`), keyed by model settings and the source file, so a rerun or an interrupted run resumes.
+samples one at random; a hash keeps runs reproducible). `format_text` applies UniIR's text normalisation
+(`umr.data.mbeir.format_text`) to queries, instructions and candidates, as UniIR, LamRA and U-MARVEL embed them.
+Embeddings go through the resumable embedding store (`umr.index.store`), keyed by model settings and the source
+file, so a rerun or an interrupted run resumes. (UniIR stores its embeddings in fp16; umr keeps float32, which can
+only break fewer ties: fp16 rounding makes nearly equal scores equal.)
 """
 
 from __future__ import annotations
@@ -67,6 +76,8 @@ class EvalOptions:
     # local pools: take their vectors from the split's global pool (their union) instead of embedding each one;
     # with a cache_dir shared with a global run, local pools then cost nothing to embed
     local_from_global: bool = False
+    ties: str = "pool-order"  # "pool-order": earlier pool candidate wins a tie (FAISS, UniIR); or "pessimistic"
+    format_text: bool = False  # UniIR's text normalisation of queries and candidates (umr.data.mbeir.format_text)
 
 
 @dataclass
@@ -80,6 +91,7 @@ class SetResult:
     headline_k: int
     wrong_modality: float | None = None  # global pool only: share of the top bias_k with the wrong modality
     wrong_modality_top1: float | None = None  # … and of the top-1 results alone
+    alt_metrics: Metrics | None = None  # under the other tie rule, kept only when it changes a number
 
     @property
     def headline(self) -> float:
@@ -89,7 +101,13 @@ class SetResult:
         return {"name": self.name, "dataset": self.dataset, "task_id": self.task_id, "pool": self.pool,
                 "n_pool": self.n_pool, "headline_k": self.headline_k, "headline": self.headline,
                 "wrong_modality": self.wrong_modality, "wrong_modality_top1": self.wrong_modality_top1,
-                **self.metrics.to_dict()}
+                **self.metrics.to_dict(),
+                "other_ties": self.alt_metrics.to_dict() if self.alt_metrics is not None else None}
+
+    @property
+    def alt_headline(self) -> float | None:
+        """The headline number under the other tie rule, when it differs."""
+        return None if self.alt_metrics is None else self.alt_metrics.recall.get(self.headline_k, float("nan"))
 
 
 @dataclass
@@ -197,12 +215,31 @@ def _sub_pool(union: _Pool, cands: dict[str, Candidate], path: Path) -> _Pool:
     return _Pool(cands, union.emb[[union.index_of[d] for d in cands]])
 
 
+def pool_order_ranks(top: np.ndarray, top_scores: np.ndarray, pos_rows: np.ndarray,
+                     pos_scores: np.ndarray) -> list[int]:
+    """1-based ranks of a query's positives under the pool-order rule: a stable sort on descending score.
+
+    top / top_scores: the retrieved pool rows and their scores (any order); pos_rows / pos_scores: every positive
+    in the pool. A positive that was not retrieved ranks after the list (exact for k ≤ len(list)), positives
+    among themselves by (score, row).
+    """
+    order = np.lexsort((top, -top_scores))
+    place = {int(r): i + 1 for i, r in enumerate(top[order])}
+    ranks = sorted(place[int(r)] for r in pos_rows if int(r) in place)
+    rest = sorted((-float(s), int(r)) for r, s in zip(pos_rows, pos_scores) if int(r) not in place)
+    return ranks + [len(top) + 1 + j for j in range(len(rest))]
+
+
 def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions,
-               rerank_fn: Any = None) -> tuple[Metrics, list[float] | None]:
-    """rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion."""
+               rerank_fn: Any = None) -> tuple[Metrics, Metrics | None, list[float] | None]:
+    """Metrics under opts.ties, the other rule's metrics when they differ, the modality-bias shares (global).
+
+    rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion."""
+    if opts.ties not in ("pool-order", "pessimistic"):
+        raise ValueError(f"ties must be 'pool-order' or 'pessimistic', got {opts.ties!r}")
     k = min(max(*opts.ks, opts.bias_k, opts.rerank if rerank_fn else 0), len(pool.dids))
     _, idx = pool.index.search(q_emb, k) if k else (None, np.zeros((len(q_emb), 0), dtype=np.int64))
-    results, tops = [], []
+    results, others, tops = [], [], []
     for qi, q in enumerate(es.queries):
         top = idx[qi][idx[qi] >= 0]
         top_scores = _row_dots(pool.emb, top, q_emb[qi])
@@ -221,14 +258,19 @@ def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions,
             hit = [i + 1 for i, row in enumerate(top) if row in set(pos_rows.tolist())]
             ranks = hit + [len(top) + 1 + j for j in range(len(pos_rows) - len(hit))]
             results.append(QueryResult(q.qid, ranks, len(pos)))
+            others.append(results[-1])
             continue
-        is_pos = np.isin(top, pos_rows)
-        ranks = positive_ranks(top_scores, is_pos, _row_dots(pool.emb, pos_rows, q_emb[qi]))
-        results.append(QueryResult(q.qid, ranks, len(pos)))
-    metrics = aggregate(results, opts.ks)
+        pos_scores = _row_dots(pool.emb, pos_rows, q_emb[qi])
+        by_order = QueryResult(q.qid, pool_order_ranks(top, top_scores, pos_rows, pos_scores), len(pos))
+        pessimistic = QueryResult(q.qid, positive_ranks(top_scores, np.isin(top, pos_rows), pos_scores), len(pos))
+        chosen, other = (by_order, pessimistic) if opts.ties == "pool-order" else (pessimistic, by_order)
+        results.append(chosen)
+        others.append(other)
+    metrics, alt = aggregate(results, opts.ks), aggregate(others, opts.ks)
+    alt = None if alt == metrics else alt
     if opts.pool != "global":
-        return metrics, None
-    return metrics, [wrong_modality_share(tops, pool.modality, es.cand_modality, k) for k in (opts.bias_k, 1)]
+        return metrics, alt, None
+    return metrics, alt, [wrong_modality_share(tops, pool.modality, es.cand_modality, k) for k in (opts.bias_k, 1)]
 
 
 def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = None,
@@ -251,7 +293,9 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
     def build_pool(path: Path, label: str) -> _Pool:
         cands = load_pool(path, root, check_images=opts.check_images)
         t0 = time.perf_counter()
-        emb = embed_items(cand_side, [c.to_item(root) for c in cands.values()], opts, label, file_fingerprint(path))
+        items = [c.to_item(root, formatted=opts.format_text) for c in cands.values()]
+        key = {**file_fingerprint(path), **({"format_text": True} if opts.format_text else {})}
+        emb = embed_items(cand_side, items, opts, label, key)
         timings["embed_pool_s"] += time.perf_counter() - t0
         return _Pool(cands, emb)
 
@@ -277,18 +321,22 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: _Pool, table
              timings: dict[str, float], reranker: Any = None) -> SetResult:
     es = load_eval_set(ref, pool.index_of, check_images=opts.check_images, strict=opts.strict)
     cmod = TASKS[ref.task_id][1]
-    items = [q.to_item(root, query_instruction(q, table, cmod) if opts.instructions else None) for q in es.queries]
+    items = [q.to_item(root, query_instruction(q, table, cmod) if opts.instructions else None,
+                       formatted=opts.format_text) for q in es.queries]
     t0 = time.perf_counter()
-    key = {**file_fingerprint(ref.query_file), "instructions": opts.instructions}
+    key = {**file_fingerprint(ref.query_file), "instructions": opts.instructions,
+           **({"format_text": True} if opts.format_text else {})}
     q_emb = embed_items(QuerySide(embedder), items, opts, f"queries-{ref.name}-{ref.split}", key)
     timings["embed_queries_s"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     rerank_fn = None
     if reranker is not None and opts.rerank > 0:
         def rerank_fn(qi: int, rows: np.ndarray) -> np.ndarray:
-            return reranker.score(items[qi], [pool.cands[int(r)].to_item(root) for r in rows])
-    metrics, bias = _score_set(es, q_emb, pool, opts, rerank_fn)
+            return reranker.score(items[qi], [pool.cands[int(r)].to_item(root, formatted=opts.format_text)
+                                              for r in rows])
+    metrics, alt, bias = _score_set(es, q_emb, pool, opts, rerank_fn)
     timings["search_s"] += time.perf_counter() - t0
     return SetResult(name=ref.name, dataset=ref.dataset, task_id=ref.task_id, pool=opts.pool, n_pool=len(pool.dids),
                      metrics=metrics, headline_k=headline_k(root, ref.dataset),
-                     wrong_modality=bias[0] if bias else None, wrong_modality_top1=bias[1] if bias else None)
+                     wrong_modality=bias[0] if bias else None, wrong_modality_top1=bias[1] if bias else None,
+                     alt_metrics=alt)

@@ -61,6 +61,13 @@ def print_report(report: EvalReport, compare: bool = False) -> None:
     t = report.timings
     console.print(f"time: {t.get('total_s', 0):.1f}s (pool embed {t.get('embed_pool_s', 0):.1f}s, queries "
                   f"{t.get('embed_queries_s', 0):.1f}s, search {t.get('search_s', 0):.1f}s)")
+    rule = report.options.get("ties", "pool-order")
+    other = "pessimistic" if rule == "pool-order" else "pool-order"
+    for r in report.results:
+        if r.alt_metrics is not None:  # ties changed a number: show the other rule's headline beside ours
+            console.print(f"ties: {r.name} R@{r.headline_k} {_pct(r.headline)} ({rule}), "
+                          f"{_pct(r.alt_headline)} ({other}); MRR@10 {_pct(r.metrics.mrr10)} vs "
+                          f"{_pct(r.alt_metrics.mrr10)}")
     if compare:
         if report.mbeir16_average is None:
             console.print("--compare published: the papers' numbers are for the 16 real M-BEIR sets; this data "
