@@ -30,6 +30,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from umr.index.distributed import dist_info, init_process_group
+from umr.train.checkpoints import finished_checkpoints, remove_partial_checkpoints
+from umr.train.config_fields import check_fields
 from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_mbeir_root_pairs, read_pairs
 from umr.train.gradcache import full_batch_loss, gradcache_backward
 from umr.train.lora import (
@@ -100,13 +102,13 @@ class TrainConfig:
         unknown = sorted(set(raw) - known)
         if unknown:
             raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
-        values = dict(raw)
+        values = check_fields(cls, raw)  # numeric strings ("1e-4") become numbers; negative counts are refused
         if isinstance(values.get("lora"), dict):
             lora_known = {f.name for f in dataclasses.fields(LoraSpec)}
             bad = sorted(set(values["lora"]) - lora_known)
             if bad:
                 raise ValueError(f"unknown lora option(s) {bad}; known: {sorted(lora_known)}")
-            values["lora"] = LoraSpec(**values["lora"])
+            values["lora"] = LoraSpec(**check_fields(LoraSpec, values["lora"], "lora."))
         if values.get("type", "contrastive") not in ("contrastive", "distill", "reranker"):
             raise ValueError(f"type must be contrastive, distill or reranker, not {values['type']!r}")
         if isinstance(values.get("tasks"), str | int):
@@ -306,6 +308,8 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if main:
             cfg.to_yaml(self.out / "train_config.yaml")
+        if resume and main:
+            remove_partial_checkpoints(self.out)
         if resume and (ckpt := self.latest_checkpoint()) is not None:
             self.load_checkpoint(ckpt)
         for mod in self.modules.values():
@@ -346,7 +350,7 @@ class Trainer:
 
     # -- checkpoints -----------------------------------------------------------------------------------------
     def latest_checkpoint(self) -> Path | None:
-        found = sorted(self.out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        found = finished_checkpoints(self.out)
         return found[-1] if found else None
 
     def save_checkpoint(self) -> Path:
@@ -368,7 +372,7 @@ class Trainer:
         if path.exists():
             shutil.rmtree(path)
         tmp.rename(path)  # a crash mid-save never leaves a half checkpoint under the real name
-        old = sorted(self.out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1].split(".")[0]))
+        old = finished_checkpoints(self.out)
         for stale in old[:-max(1, self.config.keep_checkpoints)]:
             shutil.rmtree(stale, ignore_errors=True)
         return path
