@@ -10,14 +10,20 @@ EPILOG = """\
 data folders (each benchmark's public layout; see `python -m pydoc umr.eval.suites.<module>` for details):
   flickr30k  dataset_flickr30k.json + flickr30k-images/ (or images/)        t2i/i2t R@1/5/10, RSUM
   coco       dataset_coco.json + <filepath>/<filename> (val2014/ ...)       5k and 5-fold 1k t2i/i2t R@1/5/10
-  circo      annotations/val.json + COCO2017_unlabeled/{annotations,unlabeled2017}   mAP@5/10/25/50
+  circo      annotations/val.json + COCO2017_unlabeled/{annotations,unlabeled2017}   mAP@5/10/25/50, R@5/10/25/50
   cirr       captions/cap.rc2.val.json + image_splits/split.rc2.val.json + images     R@1/5/10/50, Rs@1/2/3
   fashioniq  captions/cap.<cat>.val.json + image_splits/split.<cat>.val.json + images/   R@10/50 per category
-  mmeb       <Task>.jsonl (qry_text, qry_img_path, tgt_text[], tgt_img_path[]) + images     P@1 per task
+  mmeb       <Task>/*.parquet + images.zip (TIGER-Lab/MMEB-eval), or <Task>.jsonl; images/ eval_images/   P@1
   msrvtt     MSRVTT_JSFUSION_test.csv + videos/all/<video_id>.mp4          t2v/v2t R@1/5/10, MdR, MnR
+
+test splits with hidden answers (cirr --split test1, circo --split test) write the files their evaluation
+servers take (cirr_test1_recall.json + cirr_test1_recall_subset.json; circo_test_submission.json) into --out.
+ties: of equal scores the earlier candidate ranks higher (--ties pessimistic: every tie against the positive).
+docs/suites.md: which official protocol each number follows.
 
 examples:
   umr eval-suite --suite cirr --data data/cirr --model tiny:gme
+  umr eval-suite --suite cirr --data data/cirr --model tiny:gme --split test1     # server submission files
   umr eval-suite --suite coco --data data/coco --model Alibaba-NLP/gme-Qwen2-VL-2B-Instruct --device cuda
   umr eval-suite --suite msrvtt --data data/msrvtt --model tiny:clip-sf --video-mode mean --frames 8
 """
@@ -38,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="results folder (default: runs/eval-suite/<suite>-<model>)")
     p.add_argument("--split", default=None,
                    help="split to evaluate (default: test for flickr30k/coco, val for circo/cirr/fashioniq; "
-                   "msrvtt: the CSV's name, default MSRVTT_JSFUSION_test)")
+                   "msrvtt: the CSV's name, default MSRVTT_JSFUSION_test); cirr test1 / circo test: write the "
+                   "test server's submission files")
     p.add_argument("--categories", nargs="*", default=None, metavar="NAME",
                    help="fashioniq: categories (default: dress shirt toptee, those present); mmeb: task names")
     p.add_argument("--max-queries", type=int, default=None, metavar="N",
@@ -53,6 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="msrvtt: native = the model embeds the video's frames itself; mean = the mean of per-frame "
                    "image embeddings; auto (default) = native when the model takes videos")
     p.add_argument("--frames", type=int, default=8, help="msrvtt, mean mode: frames sampled per video (default 8)")
+    p.add_argument("--ties", default="position", choices=["position", "pessimistic"],
+                   help="equal scores: the earlier candidate ranks higher (position, default) or every tie counts "
+                   "against the positive (pessimistic)")
+    p.add_argument("--captions-per-image", type=int, default=5, metavar="N",
+                   help="flickr30k/coco: the first N captions of each image (default 5, as VSE++; 0 = all, as "
+                   "BLIP/ALBEF/CLIP_benchmark)")
+    p.add_argument("--caption-join", default="searle", choices=["searle", "clip4cir"],
+                   help="fashioniq: join the two captions as SEARLE does (default) or as CLIP4Cir does (first "
+                   "caption capitalised)")
     p.add_argument("--no-instructions", action="store_true", help="embed queries without task instructions")
     p.add_argument("--batch-size", type=int, default=16, help="items per forward pass (default 16)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
@@ -67,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     from umr.eval.suites.report import print_result, write_results
 
     for flag, value, low in (("--max-queries", args.max_queries, 1), ("--folds", args.folds, 1),
-                             ("--frames", args.frames, 1), ("--batch-size", args.batch_size, 1)):
+                             ("--frames", args.frames, 1), ("--batch-size", args.batch_size, 1),
+                             ("--captions-per-image", args.captions_per_image, 0)):
         if value is not None and value < low:
             raise ValueError(f"{flag} must be at least {low}, got {value}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -77,12 +94,15 @@ def run(args: argparse.Namespace) -> int:
     opts = SuiteOptions(split=args.split, instructions=not args.no_instructions, batch_size=args.batch_size,
                         max_queries=args.max_queries, exclude_reference=args.exclude_reference,
                         categories=args.categories or None, video_mode=args.video_mode, frames=args.frames,
-                        folds=args.folds, show_progress=args.progress)
+                        folds=args.folds, ties=args.ties, captions_per_image=args.captions_per_image or None,
+                        caption_join=args.caption_join, show_progress=args.progress)
     slug = args.model.replace("/", "_").replace(":", "-").strip("._") or "model"
     out = Path(args.out) if args.out else Path("runs") / "eval-suite" / f"{args.suite}-{slug}"
     embedder = resolve_model(args.model, data_root=data, device=args.device, dtype=args.dtype)
     result = run_suite(args.suite, embedder, data, opts)
     print_result(result)
     paths = write_results(result, out)
-    print("wrote " + ", ".join(str(p) for p in paths))
+    print("wrote " + ", ".join(str(p) for p in paths[:3]))
+    if result.submissions:
+        print("submission files for the evaluation server: " + ", ".join(str(p) for p in paths[3:]))
     return 0

@@ -12,7 +12,7 @@ EXPECTED = {
     "flickr30k": (["flickr30k test"], ["t2i R@1", "t2i R@5", "t2i R@10", "i2t R@1", "i2t R@5", "i2t R@10", "RSUM"]),
     "coco": (["coco 10 img", "coco 2 img (5-fold mean)"],
              ["t2i R@1", "t2i R@5", "t2i R@10", "i2t R@1", "i2t R@5", "i2t R@10", "RSUM"]),
-    "circo": (["circo val"], ["mAP@5", "mAP@10", "mAP@25", "mAP@50"]),
+    "circo": (["circo val"], ["mAP@5", "mAP@10", "mAP@25", "mAP@50", "R@5", "R@10", "R@25", "R@50"]),
     "cirr": (["cirr val"], ["R@1", "R@5", "R@10", "R@50", "Rs@1", "Rs@2", "Rs@3", "avg"]),
     "fashioniq": (["dress", "shirt", "toptee", "mean"], ["R@10", "R@50", "avg"]),
     "mmeb": (["ImageNet-1K", "MSCOCO_t2i", "Classification (1 tasks)", "Retrieval (1 tasks)", "mean (2 tasks)"],

@@ -55,24 +55,16 @@ def test_cirr_record_missing_a_field_and_unknown_target(tmp_path):
         _run("cirr", fx)
 
 
-def test_cirr_test_split_is_refused_with_a_reason(tmp_path):
-    fx = _fixture("cirr", tmp_path)
-    with pytest.raises(ValueError, match="hidden"):
-        _run("cirr", fx, split="test1")
-
-
-def test_circo_unknown_ground_truth_and_hidden_test_labels(tmp_path):
+def test_circo_unknown_ground_truth_and_missing_ground_truths(tmp_path):
     fx = _fixture("circo", tmp_path)
     ann = fx.root / "annotations" / "val.json"
     _edit_json(ann, lambda d: d[1]["gt_img_ids"].append(424242))
     with pytest.raises(FileLineError, match=r"val\.json:\d+: query id 1: image id 424242 is not in the image-info"):
         _run("circo", fx)
-    test = json.loads(ann.read_text())
-    for rec in test:
-        rec.pop("gt_img_ids")
-    (fx.root / "annotations" / "test.json").write_text(json.dumps(test, indent=1))
-    with pytest.raises(FileLineError, match="hidden"):
-        _run("circo", fx, split="test")
+    _edit_json(ann, lambda d: (d[1]["gt_img_ids"].remove(424242), d[2].pop("gt_img_ids")))  # no ground truths
+    with pytest.raises(FileLineError, match=r"val\.json:\d+: query id 2: no gt_img_ids \(hidden ground truths\? "
+                                            r"the test split is written as a submission file"):
+        _run("circo", fx)
 
 
 def test_fashioniq_target_outside_the_split(tmp_path):
@@ -94,7 +86,7 @@ def test_mmeb_bad_line_and_missing_image(tmp_path):
     (fx.root / "eval_images" / "MSCOCO_t2i" / "1.png").unlink()
     with pytest.raises(FileLineError, match=r"MSCOCO_t2i\.json:\d+: target \d image: file not found"):
         _run("mmeb", fx)
-    with pytest.raises(FileNotFoundError, match="no VisDial.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"no VisDial/\*\.parquet, VisDial\.jsonl or \.json"):
         _run("mmeb", fx, categories=["VisDial"])
 
 

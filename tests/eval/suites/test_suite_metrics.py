@@ -21,11 +21,23 @@ from umr.eval.suites.runner import json_records
 from umr.jsonl import FileLineError
 
 
-def test_first_hit_rank_counts_negatives_scoring_at_least_the_best_positive():
+def test_first_hit_rank_counts_negatives_ranked_above_the_best_positive():
     scores = np.array([[0.9, 0.5, 0.7, 0.1],    # positive 1 (0.5): 0.9 and 0.7 above → rank 3
-                       [0.5, 0.5, 0.2, 0.1],    # positive 1 ties negative 0 → the tie goes against it → rank 2
-                       [0.1, 0.8, 0.3, 0.9]])   # positives 0, 2: best is 0.3; 0.8 and 0.9 above → rank 3
-    assert first_hit_ranks(scores, [[1], [1], [0, 2]]).tolist() == [3, 2, 3]
+                       [0.5, 0.5, 0.2, 0.1],    # positive 1 ties negative 0, which comes first → rank 2
+                       [0.1, 0.8, 0.3, 0.9],    # positives 0, 2: best is 0.3; 0.8 and 0.9 above → rank 3
+                       [0.5, 0.5, 0.5, 0.5]])   # positive 2 ties all: 0 and 1 come before it, 3 after → rank 3
+    assert first_hit_ranks(scores, [[1], [1], [0, 2], [2]]).tolist() == [3, 2, 3, 3]
+    # pessimistic: every tied negative goes first
+    assert first_hit_ranks(scores, [[1], [1], [0, 2], [2]], ties="pessimistic").tolist() == [3, 2, 3, 4]
+
+
+def test_position_rule_uses_the_earliest_tied_positive():
+    scores = np.array([[0.5, 0.9, 0.5, 0.5, 0.5]])  # positives 3 and 4 tie negatives 0 and 2; 0.9 above all
+    assert first_hit_ranks(scores, [[4, 3]]).tolist() == [4]   # 0.9, then 0 and 2 before column 3
+    assert first_hit_ranks(scores, [[0, 4]]).tolist() == [2]   # column 0 is the first of the tie
+    assert first_hit_ranks(scores, [[0, 4]], ties="pessimistic").tolist() == [4]  # 0.9, 2 and 3 first
+    with pytest.raises(ValueError, match="ties must be one of"):
+        first_hit_ranks(scores, [[0]], ties="optimistic")
 
 
 def test_first_hit_rank_with_exclusions_and_no_eligible_positive():
@@ -54,13 +66,15 @@ def test_average_precision_at_k_is_circos_definition(relevance, n_gt, k, expecte
     assert average_precision_at_k([bool(r) for r in relevance], n_gt, k) == pytest.approx(expected)
 
 
-def test_average_precisions_from_scores_breaks_ties_against_ground_truths():
+def test_average_precisions_from_scores_with_ties():
     scores = np.array([[0.9, 0.8, 0.7, 0.6, 0.5, 0.4],     # ranked relevance 1 0 1 0 0 1
-                       [0.5, 0.5, 0.1, 0.1, 0.1, 0.1]])    # gt 0 ties negative 1 → negative first: 0 1
+                       [0.5, 0.5, 0.1, 0.1, 0.1, 0.1]])    # gt 0 ties negative 1 and comes first: 1 0
     aps = average_precisions(scores, [[0, 2, 5], [0]], ks=(1, 3, 5))
-    assert aps[1].tolist() == pytest.approx([1.0, 0.0])
-    assert aps[3].tolist() == pytest.approx([(1 + 2 / 3) / 3, 1 / 2])
-    assert aps[5].tolist() == pytest.approx([(1 + 2 / 3) / 3, 1 / 2])
+    assert aps[1].tolist() == pytest.approx([1.0, 1.0])
+    assert aps[3].tolist() == pytest.approx([(1 + 2 / 3) / 3, 1.0])
+    pessimistic = average_precisions(scores, [[0, 2, 5], [0]], ks=(1, 3, 5), ties="pessimistic")
+    assert pessimistic[1].tolist() == pytest.approx([1.0, 0.0])   # the negative goes first: 0 1
+    assert pessimistic[5].tolist() == pytest.approx([(1 + 2 / 3) / 3, 1 / 2])
 
 
 def _unit_2d(cosines):
@@ -90,9 +104,14 @@ def test_target_aps_drops_the_reference_when_asked():
     assert dropped.tolist() == pytest.approx([(1 / 1 + 2 / 3) / 2])  # ranks 1 and 3
 
 
-def test_precision_at_1_needs_a_strict_win():
-    rows = [np.array([0.9, 0.1]), np.array([0.5, 0.5]), np.array([0.2, 0.3, 0.1]), np.array([1.0])]
-    assert precision_at_1(rows).tolist() == [1.0, 0.0, 0.0, 1.0]
+def test_precision_at_1_a_tie_goes_to_the_earlier_candidate():
+    rows = [np.array([0.9, 0.1]), np.array([0.5, 0.5]), np.array([0.2, 0.3, 0.1]), np.array([1.0]),
+            np.array([0.4, 0.4, 0.4])]
+    # VLM2Vec: argmax(scores) == 0, and numpy's argmax returns the first of equal maxima
+    assert precision_at_1(rows).tolist() == [float(np.argmax(r) == 0) for r in rows] == [1.0, 1.0, 0.0, 1.0, 1.0]
+    assert precision_at_1(rows, ties="pessimistic").tolist() == [1.0, 0.0, 0.0, 1.0, 0.0]
+    # a correct candidate later in the list loses a tie to an earlier one and wins one against a later one
+    assert precision_at_1([np.array([0.4, 0.4, 0.1]), np.array([0.1, 0.4, 0.4])], correct=1).tolist() == [0.0, 1.0]
 
 
 def test_json_records_gives_the_line_of_each_record(tmp_path):
@@ -104,13 +123,16 @@ def test_json_records_gives_the_line_of_each_record(tmp_path):
         json_records(path)
 
 
-def test_ranked_relevance_shortcut_matches_a_full_sort_with_ties():
+@pytest.mark.parametrize("ties", ["position", "pessimistic"])
+def test_ranked_relevance_shortcut_matches_a_full_sort_with_ties(ties):
     rng = np.random.default_rng(0)
     for _ in range(50):
         row = np.round(rng.random(60), 1)  # many ties
         pos = rng.choice(60, 4, replace=False).tolist()
         eligible = rng.random(60) > 0.2
-        # brute force: eligible candidates by score descending, negatives before positives on a tie
-        full = sorted((i for i in range(60) if eligible[i]), key=lambda i: (-row[i], i in pos))
+        # brute force: eligible candidates by score descending; in a tie, the earlier column (position) or the
+        # negatives (pessimistic) first — Python's sort is stable, so equal keys keep column order
+        tie_key = (lambda i: 0) if ties == "position" else (lambda i: i in pos)
+        full = sorted((i for i in range(60) if eligible[i]), key=lambda i: (-row[i], tie_key(i)))
         expected = [i in pos for i in full[:5]]
-        assert ranked_relevance(row, pos, 5, eligible).tolist() == expected
+        assert ranked_relevance(row, pos, 5, eligible, ties).tolist() == expected

@@ -14,6 +14,9 @@ MLLM and CLIP-SF embedders take videos); ``mean`` embeds ``opts.frames`` uniform
 averages their unit vectors (re-normalised); ``auto`` is native when the model takes videos, else mean.
 
 Metrics: ``t2v R@1/5/10``, ``t2v MdR`` (median rank, 1-based), ``t2v MnR`` (mean rank), and the same for v2t.
+Ties (``opts.ties``): equal scores rank by file order (videos in order of first appearance). CLIP4Clip's
+``compute_metrics`` has no single rule: a query tied with m other candidates adds m + 1 ranks to its list, so
+its number of queries grows; umr counts each query once.
 Item ids: a sentence is its ``key``, a video its ``video_id``.
 """
 
@@ -117,9 +120,11 @@ def run(embedder: Embedder, data: Path, opts: SuiteOptions) -> SuiteResult:
         v_c = encode_videos(embedder, videos, opts, query=False)
         v_q = encode_videos(embedder, videos, opts, query=True) if opts.instructions else v_c
     with timer("score_s"):
-        t2v = np.concatenate([first_hit_ranks(s, owner[a:a + len(s), None]) for a, s in score_blocks(t_q, v_c)])
+        t2v = np.concatenate([first_hit_ranks(s, owner[a:a + len(s), None], ties=opts.ties)
+                              for a, s in score_blocks(t_q, v_c)])
         sents_of = [np.flatnonzero(owner == i) for i in range(len(videos))]
-        v2t = np.concatenate([first_hit_ranks(s, sents_of[a:a + len(s)]) for a, s in score_blocks(v_q, t_c)])
+        v2t = np.concatenate([first_hit_ranks(s, sents_of[a:a + len(s)], ties=opts.ties)
+                              for a, s in score_blocks(v_q, t_c)])
     mode = opts.video_mode if opts.video_mode != "auto" else ("native" if supports_video(embedder) else "mean")
     metrics = {**_rank_metrics("t2v", t2v), **_rank_metrics("v2t", v2t)}
     return SuiteResult(suite="msrvtt", data=str(data), rows=[Row(path.stem, metrics, len(sentences), len(videos))],

@@ -51,7 +51,8 @@ def print_result(result: SuiteResult) -> None:
 
 
 def write_results(result: SuiteResult, out_dir: str | Path) -> list[Path]:
-    """results.json (everything, raw values), results.csv and results.md (the printed table)."""
+    """results.json (everything, raw values), results.csv, results.md (the printed table) and any submission files
+    (a test split's ranked lists for its server, `SuiteResult.submissions`), each under its own name."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result.to_dict(), indent=1, sort_keys=True, default=str) + "\n",
@@ -64,4 +65,8 @@ def write_results(result: SuiteResult, out_dir: str | Path) -> list[Path]:
     md = [f"# {result.model.get('name', 'model')} — {result.suite}", "", "| " + " | ".join(header) + " |",
           "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
-    return [out / "results.json", out / "results.csv", out / "results.md"]
+    paths = [out / "results.json", out / "results.csv", out / "results.md"]
+    for name, content in result.submissions.items():  # a test split's files for its evaluation server
+        (out / name).write_text(json.dumps(content) + "\n", encoding="utf-8")
+        paths.append(out / name)
+    return paths
