@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from umr.items import Item, as_items
 from umr.models.base import Embedder
@@ -57,6 +58,24 @@ class _VectorEmbedder(Embedder):
         return torch.from_numpy(np.stack([self.vector(it) for it in batch]))
 
 
+def _image_key(image: Any) -> str | None:
+    """What identifies an image across runs and data roots.
+
+    A path: its file name, not the whole path (the same data under another root must get the same vectors). An
+    in-memory image (a decoded video frame, raw bytes): a hash of its pixels or bytes — its str() holds a memory
+    address, which made two runs of the same video evaluation give different numbers.
+    """
+    if image is None:
+        return None
+    if isinstance(image, str | Path):
+        return Path(str(image)).name
+    if isinstance(image, bytes):
+        return hashlib.sha256(image).hexdigest()
+    if isinstance(image, Image.Image):
+        return f"{image.mode}{image.size}:" + hashlib.sha256(image.tobytes()).hexdigest()
+    return Path(str(image)).name
+
+
 class RandomEmbedder(_VectorEmbedder):
     """A random unit vector per (side, content): queries and candidates never share one."""
 
@@ -67,9 +86,7 @@ class RandomEmbedder(_VectorEmbedder):
         self.seed = seed
 
     def vector(self, item: Item) -> np.ndarray:
-        # The image's file name, not its path: the same data under another root must get the same vectors.
-        image = Path(str(item.image)).name if item.image is not None else None
-        return _unit(f"{self.seed}|{item.id}|{item.text}|{image}", self.dim)
+        return _unit(f"{self.seed}|{item.id}|{item.text}|{_image_key(item.image)}", self.dim)
 
     def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
         return super().encode_queries(_mark_queries(items), instruction=instruction, **kw)

@@ -81,3 +81,20 @@ def test_tiny_gme_embeds_videos_natively_and_by_frame_mean(clips):
 def test_unknown_video_mode_is_an_error(clips):
     with pytest.raises(ValueError, match="video_mode"):
         run_suite("msrvtt", ColourEmbedder(), clips.root, SuiteOptions(video_mode="fast"))
+
+
+def test_random_baseline_gives_the_same_numbers_on_two_runs_of_decoded_frames(clips):
+    """Decoded frames are in-memory images: the random baseline keys them by their pixels, not their address."""
+    from umr.eval.baselines import RandomEmbedder
+
+    opts = SuiteOptions(video_mode="mean", frames=4)
+    first = run_suite("msrvtt", RandomEmbedder(), clips.root, opts).rows[0].metrics
+    second = run_suite("msrvtt", RandomEmbedder(), clips.root, opts).rows[0].metrics
+    assert first == second
+    frame = Item(video=str(clips.root / "videos" / "all" / "video7000.mp4")).load_frames(max_frames=2)
+    model = RandomEmbedder()
+    again = Item(video=str(clips.root / "videos" / "all" / "video7000.mp4")).load_frames(max_frames=2)
+    same = [model.vector(Item(image=f, id="v#frame0")) for f in (frame[0], again[0])]
+    assert frame[0] is not again[0] and (same[0] == same[1]).all()
+    other = model.vector(Item(image=frame[1], id="v#frame0"))  # another frame under the same id differs
+    assert not (other == same[0]).all()
