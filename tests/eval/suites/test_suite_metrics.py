@@ -132,7 +132,7 @@ def test_ranked_relevance_shortcut_matches_a_full_sort_with_ties(ties):
         eligible = rng.random(60) > 0.2
         # brute force: eligible candidates by score descending; in a tie, the earlier column (position) or the
         # negatives (pessimistic) first — Python's sort is stable, so equal keys keep column order
-        tie_key = (lambda i: 0) if ties == "position" else (lambda i: i in pos)
-        full = sorted((i for i in range(60) if eligible[i]), key=lambda i: (-row[i], tie_key(i)))
+        pessimistic = ties == "pessimistic"
+        full = sorted((i for i in range(60) if eligible[i]), key=lambda i: (-row[i], pessimistic and i in pos))
         expected = [i in pos for i in full[:5]]
         assert ranked_relevance(row, pos, 5, eligible, ties).tolist() == expected
