@@ -144,14 +144,15 @@ class Item:
         # not as a TypeError deep in PIL (a dict id would otherwise become the string "{'x': 1}")
         if ident is not None and (isinstance(ident, bool) or not isinstance(ident, str | int)):
             raise ItemError(None, f"id must be a string or an integer, got {type(ident).__name__} {ident!r:.60}")
-        if image is not None and not isinstance(image, str):
-            raise ItemError(None, f"image path must be a string, got {type(image).__name__} {image!r:.60}")
-        if video is not None and not isinstance(video, str) and not (
-                isinstance(video, list) and all(isinstance(v, str) for v in video)):
-            raise ItemError(None, f"video must be a path or a list of frame paths, got {video!r:.60}")
         for name, value in (("id", ident), ("image path", image), ("video path", video)):
             if isinstance(value, str) and _SURROGATE.search(value):
                 raise ItemError(None, f"{name} {value!r:.60} is not valid Unicode (a lone surrogate)")
+        who = None if ident is None else cls(text="-", id=str(ident))  # names the item in the errors below
+        if image is not None and not isinstance(image, str):
+            raise ItemError(who, f"image path must be a string, got {type(image).__name__} {image!r:.60}")
+        if video is not None and not isinstance(video, str) and not (
+                isinstance(video, list) and all(isinstance(v, str) for v in video)):
+            raise ItemError(who, f"video must be a path or a list of frame paths, got {video!r:.60}")
 
         def resolve(p: Any) -> Any:
             if isinstance(p, str) and root is not None and not Path(p).is_absolute():

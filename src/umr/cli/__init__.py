@@ -2,8 +2,9 @@
 
 Each verb lives in its own module `umr/cli/cmd_<verb>.py` that defines
     register(subparsers) -> None    # adds its parser and sets `func=run`
-so verbs are added without touching this file. Library errors (ValueError, FileNotFoundError) are printed as
-one clear line and exit code 2; anything else is a bug and keeps its traceback.
+so verbs are added without touching this file. Library errors (ValueError, FileNotFoundError), a file that is a
+folder (or the other way round) and a YAML syntax error are printed as one clear line and exit code 2; anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -43,9 +44,28 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"umr {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        what = {IsADirectoryError: "is a directory; give a file", NotADirectoryError: "is not a directory",
+                PermissionError: "permission denied"}[type(exc)]
+        print(f"umr {args.command}: error: {exc.filename or exc}: {what}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__module__.startswith("yaml"):  # yaml.YAMLError, without importing yaml for every verb
+            print(f"umr {args.command}: error: {_yaml_problem(args, exc)}", file=sys.stderr)
+            return 2
+        raise
     except KeyboardInterrupt:
         print(f"umr {args.command}: interrupted; finished work is kept on disk", file=sys.stderr)
         return 130
+
+
+def _yaml_problem(args: argparse.Namespace, exc: Exception) -> str:
+    """One line for a YAML syntax error: the file (the verb's --config), the line and column, the problem."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    source = getattr(args, "config", None) or (mark.name if mark is not None else "YAML input")
+    return f"{source}: not valid YAML ({problem}{where})"
 
 
 if __name__ == "__main__":

@@ -22,6 +22,32 @@ def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | Path) -> list[Path]:
+    """Delete the temp files (`.NAME.tmp-PID-…`) that a killed process left in `folder`; returns them.
+
+    A temp file whose writer is still running on this machine is kept, so a rank still writing is never robbed
+    of its file. Callers run this only where no other machine writes into the folder at the same time.
+    """
+    removed = []
+    for path in Path(folder).glob(".*.tmp-*"):
+        pid = path.name.rpartition(".tmp-")[2].split("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)) or not path.is_file():
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call write(tmp) then move tmp over path; on any failure the temp file is removed and path untouched."""
     path = Path(path)

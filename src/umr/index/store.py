@@ -34,6 +34,7 @@ from umr.index.atomic import (
     atomic_write_bytes,
     atomic_write_json,
     read_json,
+    remove_stale_temps,
     sha256_file,
 )
 from umr.index.distributed import DistInfo, barrier, dist_info, init_process_group
@@ -192,9 +193,19 @@ def _mismatch(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return diffs
 
 
-def _prepare(store: EmbeddingStore, plan: dict[str, Any], ids_bytes: bytes, overwrite: bool) -> None:
-    """Rank 0: create the job directory, or check that the one there is this same job (then resume)."""
+def _prepare(store: EmbeddingStore, plan: dict[str, Any], ids_bytes: bytes, overwrite: bool,
+             clean: bool = True) -> None:
+    """Rank 0: create the job directory, or check that the one there is this same job (then resume).
+
+    clean: delete temp files a killed run left behind (a full-size embeddings.npy temp among them); only when no
+    other rank can be writing yet."""
     root = store.root
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"{root} is a file, not a job directory; give --out a new or existing directory")
+    if clean and root.is_dir():
+        for folder in (root, root / "shards", root / "index"):
+            if folder.is_dir():
+                remove_stale_temps(folder)
     if store.exists():
         old = store.manifest()
         diffs = _mismatch(old, plan)
@@ -296,8 +307,8 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
             "corpus": {"fingerprint": hashlib.sha256(ids_bytes).hexdigest(),
                        "modalities": dict(sorted(_count(r["modality"] for r in records).items()))}}
     ranges = shard_ranges(n, shard_size)
-    if info.is_main:
-        _prepare(store, plan, ids_bytes, overwrite)
+    if info.is_main:  # other ranks wait for it under a process group; without one they may already be writing
+        _prepare(store, plan, ids_bytes, overwrite, clean=has_group or info.world_size == 1)
     if has_group:
         barrier()
     elif not info.is_main:
