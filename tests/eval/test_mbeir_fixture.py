@@ -12,8 +12,9 @@ from umr.eval.mbeir import EvalOptions, evaluate
 # mscoco_task0, local pool = 5 images (red, green, blue, yellow, teal):
 #   "a red square"    → red image scores 1, best              rank 1
 #   "a yellow square" → yellow image scores 1, best           rank 1
-#   "a blue square"   → labelled positive is the green image: score 0, tied with red and yellow and below
-#                       blue (1) and teal (.71); ties go against the positive → rank 5
+#   "a blue square"   → labelled positive is the green image: score ≈0, a hair below red and yellow (the
+#                       embedder's 1e-12 offset) and below blue (1) and teal (.71) → rank 5
+#                       (exact ties: test_mbeir_ties.py)
 #   "a teal square"   → its only positive 5:99 is another dataset's did, not in the pool → counted as a miss
 # → R@1 = 2/4, R@5 = 3/4, MRR@10 = (1 + 1 + 1/5 + 0) / 4 = 0.55
 
@@ -87,3 +88,32 @@ def test_embedding_cache_resumes(mbeir_mini, colour_embedder, tmp_path):
     evaluate(colour_embedder, mbeir_mini, EvalOptions(pool="global", ks=(1, 5), cache_dir=tmp_path / "cache",
                                                        instructions=False))
     assert colour_embedder.calls == calls + 5  # other query settings → queries embedded again, pool reused
+
+
+def test_compare_published_on_a_real_layout_root(tmp_path, capsys):
+    """All 16 real set names → `--compare published` prints the papers' per-set numbers beside ours."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
+    from mbeir_real import build_real_layout
+
+    from umr.eval.mbeir import MBEIR_16
+
+    root = build_real_layout(tmp_path / "M-BEIR")
+    out = tmp_path / "run"
+    assert main(["eval", "--model", "random", "--data", str(root), "--out", str(out), "--compare", "published",
+                 "--no-cache"]) == 0
+    printed = capsys.readouterr().out
+    assert "nothing to compare" not in printed and "Published M-BEIR numbers (local pool" in printed
+    data = json.loads((out / "results.json").read_text())
+    assert [r["name"] for r in data["results"]] == sorted(MBEIR_16, key=lambda n: (int(n[-1]), n))
+    assert data["mbeir16_average"] is not None
+    md = (out / "results.md").read_text()
+    # CLIP-SF's MSCOCO text→image (81.1) and U-MARVEL's average (63.2) sit in the rows of their sets
+    coco = next(line for line in md.splitlines() if line.startswith("| mscoco_task0 |") and "81.1" in line)
+    assert coco.count("|") == 1 + 2 + 6 and "| 84.4 |" in coco  # set, ours, the 6 models with local numbers
+    assert "| avg (16) |" in md and "| 63.2 |" in md
+    published = printed.split("Published M-BEIR numbers", 1)[1]
+    iq = next(line for line in published.splitlines() if "fashioniq_task7" in line)
+    assert "24.4" in iq and "36.4" in iq  # CLIP-SF's and U-MARVEL's R@10 on the terminal too

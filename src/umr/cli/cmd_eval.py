@@ -34,9 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lenient", action="store_true",
                    help="count unknown dids in qrels as absent positives instead of stopping")
     p.add_argument("--ties", choices=["pool-order", "pessimistic"], default="pool-order",
-                   help="equal scores: the earlier pool candidate ranks first (FAISS flat search, as UniIR; "
-                   "default), or every tie ranks above the positive; sets where the other rule gives other "
-                   "numbers are printed with both")
+                   help="equal scores: the earlier pool candidate ranks first (a stable sort on descending "
+                   "score; default), or every tie ranks above the positive; sets where the other rule gives "
+                   "other numbers are printed with both")
     p.add_argument("--format-text", action="store_true",
                    help="normalise query and candidate texts as UniIR does (capitalised, final full stop), as "
                    "UniIR, LamRA and U-MARVEL do when they embed M-BEIR")

@@ -7,10 +7,12 @@ Fashion200K / FashionIQ sets and their world analogues, R@5 for the rest). In gl
 its modality bias: the share of its top-k results whose modality is not the one the task asks for.
 
 Ties (the project-wide rule): among equal scores the candidate that comes earlier in the candidate pool ranks
-higher, i.e. a stable sort on descending score. FAISS flat search, which UniIR's retriever uses, orders ties the
-same way, so numbers compare with the published ones. `ties="pessimistic"` (`umr eval --ties pessimistic`) ranks
-every tied candidate above the positive instead, so a model that cannot tell candidates apart gets no credit
-from the order the pool was written in; each set keeps the other rule's metrics when they differ (`alt_metrics`).
+higher, i.e. a stable sort on descending score. It is a fixed, documented order, not a retriever's: measured with
+faiss 1.15 on CPU, flat inner-product search returns exactly tied candidates latest-first (flat L2 earliest-first),
+and UniIR's GPU-sharded search documents no order; exact ties are rare with real embeddings.
+`ties="pessimistic"` (`umr eval --ties pessimistic`) ranks every tied candidate above the positive instead, so a
+model that cannot tell candidates apart gets no credit from the order the pool was written in; each set keeps
+the other rule's metrics when they differ (`alt_metrics`).
 
 Queries carry one instruction each from the data root's instructions TSV, chosen by a hash of the qid (M-BEIR
 samples one at random; a hash keeps runs reproducible). `format_text` applies UniIR's text normalisation
@@ -76,7 +78,7 @@ class EvalOptions:
     # local pools: take their vectors from the split's global pool (their union) instead of embedding each one;
     # with a cache_dir shared with a global run, local pools then cost nothing to embed
     local_from_global: bool = False
-    ties: str = "pool-order"  # "pool-order": earlier pool candidate wins a tie (FAISS, UniIR); or "pessimistic"
+    ties: str = "pool-order"  # "pool-order": the earlier pool candidate wins a tie; or "pessimistic"
     format_text: bool = False  # UniIR's text normalisation of queries and candidates (umr.data.mbeir.format_text)
 
 
@@ -230,6 +232,22 @@ def pool_order_ranks(top: np.ndarray, top_scores: np.ndarray, pos_rows: np.ndarr
     return ranks + [len(top) + 1 + j for j in range(len(rest))]
 
 
+def _with_boundary_ties(pool: _Pool, q: np.ndarray, top: np.ndarray, top_scores: np.ndarray,
+                        pos_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The retrieved list plus every pool row tied with its last score, when a positive has that score.
+
+    FAISS keeps an arbitrary subset of the candidates tied at the k-th score, so a positive at the cut could
+    miss the earlier (or, pessimistically, all) candidates it ties with. Rare: only such queries pay a pass
+    over the pool."""
+    if not len(top) or len(top) == len(pool.dids) or not np.any(pos_scores == top_scores.min()):
+        return top, top_scores
+    cut = top_scores.min()
+    near = np.flatnonzero(np.abs(pool.emb @ q - cut) <= 1e-5)  # float32 pre-filter, then exact float64
+    near = near[_row_dots(pool.emb, near, q) == cut]
+    rows = np.union1d(top, near)
+    return rows, _row_dots(pool.emb, rows, q)
+
+
 def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions,
                rerank_fn: Any = None) -> tuple[Metrics, Metrics | None, list[float] | None]:
     """Metrics under opts.ties, the other rule's metrics when they differ, the modality-bias shares (global).
@@ -261,6 +279,7 @@ def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions,
             others.append(results[-1])
             continue
         pos_scores = _row_dots(pool.emb, pos_rows, q_emb[qi])
+        top, top_scores = _with_boundary_ties(pool, q_emb[qi], top, top_scores, pos_scores)
         by_order = QueryResult(q.qid, pool_order_ranks(top, top_scores, pos_rows, pos_scores), len(pos))
         pessimistic = QueryResult(q.qid, positive_ranks(top_scores, np.isin(top, pos_rows), pos_scores), len(pos))
         chosen, other = (by_order, pessimistic) if opts.ties == "pool-order" else (pessimistic, by_order)

@@ -45,6 +45,15 @@ def comparison(report: EvalReport) -> list[list[str]]:
     return table
 
 
+def comparison_by_set(report: EvalReport) -> tuple[list[str], list[list[str]]]:
+    """The published comparison with one row per set (ours first, then each paper's number): narrow enough for
+    a terminal and a Markdown page. Returns (header, rows); the last row is the 16-set average."""
+    table = comparison(report)
+    header = ["set", *(r[0] for r in table)]
+    body = [[name, *(r[2 + i] for r in table)] for i, name in enumerate(MBEIR_16)]
+    return header, body + [["avg (16)", *(r[-1] for r in table)]]
+
+
 def print_report(report: EvalReport, compare: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -73,12 +82,14 @@ def print_report(report: EvalReport, compare: bool = False) -> None:
             console.print("--compare published: the papers' numbers are for the 16 real M-BEIR sets; this data "
                           "is not real M-BEIR (or not all 16 sets were run), so there is nothing to compare.")
             return
-        cmp_table = Table(title="Published M-BEIR numbers (headline recall, %)")
-        for c in ["model", "source", *MBEIR_16, "avg"]:
-            cmp_table.add_column(c)
-        for row in comparison(report):
+        header, body = comparison_by_set(report)
+        cmp_table = Table(title=f"Published M-BEIR numbers ({report.options['pool']} pool, headline recall, %)")
+        for c in header:
+            cmp_table.add_column(c, justify="left" if c == "set" else "right")
+        for row in body:
             cmp_table.add_row(*row)
         console.print(cmp_table)
+        console.print("sources: " + "; ".join(sorted({p.source for p in published_for(report.options["pool"])})))
 
 
 def write_results(report: EvalReport, out_dir: str | Path, compare: bool = False) -> list[Path]:
@@ -97,5 +108,9 @@ def write_results(report: EvalReport, out_dir: str | Path, compare: bool = False
     md = [f"# {report.model.get('name', 'model')} — {report.options['pool']} pool, {report.options['split']}",
           "", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     md += ["| " + " | ".join(r) + " |" for r in table]
+    if compare and report.mbeir16_average is not None:
+        header, body = comparison_by_set(report)
+        md += ["", "## Published numbers", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        md += ["| " + " | ".join(r) + " |" for r in body]
     (out / "results.md").write_text("\n".join(md) + "\n", encoding="utf-8")
     return [out / "results.json", out / "results.csv", out / "results.md"]
