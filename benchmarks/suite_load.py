@@ -13,11 +13,12 @@ Printed: seconds per 10k image records at each of --sizes and their ratio (large
 growth, 6.0 = quadratic growth from 20k to 120k), the load time at the real COCO size (target < 10 s), and the
 JSON walk alone over a CIRCO-sized ``image_info_unlabeled2017.json`` (--info entries).
 
-Measured (2 CPU cores shared with other jobs, Python 3.11):
-  20,000 images   0.68 s = 0.34 s per 10k records
-  120,000 images  3.70 s = 0.31 s per 10k records      ratio 0.91 (linear)
-  123,287 images (real COCO size)  3.78 s              (before: ~65 min, counting newlines from the file start)
-  CIRCO image info, 123,403 entries: 0.36 s
+Measured (2 CPU cores shared with three other developers' jobs, Python 3.11; two runs, the second under more load):
+  20,000 images   0.57 s = 0.29 s per 10k records      |  0.96 s = 0.48 s per 10k
+  120,000 images  2.82 s = 0.24 s per 10k records      |  5.84 s = 0.49 s per 10k
+  per-record ratio 120k / 20k: 0.82                    |  1.01   (linear; quadratic would be 6)
+  123,287 images (real COCO size): 3.94 s              |  6.48 s (target < 10 s; before: ~65 min, issue 17)
+  CIRCO image info, 123,403 entries (JSON walk): 0.89 s |  1.52 s
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ def test_help_lists_every_suite_and_layout(capsys):
         main(["eval-suite", "--help"])
     out = capsys.readouterr().out
     for name in ("flickr30k", "coco", "circo", "cirr", "fashioniq", "mmeb", "msrvtt", "--video-mode",
-                 "MSRVTT_JSFUSION_test.csv", "cap.rc2.val.json"):
+                 "MSRVTT_JSFUSION_test.csv", "cap.rc2.val.json", "--ties", "--captions-per-image", "--caption-join",
+                 "--split test1", "cirr_test1_recall_subset.json", "<Task>/*.parquet", "docs/suites.md"):
         assert name in out
 
 
@@ -63,3 +64,15 @@ def test_errors_are_one_line_with_file_and_line(data, tmp_path, capsys):
     assert main(["eval-suite", "--suite", "cirr", "--data", str(data["cirr"]), "--model", "random",
                  "--max-queries", "0"]) == 2
     assert "--max-queries must be at least 1" in capsys.readouterr().err
+
+
+def test_protocol_flags_reach_the_suite(data, tmp_path):
+    out = tmp_path / "o"
+    assert main(["eval-suite", "--suite", "cirr", "--data", str(data["cirr"]), "--model", "random", "--out", str(out),
+                 "--ties", "pessimistic", "--captions-per-image", "0", "--caption-join", "clip4cir"]) == 0
+    options = json.loads((out / "results.json").read_text())["options"]
+    assert options["ties"] == "pessimistic" and options["captions_per_image"] is None
+    assert options["caption_join"] == "clip4cir"
+    with pytest.raises(SystemExit):  # argparse rejects an unknown rule
+        main(["eval-suite", "--suite", "cirr", "--data", str(data["cirr"]), "--model", "random",
+              "--ties", "optimistic"])
