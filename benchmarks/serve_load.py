@@ -1,14 +1,17 @@
 """Load test for `umr serve`: /search at fixed concurrency, request batching on vs off (loopback only).
 
     .venv/bin/python benchmarks/serve_load.py [--model tiny:gme] [--requests 1000] [--concurrency 32]
-                                              [--image-fraction 0.25] [--max-wait-ms 5] [--torch-threads 1]
-                                              [--json out.json]
+                                              [--image-fraction 0.25] [--invalid-fraction 0.35]
+                                              [--max-wait-ms 5] [--torch-threads 1] [--json out.json]
     (--model text --image-fraction 0: the real MiniLM text embedder, text queries only)
 
 Builds a small index (synthetic texts + rendered images) with the model, then for each mode starts
-`umr serve` in its own process on 127.0.0.1, warms it up, and sends --requests /search calls from
---concurrency concurrent clients (a mix of text and image queries). Prints errors, p50/p99 latency and
-throughput per mode, the model calls the server made (from /health), and the throughput ratio on/off.
+`umr serve` in its own process on 127.0.0.1, warms it up, and sends --requests calls from --concurrency
+concurrent clients: valid /search queries (a mix of text and image) and, a share --invalid-fraction of them,
+hostile ones (tiny or skewed images, lone surrogates, bad base64, 64-image bombs to /embed, …) that must get a
+4xx. Prints per mode: errors (a valid request not answered in full, or an invalid one not given a 4xx), the
+5xx count (must be 0), p50/p99 latency and throughput of the valid requests, the model calls the server made
+(from /health), its peak RSS (VmHWM) over its RSS when idle; then the throughput ratio on/off.
 Bounded: every request has a timeout and each run a deadline; nothing leaves the machine.
 """
 
@@ -90,6 +93,44 @@ def queries(n: int, image_fraction: float, seed: int = 0) -> list[dict]:
     return out
 
 
+def png_b64(size: tuple[int, int], mode: str = "RGB") -> str:
+    buf = io.BytesIO()
+    Image.new(mode, size, 90).save(buf, format="PNG", optimize=True)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def hostile(n: int, seed: int = 0) -> list[tuple[str, dict]]:
+    """(path, body) of requests a server must answer with a 4xx: each would have been a 5xx, a memory blow-up
+    or a silent wrong answer without the checks."""
+    bomb = {"items": [{"image": png_b64((4000, 4000), "1")} for _ in range(64)]}  # ~130 KB, 3 GB decoded
+    kinds = [("/search", {"image": png_b64(s), "k": 5}) for s in [(1, 1), (2, 2), (100, 1), (2, 500), (1000, 4)]]
+    kinds += [("/embed", {"items": [{"text": "ok"}, {"image": png_b64((1, 1))}]}),
+              ("/search", {"text": "\ud800 x", "k": 5}), ("/search", {"text": "a cat", "instruction": "\udfff"}),
+              ("/embed", {"items": [{"text": "x \ud83d"}]}), ("/search", {"image": "abc$%^", "k": 5}),
+              ("/search", {"text": "x", "k": 0}), ("/search", {"text": "   "}), ("/search", {"colour": "red"}),
+              ("/embed", {"items": []}), ("/embed", bomb)]
+    rng = np.random.default_rng(seed)
+    return [kinds[int(i)] for i in rng.integers(0, len(kinds), n)]
+
+
+def mixed(n: int, image_fraction: float, invalid_fraction: float, seed: int = 0) -> list[tuple[str, dict, bool]]:
+    """(path, body, valid) for n requests, the invalid ones spread at random."""
+    n_bad = int(round(n * invalid_fraction))
+    valid = [("/search", body, True) for body in queries(n - n_bad, image_fraction, seed)]
+    bad = [(path, body, False) for path, body in hostile(n_bad, seed)]
+    out = valid + bad
+    order = np.random.default_rng(seed + 1).permutation(len(out))
+    return [out[int(i)] for i in order]
+
+
+def rss_mb(pid: int, key: str = "VmRSS") -> float:
+    """VmRSS (now) or VmHWM (peak since start) of a process in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc), to show where the cores went."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -126,33 +167,41 @@ async def wait_ready(base: str, proc: subprocess.Popen, timeout: float = 180) ->
     raise RuntimeError("server did not become ready in time")
 
 
-async def load(base: str, bodies: list[dict], concurrency: int, deadline_s: float) -> dict:
-    """Send every body once from `concurrency` workers; latency per request, errors, wall time."""
+async def load(base: str, requests: list[tuple[str, dict, bool]], concurrency: int, deadline_s: float) -> dict:
+    """Send every request once from `concurrency` workers; latency per valid request, errors, 5xx, wall time."""
     latencies: list[float] = []
     server_ms: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
-    todo = iter(bodies)
+    statuses: dict[int, int] = {}
+    todo = iter(requests)
     stop_at = time.monotonic() + deadline_s
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
         before = (await client.get("/health")).json()["batching"]
 
         async def worker() -> None:
-            for body in todo:
+            for path, body, valid in todo:
                 if time.monotonic() > stop_at:
                     errors["deadline"] = errors.get("deadline", 0) + 1
                     continue
                 t0 = time.perf_counter()
                 try:
-                    res = await client.post("/search", json=body)
-                    ok = res.status_code == 200 and len(res.json()["results"]) == body["k"]
-                    why = None if ok else f"HTTP {res.status_code}"
-                    if ok:
+                    # json.dumps escapes lone surrogates (\ud800); httpx's own encoder would refuse to send them
+                    res = await client.post(path, content=json.dumps(body).encode(),
+                                            headers={"content-type": "application/json"})
+                    statuses[res.status_code] = statuses.get(res.status_code, 0) + 1
+                    if valid:
+                        ok = res.status_code == 200 and len(res.json()["results"]) == body["k"]
+                    else:
+                        ok = 400 <= res.status_code < 500 and "detail" in res.json()
+                    why = None if ok else f"{'valid' if valid else 'invalid'} → HTTP {res.status_code}"
+                    if ok and valid:
                         for part, ms in res.json()["timings_ms"].items():
                             server_ms.setdefault(part, []).append(ms)
                 except httpx.HTTPError as exc:
                     why = type(exc).__name__
-                latencies.append(time.perf_counter() - t0)
+                if valid:
+                    latencies.append(time.perf_counter() - t0)
                 if why:
                     errors[why] = errors.get(why, 0) + 1
 
@@ -161,8 +210,10 @@ async def load(base: str, bodies: list[dict], concurrency: int, deadline_s: floa
         wall = time.perf_counter() - t0
         after = (await client.get("/health")).json()["batching"]
     lat = np.array(latencies) * 1e3
-    return {"requests": len(bodies), "errors": sum(errors.values()), "error_kinds": errors, "wall_s": wall,
-            "req_per_s": len(bodies) / wall, "p50_ms": float(np.percentile(lat, 50)),
+    return {"requests": len(requests), "invalid": sum(not v for _, _, v in requests), "errors": sum(errors.values()),
+            "error_kinds": errors, "statuses": dict(sorted(statuses.items())),
+            "5xx": sum(c for code, c in statuses.items() if code >= 500), "wall_s": wall,
+            "req_per_s": len(requests) / wall, "p50_ms": float(np.percentile(lat, 50)),
             "p99_ms": float(np.percentile(lat, 99)), "model_calls": after["model_calls"] - before["model_calls"],
             "items": after["items"] - before["items"],
             "server_mean_ms": {part: float(np.mean(v)) for part, v in server_ms.items()}}
@@ -174,12 +225,14 @@ def run_mode(index: Path, batching: bool, args: argparse.Namespace) -> dict:
     base = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(wait_ready(base, proc))
-        asyncio.run(load(base, queries(args.warmup, args.image_fraction, seed=1), args.concurrency, 120))
-        bodies = queries(args.requests, args.image_fraction)
+        asyncio.run(load(base, mixed(args.warmup, args.image_fraction, 0.0, seed=1), args.concurrency, 120))
+        idle_rss = rss_mb(proc.pid)
+        requests = mixed(args.requests, args.image_fraction, args.invalid_fraction)
         cpu0, own0 = process_cpu_s(proc.pid), time.process_time()
-        result = asyncio.run(load(base, bodies, args.concurrency, args.deadline_s))
-        result["server_cpu_ms_per_req"] = (process_cpu_s(proc.pid) - cpu0) * 1e3 / len(bodies)
-        result["client_cpu_ms_per_req"] = (time.process_time() - own0) * 1e3 / len(bodies)
+        result = asyncio.run(load(base, requests, args.concurrency, args.deadline_s))
+        result["server_cpu_ms_per_req"] = (process_cpu_s(proc.pid) - cpu0) * 1e3 / len(requests)
+        result["client_cpu_ms_per_req"] = (time.process_time() - own0) * 1e3 / len(requests)
+        result["idle_rss_mb"], result["peak_rss_mb"] = idle_rss, rss_mb(proc.pid, "VmHWM")
     finally:
         proc.terminate()
         try:
@@ -196,6 +249,8 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=32)
     p.add_argument("--warmup", type=int, default=64, help="requests sent before measuring (default: 64)")
     p.add_argument("--image-fraction", type=float, default=0.25, help="share of image queries (default: 0.25)")
+    p.add_argument("--invalid-fraction", type=float, default=0.35,
+                   help="share of hostile requests that must get a 4xx (default: 0.35)")
     p.add_argument("--max-batch", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=5.0)
     # 1 by default: on a small shared box the HTTP side and the load generator need the other cores, and torch's
@@ -210,14 +265,16 @@ def main() -> int:
         index = build_index(Path(tmp), args.model)
         results = {mode: run_mode(index, mode == "batching on", args) for mode in ("batching on", "batching off")}
     print(f"\n/search × {args.requests} at concurrency {args.concurrency}, model {args.model}, "
-          f"{args.image_fraction:.0%} image queries, max batch {args.max_batch}, max wait {args.max_wait_ms} ms, "
-          f"{args.torch_threads or 'default'} model thread(s), {os.cpu_count()} CPU cores")
-    print(f"{'mode':<14}{'errors':>7}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'model calls':>13}{'items/call':>12}"
-          f"{'server CPU ms/req':>19}")
+          f"{args.image_fraction:.0%} image queries, {args.invalid_fraction:.0%} hostile requests, max batch "
+          f"{args.max_batch}, max wait {args.max_wait_ms} ms, {args.torch_threads or 'default'} model thread(s), "
+          f"{os.cpu_count()} CPU cores")
+    print(f"{'mode':<14}{'errors':>7}{'5xx':>5}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}{'model calls':>13}"
+          f"{'items/call':>12}{'server CPU ms/req':>19}{'RSS idle → peak MB':>20}")
     for mode, r in results.items():
-        print(f"{mode:<14}{r['errors']:>7}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['req_per_s']:>9.1f}"
+        print(f"{mode:<14}{r['errors']:>7}{r['5xx']:>5}{r['p50_ms']:>9.1f}{r['p99_ms']:>9.1f}{r['req_per_s']:>9.1f}"
               f"{r['model_calls']:>13}{r['items'] / max(r['model_calls'], 1):>12.1f}"
-              f"{r['server_cpu_ms_per_req']:>19.1f}")
+              f"{r['server_cpu_ms_per_req']:>19.1f}{r['idle_rss_mb']:>11.0f} → {r['peak_rss_mb']:.0f}")
+        print(f"  status codes: {r['statuses']}")
         if r["errors"]:
             print(f"  errors: {r['error_kinds']}")
     ratio = results["batching on"]["req_per_s"] / results["batching off"]["req_per_s"]
@@ -225,7 +282,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"settings": vars(args) | {"json": str(args.json)}, "results": results,
                                          "ratio_on_off": ratio}, indent=1, default=str))
-    return 0 if all(r["errors"] == 0 for r in results.values()) else 1
+    return 0 if all(r["errors"] == 0 and r["5xx"] == 0 for r in results.values()) else 1
 
 
 if __name__ == "__main__":
