@@ -6,9 +6,10 @@ Conventions shared by every function here:
   row by row, so callers can stream a large corpus in query chunks).
 - Ranks are **1-based**. Ties (``TIES``, umr's one rule for every suite and for M-BEIR): ``"position"`` (the
   default) — among equal scores the candidate earlier in the candidate list ranks higher, i.e. a stable sort on
-  descending score. This is the order a FAISS flat search returns, VLM2Vec's ``argmax`` (index 0 wins) and the
-  candidate order of the official lists. ``"pessimistic"`` counts every tie against the positive (a positive
-  whose score equals a negative's ranks after it): umr's earlier rule, kept to show how much ties matter.
+  descending score. It is VLM2Vec's ``argmax`` (index 0 wins); it is a fixed, documented order rather than a
+  retriever's (faiss 1.15's flat inner-product search returns exact ties latest-first, flat L2 earliest-first).
+  ``"pessimistic"`` counts every tie against the positive (a positive whose score equals a negative's ranks
+  after it): umr's earlier rule, kept to show how much ties matter.
 - ``eligible`` (optional bool ``[n_queries, n_candidates]``) removes candidates from a query's ranking, e.g. the
   reference image in CIRR, or everything outside the image set for CIRR's subset recall. A positive that is not
   eligible is ignored; a query left without an eligible positive is a miss at every cut-off (rank ``MISS``).
