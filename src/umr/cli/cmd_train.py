@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -55,9 +56,10 @@ def _assign(target: dict[str, Any], keys: list[str], value: Any, create: bool) -
 def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
     """The raw config mapping with KEY=VALUE assignments applied (dotted keys reach into mappings: lora.r=8).
 
-    The top level always gets the value; a stage only when it sets the key itself, since a stage's own value
-    would otherwise hide the override (stages inherit every key they do not set)."""
-    raw = dict(raw)
+    The top level gets the value, and so does every stage that sets the key itself, since a stage's own value
+    would otherwise hide the override (stages inherit every key they do not set). A dotted key whose mapping
+    only stages have (mine.top=5, teacher.max_per_set=4) changes those stages alone."""
+    raw = copy.deepcopy(raw)
     for item in assignments:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
@@ -65,10 +67,12 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
         keys, value = key.strip().split("."), _value(text)
         if keys[0] == "stages":
             raise ValueError("--set cannot replace `stages`; edit the config file")
-        _assign(raw, keys, value, create=True)
-        for stage in raw.get("stages") or []:
-            if isinstance(stage, dict):
-                _assign(stage, keys, value, create=False)
+        stages = [st for st in raw.get("stages") or [] if isinstance(st, dict)]
+        stage_only = len(keys) > 1 and keys[0] not in raw and any(keys[0] in st for st in stages)
+        if not stage_only:
+            _assign(raw, keys, value, create=True)
+        for stage in stages:
+            _assign(stage, keys, value, create=False)
     return raw
 
 
