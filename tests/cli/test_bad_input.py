@@ -103,10 +103,12 @@ def tiny_image_corpus(tmp_path: Path) -> Path:
     return tmp_path / "items.jsonl"
 
 
-def test_one_pixel_image_is_a_clear_error(tiny_image_corpus: Path, tmp_path: Path, tiny_model: str,
+@pytest.mark.parametrize("verb", ["embed", "index build"])
+def test_one_pixel_image_is_a_clear_error(verb: str, tiny_image_corpus: Path, tmp_path: Path, tiny_model: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "job"
-    rc, err = run(capsys, "embed", "--model", tiny_model, "--input", str(tiny_image_corpus), "--out", str(out),
+    flag = "--input" if verb == "embed" else "--corpus"
+    rc, err = run(capsys, *verb.split(), "--model", tiny_model, flag, str(tiny_image_corpus), "--out", str(out),
                   "--shard-size", "1")
     assert rc == 2
     assert_one_line(err, "item 'dot': image is 1x1: a side under 4 pixels is too small to embed")
