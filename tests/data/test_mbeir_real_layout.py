@@ -141,3 +141,13 @@ def test_lines_uniir_accepts(tmp_path):
     bad.write_text(json.dumps({"did": "1:1", "modality": "text", "txt": ""}) + "\n")
     with pytest.raises(ValueError, match="no text"):  # a text candidate still needs its text
         read_pool(bad, tmp_path)
+
+
+def test_oven_and_infoseek_train_sets_share_their_candidates(real):
+    """U-MARVEL's local training pools (get_training_data_local_format.ipynb) give OVEN's and InfoSeek's sets
+    both datasets' candidates of the task's modality, since each lists the other's as positives."""
+    refs = {r.name: r for r in find_eval_sets(real, "train")}
+    oven, seek = load_set_pool(refs["oven_task6"]), load_set_pool(refs["infoseek_task6"])
+    assert set(oven) == set(seek) and {d.split(":")[0] for d in oven} == {"5", "6"}
+    assert {c.modality for c in oven.values()} == {"text"}
+    assert {d.split(":")[0] for d in load_set_pool(refs["webqa_task1"])} == {"2"}

@@ -8,7 +8,8 @@ Training data (split "train") comes in the real download's layout: one file per 
 `query/train/mbeir_{dataset}_train.jsonl` (each line has its `task_id`), with every candidate in the global train
 pool `cand_pool/global/mbeir_union_train_cand_pool.jsonl`. Such a file gives one set per task found in it; the
 set's local pool is the global train pool's candidates of that dataset and of the task's candidate modality (the
-real download has no local train pools; U-MARVEL splits the global one into tasks the same way). A root with
+real download has no local train pools; U-MARVEL's get_training_data_local_format.ipynb splits the global one
+into tasks the same way, OVEN's and InfoSeek's sets sharing both datasets' candidates). A root with
 per-task train files (`mbeir_{dataset}_task{N}_train.jsonl`, older umr worlds) still reads as before.
 
 Unknown ids: a qrels line or positive list naming a did that is not in the pool is an error naming the file
@@ -151,6 +152,9 @@ def dataset_ids(root: str | Path) -> dict[str, str]:
     return out
 
 
+_SHARED_TRAIN_POOLS = {"oven": ("oven", "infoseek"), "infoseek": ("oven", "infoseek")}
+
+
 def union_train_file(root: str | Path) -> Path:
     """UniIR's training queries: every dataset's train file, small datasets up-sampled, shuffled."""
     return Path(root) / "query" / "union_train" / "mbeir_union_up_train.jsonl"
@@ -235,9 +239,11 @@ def load_set_pool(ref: EvalSetRef, check_images: bool = True) -> dict[str, Candi
     if key not in _LAST_POOL:
         _LAST_POOL.clear()
         _LAST_POOL[key] = load_pool(path, ref.root, check_images)
-    dsid = dataset_ids(ref.root).get(ref.dataset)
+    ids = dataset_ids(ref.root)
+    # OVEN and InfoSeek list each other's candidates as positives: U-MARVEL gives their sets both datasets' share
+    wanted = {ids[d] for d in _SHARED_TRAIN_POOLS.get(ref.dataset, (ref.dataset,)) if d in ids}
     cmod = TASKS[ref.task_id][1]
-    return {d: c for d, c in _LAST_POOL[key].items() if dataset_prefix(d) == dsid and c.modality == cmod}
+    return {d: c for d, c in _LAST_POOL[key].items() if dataset_prefix(d) in wanted and c.modality == cmod}
 
 
 def instruction_table(root: str | Path) -> dict[tuple[str, str, str], list[str]]:
