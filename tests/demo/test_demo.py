@@ -128,3 +128,15 @@ def test_reranking_the_top_n_leaves_the_headline_and_moves_only_the_order(demo_d
     assert {n: s["headline"] for n, s in rr["sets"].items()} == {n: s["headline"] for n, s in plain["sets"].items()}
     for result in (plain, rr):  # the means the ablation rows print are the means of the sets
         assert result["r1"] == pytest.approx(sum(s["r1"] for s in result["sets"].values()) / 16, abs=0.01)
+
+
+def test_the_index_records_its_model_and_refuses_another(demo_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    from umr.index.base import read_index_json
+
+    info = read_index_json(demo_dir / "index")["info"]  # was {}: any 64-d model ran against it silently
+    assert info["model"]["name"] == "u-marvel" and Path(info["model_spec"]).name == "final"
+    query = ["search", "--index", str(demo_dir / "index"), "--text", "a red circle"]
+    assert main([*query, "--model", "tiny:u-marvel@64x2"]) == 2
+    assert "index/model mismatch" in capsys.readouterr().err
+    assert main([*query, "-k", "3", "--json"]) == 0  # the recorded model is the default
+    assert len(json.loads(capsys.readouterr().out)["results"]) == 3
