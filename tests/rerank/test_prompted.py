@@ -11,7 +11,7 @@ from rerank_support import draw
 from transformers import AutoImageProcessor, AutoModelForImageTextToText, AutoTokenizer
 
 from umr import Item
-from umr.models.tiny import build_tiny
+from umr.models.tiny import build_tiny, build_tiny_llava_next
 from umr.rerank.prompted import Reranker
 
 QUERY = Item(text="a red circle", instruction="Find the matching image")
@@ -21,9 +21,12 @@ BODY = ("Judge whether the candidate is relevant to the query.\nTask: Find the m
         "Query: a red circle\nCandidate: {vision}{text}\nIs the candidate relevant to the query? Answer Yes or No.")
 
 
-@pytest.fixture(scope="module", params=["gme", "mm-embed"])
+@pytest.fixture(scope="module", params=["gme", "llava-next"])
 def tiny(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    return request.param, str(build_tiny(request.param, tmp_path_factory.mktemp("rr") / request.param))
+    folder = tmp_path_factory.mktemp("rr") / request.param
+    if request.param == "llava-next":  # a llava-hf LLaVA-NeXT with its LM head (MM-Embed's checkpoint has none)
+        return request.param, str(build_tiny_llava_next(folder))
+    return request.param, str(build_tiny(request.param, folder))
 
 
 def reference_p_yes(recipe: str, path: str, cand: Item) -> float:

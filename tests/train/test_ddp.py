@@ -35,6 +35,7 @@ def test_two_processes_equal_one_process(tmp_path: Path) -> None:
     assert one["tau"] == pytest.approx(two["tau"], rel=1e-6)
     assert one["weights"].keys() == two["weights"].keys()
     worst = max((one["weights"][k] - two["weights"][k]).abs().max().item() for k in one["weights"])
-    # Adam turns float noise in near-zero gradients into ~1% of one update (lr 1e-3); a wrong reduction moves
-    # weights by a whole update (measured: averaging instead of summing the model gradients gives 3e-4).
-    assert worst < 5e-5, f"largest weight difference {worst}"
+    # Adam turns float noise in near-zero gradients into ~1% of one update (lr 1e-3): measured 7.8e-5 with the
+    # recipe's 1-D positions (under 5e-5 with M-RoPE); a wrong reduction moves weights by a whole update
+    # (measured: averaging instead of summing the model gradients gives 3e-4).
+    assert worst < 1.2e-4, f"largest weight difference {worst}"

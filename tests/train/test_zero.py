@@ -117,6 +117,8 @@ def test_engine_path_matches_the_plain_step(tiny_gme_dir, draw, tmp_path, monkey
     want, got = plain.named_trainable(), zero.named_trainable()
     # DeepSpeed's clipping norm also counts τ (the plain step clips the model only): ~1e-7 apart; one lr-1e-3
     # step more or less, or an unscaled update, moves weights by ~1e-3.
-    for name in want:
-        assert torch.allclose(want[name], got[name], atol=1e-5), name
+    # Key biases get no gradient in exact arithmetic (a softmax ignores a shift shared by every key): their
+    # float noise, scaled up by Adam to a whole update's size, says nothing about the engine path.
+    for name in (n for n in want if not n.endswith("k_proj.bias")):
+        assert torch.allclose(want[name], got[name], atol=1e-5), (name, (want[name] - got[name]).abs().max())
     assert float(plain.loss_fn.tau) == pytest.approx(float(zero.loss_fn.tau), rel=1e-3)  # clipped τ: 1e-4 apart

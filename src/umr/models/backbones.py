@@ -6,17 +6,26 @@ are expanded here from the processor's output, as the full processor would.
 
 Attention: "causal" passes the usual 2D padding mask (transformers builds the causal mask). "bidirectional"
 passes a 4D boolean padding-only mask, which transformers uses as-is, so every token sees every real token.
+Positions follow the recipe (see Recipe.positions): the published Qwen2-VL embedders ran their LLM with plain
+1-D positions, so that is what their checkpoints expect.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
+from umr.models.qwen_resize import pre_resize
 from umr.models.recipe import Recipe
+
+log = logging.getLogger(__name__)
+
+#: parameters a published checkpoint carries that no inference model has (U-MARVEL's learned temperature)
+TRAINING_ONLY_KEYS = ("sim.temp",)
 
 
 def padding_only_mask(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -35,12 +44,31 @@ def save_hf_folder(out_dir: str | Path, backbone: Backbone, tokenizer: Any) -> P
     return out
 
 
+def check_loading(path: str, info: dict[str, list[str]], expected_unexpected: tuple[str, ...] = ()
+                  ) -> dict[str, list[str]]:
+    """Missing weights mean a wrong key layout (the model would run on random tensors): refuse. Unexpected ones
+    are logged, except the training-only keys a published checkpoint is known to carry. Returns what is left
+    of both (Backbone.loading_info)."""
+    missing = [k for k in info.get("missing_keys", []) if not k.endswith("lm_head.weight")]
+    if missing:
+        raise ValueError(f"{path}: {len(missing)} weights missing from the checkpoint (e.g. {missing[:3]}); its "
+                         "key layout is not one umr knows")
+    extra = [k for k in info.get("unexpected_keys", []) if not k.startswith(expected_unexpected)
+             and k not in TRAINING_ONLY_KEYS]
+    if extra:
+        log.warning("%s: %d checkpoint weights not used (e.g. %s)", path, len(extra), extra[:3])
+    return {"missing": missing, "unexpected": extra}
+
+
 class Backbone:
     image_token: str
     model: Any
 
-    def __init__(self, model: Any, image_processor: Any, recipe: Recipe) -> None:
+    def __init__(self, model: Any, image_processor: Any, recipe: Recipe,
+                 loading_info: dict[str, list[str]] | None = None) -> None:
         self.model, self.image_processor, self.recipe = model, image_processor, recipe
+        #: checkpoint weights the model lacked / did not use, after the known extras (empty when it fits)
+        self.loading_info = loading_info or {"missing": [], "unexpected": []}
 
     def process_images(self, images: list[Image.Image]) -> tuple[dict[str, torch.Tensor], list[int]]:
         """Pixel tensors for a flat list of images, and each image's number of LLM tokens."""
@@ -66,6 +94,9 @@ class QwenVLBackbone(Backbone):
     def process_images(self, images: list[Image.Image]) -> tuple[dict[str, torch.Tensor], list[int]]:
         kwargs: dict[str, Any] = {}
         unit = (self.image_processor.patch_size * self.image_processor.merge_size) ** 2  # pixels per token
+        if self.recipe.image_pre_resize:
+            low, high = self.recipe.image_pre_resize
+            images = [pre_resize(img, low * unit, high * unit, int(unit**0.5)) for img in images]
         if self.recipe.min_image_tokens or self.recipe.max_image_tokens:
             kwargs["size"] = {
                 "shortest_edge": (self.recipe.min_image_tokens or 4) * unit,
@@ -79,67 +110,31 @@ class QwenVLBackbone(Backbone):
     def hidden_states(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         inner = self.model.model
         ids, mask = batch["input_ids"], batch["attention_mask"]
-        extra: dict[str, Any] = {}
+        embeds = inner.get_input_embeddings()(ids)
+        grid = batch.get("image_grid_thw")
         if "pixel_values" in batch:
-            extra = {"pixel_values": batch["pixel_values"].to(self.model.dtype),
-                     "image_grid_thw": batch["image_grid_thw"]}
-        if self.recipe.attention == "bidirectional":
-            # Position ids (3-D M-RoPE) come from the 2D mask; the 4D mask then replaces the causal one.
-            position_ids, _ = inner.get_rope_index(input_ids=ids, image_grid_thw=extra.get("image_grid_thw"),
-                                                   attention_mask=mask)
-            out = inner(input_ids=ids, attention_mask=padding_only_mask(mask), position_ids=position_ids,
-                        use_cache=False, **extra)
-        else:
-            out = inner(input_ids=ids, attention_mask=mask, use_cache=False, **extra)
+            feats = inner.visual(batch["pixel_values"].to(inner.visual.dtype), grid_thw=grid)
+            slots = (ids == self.model.config.image_token_id).unsqueeze(-1).expand_as(embeds)
+            if int(slots.sum()) != feats.numel():
+                raise ValueError(f"image tokens ({int(slots.sum()) // embeds.shape[-1]}) do not match image "
+                                 f"features ({feats.shape[0]})")
+            embeds = embeds.masked_scatter(slots, feats.to(embeds.dtype))
+        if self.recipe.positions == "mrope":
+            positions, _ = inner.get_rope_index(input_ids=ids, image_grid_thw=grid, attention_mask=mask)
+        else:  # right padding, so every row's real tokens sit at 0..n-1, as in the reference forward
+            positions = torch.arange(ids.shape[1], device=ids.device).expand(ids.shape[0], -1)
+        attn = padding_only_mask(mask) if self.recipe.attention == "bidirectional" else mask
+        out = inner.language_model(inputs_embeds=embeds, attention_mask=attn, position_ids=positions,
+                                   use_cache=False)
         return out.last_hidden_state
 
     def estimate_image_tokens(self) -> int:
         return self.recipe.max_image_tokens or 256
 
 
-class LlavaNextBackbone(Backbone):
-    """LLaVA-NeXT with the global image tile only (MM-Embed): the vision tower and projector run on tile 0,
-    their features replace the expanded <image> tokens, and the LLM runs on the merged embeddings."""
-
-    image_token = "<image>"
-
-    @property
-    def tokens_per_image(self) -> int:
-        vision = self.model.config.vision_config
-        n = (vision.image_size // vision.patch_size) ** 2
-        return n + (1 if self.model.config.vision_feature_select_strategy == "full" else 0)
-
-    def process_images(self, images: list[Image.Image]) -> tuple[dict[str, torch.Tensor], list[int]]:
-        out = self.image_processor(images=images, return_tensors="pt")
-        global_tile = out["pixel_values"][:, 0]  # tile 0 is the whole image resized; the rest are crops
-        return {"pixel_values": global_tile}, [self.tokens_per_image] * len(images)
-
-    def hidden_states(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        inner = self.model.model
-        cfg = self.model.config
-        ids, mask = batch["input_ids"], batch["attention_mask"]
-        embeds = inner.get_input_embeddings()(ids)
-        if "pixel_values" in batch:
-            vision = inner.vision_tower(batch["pixel_values"].to(self.model.dtype), output_hidden_states=True)
-            feats = vision.hidden_states[cfg.vision_feature_layer]
-            if cfg.vision_feature_select_strategy == "default":
-                feats = feats[:, 1:]  # drop CLS
-            feats = inner.multi_modal_projector(feats).reshape(-1, embeds.shape[-1])
-            slots = (ids == cfg.image_token_index).unsqueeze(-1).expand_as(embeds)
-            if int(slots.sum()) != feats.numel():
-                raise ValueError(f"image tokens ({int(slots.sum()) // embeds.shape[-1]}) do not match image "
-                                 f"features ({feats.shape[0]}); is the recipe's image placeholder right?")
-            embeds = embeds.masked_scatter(slots, feats.to(embeds.dtype))
-        attn = padding_only_mask(mask) if self.recipe.attention == "bidirectional" else mask
-        out = inner.language_model(inputs_embeds=embeds, attention_mask=attn, use_cache=False)
-        return out.last_hidden_state
-
-    def estimate_image_tokens(self) -> int:
-        return self.tokens_per_image
-
-
-def load_backbone(path: str, recipe: Recipe, dtype: torch.dtype) -> Backbone:
-    """Load the HF model and its slow image processor for a recipe's family."""
+def load_backbone(path: str, recipe: Recipe, dtype: torch.dtype, with_lm_head: bool = False) -> Backbone:
+    """Load the HF model and its slow image processor for a recipe's family. Embedders need no LM head
+    (`with_lm_head` is for the re-ranker, which reads Yes/No logits)."""
     from transformers import AutoConfig, AutoImageProcessor
 
     config = AutoConfig.from_pretrained(path)
@@ -152,13 +147,13 @@ def load_backbone(path: str, recipe: Recipe, dtype: torch.dtype) -> Backbone:
         else:
             raise ValueError(f"{path}: recipe {recipe.name!r} needs a Qwen2-VL/Qwen2.5-VL model, "
                              f"this is {config.model_type!r}")
-        model = Model.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
-        return QwenVLBackbone(model, processor, recipe)
+        # Both layouts load: transformers maps the pre-4.52 one (model.*, visual.*) that the hub checkpoints use.
+        model, info = Model.from_pretrained(path, dtype=dtype, attn_implementation="sdpa", output_loading_info=True)
+        return QwenVLBackbone(model, processor, recipe, check_loading(path, info))
     if recipe.family == "llava-next":
-        from transformers import LlavaNextForConditionalGeneration
+        from umr.models.llava_backbone import load_llava_next
 
         if config.model_type != "llava_next":
             raise ValueError(f"{path}: recipe {recipe.name!r} needs a LLaVA-NeXT model, this is {config.model_type!r}")
-        model = LlavaNextForConditionalGeneration.from_pretrained(path, dtype=dtype, attn_implementation="sdpa")
-        return LlavaNextBackbone(model, processor, recipe)
+        return load_llava_next(path, processor, recipe, dtype, with_lm_head)
     raise ValueError(f"recipe family {recipe.family!r} is not an MLLM backbone")

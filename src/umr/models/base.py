@@ -114,10 +114,12 @@ class Embedder(ABC):
         return out
 
     def encode_queries(self, items: Iterable[Item | str], instruction: str | None = None, **kw: Any) -> np.ndarray:
-        """Queries: `instruction`, when given, replaces each item's own (recipes decide where it goes)."""
+        """Queries: `instruction`, when given, replaces each item's own (recipes decide where it goes). A query
+        left without one gets the instruction "", which marks it as a query (MM-Embed prefixes every query)."""
         items = as_items(items)
         if instruction is not None:
             items = [it.with_instruction(instruction) for it in items]
+        items = [it if it.instruction is not None else it.with_instruction("") for it in items]
         return self.encode(items, **kw)
 
     def encode_corpus(self, items: Iterable[Item | str], **kw: Any) -> np.ndarray:

@@ -19,7 +19,7 @@ from umr.items import Item, ItemError
 from umr.models import pooling as P
 from umr.models.backbones import Backbone, load_backbone, save_hf_folder
 from umr.models.base import Embedder, resolve_device, resolve_dtype
-from umr.models.prompts import expand_placeholder, render, span_token_mask
+from umr.models.prompts import Rendered, expand_placeholder, render, span_token_mask
 from umr.models.recipe import Recipe, write_recipe_marker
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,14 @@ class MLLMEmbedder(Embedder):
         self._device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self._device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
-        self.tokenizer.padding_side = "right"
+        self.tokenizer.padding_side = "right"  # every reference pads right (1-D positions depend on it)
+        if recipe.tokenizer_add_eos is not None:
+            self.tokenizer.add_eos_token = recipe.tokenizer_add_eos
         self.backbone: Backbone = load_backbone(self.model_path, recipe, self.dtype)
         self._ensure_tokens()
         self.pooler: P.LatentAttentionPooling | None = None
         if recipe.pooling == "latent_attention":
-            self.pooler = P.LatentAttentionPooling.load(self.model_path)
+            self.pooler = P.LatentAttentionPooling.load(self.model_path, recipe.latent_heads)
             if self.pooler is None:
                 log.warning("%s has no latent-attention head; starting a random one (train it before use)", model)
                 self.pooler = P.LatentAttentionPooling(self.backbone.hidden_size, recipe.num_latents,
@@ -61,8 +63,13 @@ class MLLMEmbedder(Embedder):
             self.pooler.to(self._device, self.dtype).eval()
         self.backbone.model.to(self._device).eval()
         self.max_batch_tokens = 8192 if self._device.type == "cpu" else 65536
-        self._pool_token_id = (self.tokenizer.convert_tokens_to_ids(recipe.pool_token)
-                               if recipe.pool_token else None)
+        convert = self.tokenizer.convert_tokens_to_ids
+        self._pool_token_id = convert(recipe.pool_token) if recipe.pool_token else None
+        self._marker_ids = [convert(t) for t in recipe.instruction_markers or []]
+        self._image_token_id = convert(self.backbone.image_token)
+        # Special tokens the tokenizer appends (MM-Embed's </s>): truncation keeps them, as HF tokenizers do.
+        plain, full = (self.tokenizer("a", add_special_tokens=flag)["input_ids"] for flag in (False, True))
+        self._special_tail = len(full) - full.index(plain[-1]) - 1
 
     # -- contract --------------------------------------------------------------------------------------------
     @property
@@ -91,27 +98,66 @@ class MLLMEmbedder(Embedder):
         if flat:
             pixels, counts = self.backbone.process_images(flat)
             batch.update(pixels)
-        texts, spans = [], []
         next_image = iter(counts)
-        for item, imgs in zip(items, per_item):
-            strings = [expand_placeholder(self.recipe.image_placeholder, self.backbone.image_token, next(next_image))
-                       for _ in imgs]
-            rendered = render(self.recipe, item, strings)
-            texts.append(rendered.text)
-            spans.append(rendered.instruction_span)
-        enc = self.tokenizer(texts, padding=True, return_offsets_mapping=True, return_tensors="pt")
-        lengths = enc["attention_mask"].sum(1).tolist()
-        for item, n in zip(items, lengths):
-            if n > self.recipe.max_length:
-                raise ItemError(item, f"prompt is {n} tokens, over the recipe's max_length {self.recipe.max_length}",
-                                "shorten the text or lower the image-token budget")
-        pool_mask = enc["attention_mask"].clone()
-        if self.recipe.exclude_instruction:
-            for row, (offsets, span) in enumerate(zip(enc["offset_mapping"].tolist(), spans)):
-                drop = torch.tensor(span_token_mask([tuple(o) for o in offsets], span))
-                pool_mask[row, drop] = 0
-        batch.update(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], pool_mask=pool_mask)
+        rendered = [render(self.recipe, item, [
+            expand_placeholder(self.recipe.image_placeholder, self.backbone.image_token, next(next_image))
+            for _ in imgs]) for item, imgs in zip(items, per_item)]
+        enc = self.tokenizer([r.text for r in rendered], return_offsets_mapping=True)
+        rows = [self._truncate(item, len(imgs), ids, offsets) for item, imgs, ids, offsets in
+                zip(items, per_item, enc["input_ids"], enc["offset_mapping"])]
+        width = max(len(ids) for ids, _ in rows)
+        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        pool_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, ((ids, offsets), r) in enumerate(zip(rows, rendered)):
+            input_ids[row, :len(ids)] = torch.tensor(ids)
+            attention_mask[row, :len(ids)] = 1
+            pool_mask[row, :len(ids)] = torch.tensor(self._pool_row(ids, offsets, r), dtype=torch.long)
+        batch.update(input_ids=input_ids, attention_mask=attention_mask, pool_mask=pool_mask)
         return {k: v.to(self._device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    def _truncate(self, item: Item, n_images: int, ids: list[int], offsets: list[tuple[int, int]]
+                  ) -> tuple[list[int], list[tuple[int, int]]]:
+        """Cut a prompt over max_length the way the reference processor does (its tail, keeping the special
+        tokens the tokenizer appends), or name the item when the recipe (or an image in the way) forbids it."""
+        r = self.recipe
+        image_tokens = sum(1 for t in ids if t == self._image_token_id)
+        length = len(ids) - image_tokens + n_images if r.max_length_counts_image_once else len(ids)
+        if length <= r.max_length:
+            return ids, offsets
+        if not (r.truncation == "all" or (r.truncation == "corpus" and item.instruction is None)):
+            raise ItemError(item, f"prompt is {length} tokens, over the recipe's max_length {r.max_length}",
+                            "shorten the text or lower the image-token budget")
+        cut = length - r.max_length
+        tail = self._special_tail
+        keep = len(ids) - tail - cut
+        ids = ids[:keep] + ids[len(ids) - tail:]
+        offsets = offsets[:keep] + offsets[len(offsets) - tail:]
+        if sum(1 for t in ids if t == self._image_token_id) != image_tokens:
+            raise ItemError(item, f"prompt is {length} tokens, over max_length {r.max_length}, and cutting it "
+                            "would cut an image", "shorten the text or lower the image-token budget")
+        return ids, offsets
+
+    def _pool_row(self, ids: list[int], offsets: list[tuple[int, int]], rendered: Rendered) -> list[int]:
+        """1 for the tokens pooling may use: every token but, when the recipe excludes it, the instruction."""
+        keep = [1] * len(ids)
+        r = self.recipe
+        if not r.exclude_instruction:
+            return keep
+        if r.instruction_markers:  # U-MARVEL: from the start marker through the end marker
+            start_id, end_id = self._marker_ids
+            if start_id in ids:
+                start = ids.index(start_id)
+                end = ids.index(end_id, start) if end_id in ids[start:] else len(ids) - 1
+                keep[start:end + 1] = [0] * (end + 1 - start)
+        elif rendered.pool_prefix is not None:  # MM-Embed: as many tokens as the instruction tokenises to
+            n = len(self.tokenizer(rendered.pool_prefix)["input_ids"])
+            keep[:n] = [0] * min(n, len(ids))
+        else:
+            for i, drop in enumerate(span_token_mask([tuple(o) for o in offsets], rendered.instruction_span)):
+                if drop:
+                    keep[i] = 0
+        return keep
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
         hidden = self.backbone.hidden_states(batch)
@@ -124,7 +170,7 @@ class MLLMEmbedder(Embedder):
         if how == "mean":
             return P.masked_mean(hidden, batch["pool_mask"])
         if how == "before_token":
-            return P.before_token(hidden, batch["input_ids"], self._pool_token_id)
+            return P.before_token(hidden, batch["input_ids"], self._pool_token_id, batch["attention_mask"])
         if how == "latent_attention":
             return self.pooler(hidden, batch["pool_mask"])
         raise ValueError(f"pooling {how!r} is not for MLLM backbones")
@@ -147,7 +193,10 @@ class MLLMEmbedder(Embedder):
             log.warning("adding %s to the vocabulary of %s (untrained rows)", missing, self.model_path)
             self.tokenizer.add_special_tokens({"additional_special_tokens": missing},
                                               replace_additional_special_tokens=False)
-            self.backbone.model.resize_token_embeddings(len(self.tokenizer))
+            # Published embedding tables are padded (Qwen2-VL-7B: 152,064 rows for 151,657 tokens): the new ids
+            # fit, and shrinking would drop trained rows.
+            if len(self.tokenizer) > self.backbone.model.get_input_embeddings().weight.shape[0]:
+                self.backbone.model.resize_token_embeddings(len(self.tokenizer))
 
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """An ordinary HF folder plus umr_recipe.json (and the pooling head) that load_embedder reads."""

@@ -6,11 +6,11 @@ Masks are 0/1 tensors [b, L]: `attention_mask` marks real tokens, `pool_mask` th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+import torch.nn.functional as F
+from safetensors.torch import save_file
 from torch import nn
 
 
@@ -26,49 +26,118 @@ def masked_mean(hidden: torch.Tensor, pool_mask: torch.Tensor) -> torch.Tensor:
     return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp_min(1.0)
 
 
-def before_token(hidden: torch.Tensor, input_ids: torch.Tensor, token_id: int) -> torch.Tensor:
-    """Hidden state of the position just before the first `token_id` in each row."""
+def before_token(hidden: torch.Tensor, input_ids: torch.Tensor, token_id: int,
+                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Hidden state of the position just before the first `token_id` in each row. A row whose token was cut by
+    truncation pools its last real token, as LamRA's argmax-then-minus-one does."""
     hits = input_ids == token_id
-    if not bool(hits.any(dim=1).all()):
+    found = hits.any(dim=1)
+    if not bool(found.all()) and attention_mask is None:
         raise ValueError(f"pooling token id {token_id} missing from a prompt; the template must contain it")
-    first = hits.long().argmax(dim=1)
-    return hidden[torch.arange(hidden.shape[0], device=hidden.device), (first - 1).clamp_min(0)]
+    index = hits.long().argmax(dim=1) - 1
+    if attention_mask is not None:
+        last = attention_mask.long().sum(dim=1) - 1
+        index = torch.where(found, index, last)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index.clamp_min(0)]
+
+
+class _PreNorm(nn.Module):
+    """LayerNorm on the input (and on the context, for cross-attention), then the wrapped block."""
+
+    def __init__(self, dim: int, fn: nn.Module, context_dim: int | None = None) -> None:
+        super().__init__()
+        self.fn = fn
+        self.norm = nn.LayerNorm(dim)
+        self.norm_context = nn.LayerNorm(context_dim) if context_dim is not None else None
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        if self.norm_context is None:
+            return self.fn(self.norm(x))
+        return self.fn(self.norm(x), self.norm_context(context))
+
+
+class _CrossAttention(nn.Module):
+    """Multi-head attention without biases; queries from the tokens, keys and values from the latents."""
+
+    def __init__(self, dim: int, context_dim: int, heads: int, head_dim: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.to_q = nn.Linear(dim, heads * head_dim, bias=False)
+        self.to_kv = nn.Linear(context_dim, 2 * heads * head_dim, bias=False)
+        self.to_out = nn.Linear(heads * head_dim, dim, bias=False)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        def split(t: torch.Tensor) -> torch.Tensor:  # [b, n, h·d] → [b, h, n, d]
+            return t.unflatten(-1, (self.heads, -1)).transpose(1, 2)
+
+        k, v = self.to_kv(context).chunk(2, dim=-1)
+        out = F.scaled_dot_product_attention(split(self.to_q(x)), split(k), split(v))
+        return self.to_out(out.transpose(1, 2).flatten(2))
+
+
+class _GEGLU(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x, gates = x.chunk(2, dim=-1)
+        return x * F.gelu(gates)
+
+
+class _FeedForward(nn.Module):
+    def __init__(self, dim: int, mult: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, dim * mult * 2), _GEGLU(), nn.Linear(dim * mult, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 class LatentAttentionPooling(nn.Module):
-    """NV-Embed's latent attention: token states attend to a trained latent array, an MLP follows (both with
-    residuals), then a masked mean. Used by MM-Embed."""
+    """NV-Embed's latent attention (MM-Embed's head): every token attends to a trained latent array (pre-norm
+    cross-attention, residual), a GEGLU feed-forward follows (pre-norm, residual), then a masked mean.
 
-    FILE = "latent_pooling.safetensors"
-    CONFIG = "latent_pooling.json"
+    Parameter names are those of NV-Embed's LatentAttentionModel, so a checkpoint's `latent_attention_model.*`
+    weights load as they are; its width and head size are read from those weights."""
 
-    def __init__(self, dim: int, num_latents: int = 512, heads: int = 8) -> None:
+    PREFIX = "latent_attention_model."
+    FILE = "latent_attention_model.safetensors"  # where umr saves the head beside the model's own weights
+
+    def __init__(self, dim: int, num_latents: int = 512, heads: int = 8, head_dim: int | None = None) -> None:
         super().__init__()
         self.dim, self.num_latents, self.heads = dim, num_latents, heads
-        self.latents = nn.Parameter(torch.randn(num_latents, dim) * dim**-0.5)
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
-        self.mlp = nn.Sequential(nn.Linear(dim, dim * 2), nn.GELU(), nn.Linear(dim * 2, dim))
+        head_dim = head_dim or dim // heads
+        self.cross_attend_blocks = nn.ModuleList([
+            _PreNorm(dim, _CrossAttention(dim, dim, heads, head_dim), context_dim=dim),
+            _PreNorm(dim, _FeedForward(dim)),
+        ])
+        self.latents = nn.Parameter(torch.randn(num_latents, dim))
 
     def forward(self, hidden: torch.Tensor, pool_mask: torch.Tensor) -> torch.Tensor:
+        attend, feed_forward = self.cross_attend_blocks
         latents = self.latents.to(hidden.dtype).unsqueeze(0).expand(hidden.shape[0], -1, -1)
-        attended, _ = self.attn(hidden, latents, latents, need_weights=False)
-        x = hidden + attended
-        x = x + self.mlp(x)
+        x = attend(hidden, context=latents) + hidden
+        x = feed_forward(x) + x
         return masked_mean(x, pool_mask)
 
     def save(self, out_dir: str | Path) -> None:
-        out = Path(out_dir)
-        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(out / self.FILE))
-        (out / self.CONFIG).write_text(json.dumps({"dim": self.dim, "num_latents": self.num_latents,
-                                                   "heads": self.heads}) + "\n")
+        tensors = {self.PREFIX + k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        save_file(tensors, str(Path(out_dir) / self.FILE))
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> LatentAttentionPooling | None:
-        """The head saved in a checkpoint folder, or None when the folder has none."""
-        folder = Path(model_dir)
-        if not (folder / cls.FILE).is_file():
+    def load(cls, model_dir: str | Path, heads: int) -> LatentAttentionPooling | None:
+        """The head stored in a checkpoint folder (any of its safetensors files), or None when it has none."""
+        from safetensors import safe_open
+
+        state: dict[str, torch.Tensor] = {}
+        for file in sorted(Path(model_dir).glob("*.safetensors")):
+            with safe_open(str(file), framework="pt") as f:
+                for key in f.keys():  # noqa: SIM118 (safe_open is not iterable)
+                    if key.startswith(cls.PREFIX):
+                        state[key[len(cls.PREFIX):]] = f.get_tensor(key)
+        if not state:
             return None
-        cfg = json.loads((folder / cls.CONFIG).read_text())
-        head = cls(cfg["dim"], cfg["num_latents"], cfg["heads"])
-        head.load_state_dict(load_file(str(folder / cls.FILE)))
+        num_latents, dim = state["latents"].shape
+        inner = state["cross_attend_blocks.0.fn.to_q.weight"].shape[0]
+        if inner % heads:
+            raise ValueError(f"{model_dir}: latent attention width {inner} does not split into {heads} heads")
+        head = cls(dim, num_latents, heads, inner // heads)
+        head.load_state_dict(state)  # strict: a missing or extra key is an error naming it
         return head

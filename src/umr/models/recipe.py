@@ -29,20 +29,36 @@ class Recipe:
     attention: str = "causal"  # causal | bidirectional (padding-only mask over the whole sequence)
     pooling: str = "last"  # last | mean | before_token | latent_attention | clip
     pool_token: str | None = None  # before_token: read the hidden state just before this token
-    exclude_instruction: bool = False  # leave the instruction span out of mean / latent pooling
-    # Placeholders: {instruction} (already wrapped by instruction_format, or the default), {image}, {text},
+    exclude_instruction: bool = False  # leave the instruction out of mean / latent pooling
+    # How the input string is built: a style of umr.models.prompts (gme | lamra | mm-embed), or "template".
+    prompt: str = "template"
+    # "template" style placeholders: {instruction} (wrapped by instruction_format), {image}, {text},
     # {summary} ("sentence" / "image" / "image and sentence").
     template: str = "{instruction}{image}{text}"
     instruction_format: str = "{instruction}"
-    default_instruction: str | None = None  # used when an item has no instruction (GME's system prompt)
+    system_prompt: str | None = None  # the chat's system text (GME: when the item has no instruction)
+    text_format: str = "none"  # none | uniir (UniIR's format_string, as LamRA / U-MARVEL embed text)
+    instruction_markers: list[str] | None = None  # [start, end] tokens around the instruction (U-MARVEL)
+    image_only_summary: str = "image"  # lamra style: the summary line of an image-only candidate
+    query_prefix: str = "Query: "  # mm-embed style: what every query starts with (after "Instruct: …\n")
     image_placeholder: str = ""  # one per image or video frame; image tokens are expanded after processing
     added_tokens: list[str] = field(default_factory=list)  # tokens the recipe needs in the vocabulary
-    min_image_tokens: int | None = None  # Qwen2-VL budget in merged tokens; None = the processor's own
+    # Qwen2-VL position ids: "1d" = 0..n-1 for every token, image tokens included (what GME, LamRA and U-MARVEL
+    # ran: transformers < 4.52 with position_ids=None); "mrope" = the 3-D M-RoPE of get_rope_index.
+    positions: str = "1d"
+    # Qwen2-VL pre-resize (qwen-vl-utils' fetch_image, before the processor): [min, max] tokens of 28×28 px.
+    image_pre_resize: list[int] | None = None
+    min_image_tokens: int | None = None  # Qwen2-VL processor budget in merged tokens; None = the processor's own
     max_image_tokens: int | None = None
+    image_newline: bool = False  # LLaVA-NeXT: append the model's image_newline embedding after each image
     max_frames: int = 8  # video items: frames sampled uniformly, each an image in the prompt
-    max_length: int = 2048  # token cap; longer prompts are an error naming the item, never silently cut
-    latent_dim: int | None = None  # latent_attention head (MM-Embed / NV-Embed)
-    num_latents: int = 512
+    max_length: int = 2048  # token cap (see truncation)
+    # Over max_length: "error" (the item is named), "all" / "corpus" (cut the tail, as the reference does, for
+    # every item / for items without an instruction only). Images are never cut: that is always an error.
+    truncation: str = "error"
+    max_length_counts_image_once: bool = False  # mm-embed: the processor counts one <image> token per image
+    tokenizer_add_eos: bool | None = None  # force the tokenizer's add_eos_token (MM-Embed's config sets it)
+    num_latents: int = 512  # latent_attention head (NV-Embed), used when a checkpoint has none yet
     latent_heads: int = 8
 
     def __post_init__(self) -> None:
@@ -54,6 +70,13 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r}: attention must be causal or bidirectional")
         if self.pooling == "before_token" and not self.pool_token:
             raise ValueError(f"recipe {self.name!r}: pooling before_token needs pool_token")
+        choices = {"positions": ("1d", "mrope"), "truncation": ("error", "all", "corpus"),
+                   "text_format": ("none", "uniir")}
+        for key, allowed in choices.items():
+            if getattr(self, key) not in allowed:
+                raise ValueError(f"recipe {self.name!r}: {key} must be one of {allowed}, got {getattr(self, key)!r}")
+        if self.instruction_markers is not None and len(self.instruction_markers) != 2:
+            raise ValueError(f"recipe {self.name!r}: instruction_markers is [start, end]")
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Recipe:
         if not overrides:

@@ -46,13 +46,27 @@ def tiny_model_dir(spec: str, seed: int = 0) -> Path:
     return out
 
 
+def _added_tokens(folder: Path) -> set[str]:
+    tokenizer = folder / "tokenizer.json"
+    if not tokenizer.is_file():
+        return set()
+    return {t.get("content") for t in json.loads(tokenizer.read_text()).get("added_tokens", [])}
+
+
 def _infer_recipe(path: str) -> str | None:
-    config = Path(path) / "config.json"
+    """A folder with no umr_recipe.json: the published checkpoints tell themselves apart by what they add —
+    U-MARVEL its instruction markers, LamRA its <emb> token, MM-Embed its NVMMEmbedModel architecture."""
+    folder = Path(path)
+    config = folder / "config.json"
     if config.is_file():
-        model_type = json.loads(config.read_text()).get("model_type")
+        data = json.loads(config.read_text())
+        model_type = data.get("model_type")
+        if model_type in ("qwen2_vl", "qwen2_5_vl"):
+            added = _added_tokens(folder)
+            return "u-marvel" if "<instruction_start>" in added else "lamra" if "<emb>" in added else "gme"
         if model_type in MODEL_TYPE_RECIPE:
             return MODEL_TYPE_RECIPE[model_type]
-        if (Path(path) / "modules.json").is_file():
+        if (folder / "modules.json").is_file():
             return "text"
     return None
 

@@ -162,7 +162,7 @@ TINY_OVERRIDES: dict[str, dict[str, Any]] = {
     "gme-qwen2.5": {"min_image_tokens": 16, "max_image_tokens": 16},
     "u-marvel": {"min_image_tokens": 16, "max_image_tokens": 16},
     "lamra": {"min_image_tokens": 16, "max_image_tokens": 16},
-    "mm-embed": {"latent_dim": 128, "num_latents": 32, "latent_heads": 4},
+    "mm-embed": {"num_latents": 32, "latent_heads": 4},
 }
 
 
@@ -197,11 +197,30 @@ def build_tiny(recipe: str, out_dir: str | Path, seed: int = 0, **sizes: int) ->
     base_recipe = "gme" if recipe == "gme-qwen2.5" else recipe
     write_marker(out, base_recipe, TINY_OVERRIDES.get(recipe), built_by="umr.models.tiny")
     if base_recipe == "mm-embed":
-        # The latent-attention head is part of the embedder, not of transformers: build and save it now so
-        # the folder is a complete checkpoint (random, like the rest).
-        from umr.models.pooling import LatentAttentionPooling
-
-        torch.manual_seed(seed + 1)
-        ov = TINY_OVERRIDES["mm-embed"]
-        LatentAttentionPooling(ov["latent_dim"], ov["num_latents"], ov["latent_heads"]).save(out)
+        to_mm_embed_layout(out, seed, TINY_OVERRIDES["mm-embed"])
     return out
+
+
+def to_mm_embed_layout(folder: Path, seed: int, head: dict[str, int]) -> None:
+    """Rewrite a llava-hf LLaVA-NeXT folder in nvidia/MM-Embed's layout: the LLM as `language_model.*` (no LM
+    head), `vision_tower.*`, `multi_modal_projector.*`, `image_newline` and a random NV-Embed latent-attention
+    head `latent_attention_model.*`, in one safetensors file, with the config fields MM-Embed's carries."""
+    import json
+
+    from safetensors.torch import save_file
+    from transformers import LlavaNextModel
+
+    from umr.models.pooling import LatentAttentionPooling
+
+    model = LlavaNextModel.from_pretrained(folder)
+    torch.manual_seed(seed + 1)
+    pooler = LatentAttentionPooling(model.config.text_config.hidden_size, head["num_latents"], head["latent_heads"])
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    tensors.update({LatentAttentionPooling.PREFIX + k: v.contiguous() for k, v in pooler.state_dict().items()})
+    for old in folder.glob("model*.safetensors*"):
+        old.unlink()
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    config = json.loads((folder / "config.json").read_text())
+    config.update(architectures=["NVMMEmbedModel"], retriever="nvidia/NV-Embed-v1", padding_side="right",
+                  add_eos_token=True, global_image_patch_only=True)
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")

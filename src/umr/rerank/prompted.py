@@ -72,15 +72,16 @@ class Reranker:
             raise ValueError(f"{self.model_path}: re-ranking needs a Qwen2-VL, Qwen2.5-VL or LLaVA-NeXT model, "
                              f"this is {model_type!r}")
         declared, overrides = recipe_for_checkpoint(self.model_path)
-        # The checkpoint's recipe keeps its image-token budget; generation always runs causal.
+        # The checkpoint's recipe keeps its image-token budget; generation runs causal, with the positions the
+        # base MLLM was pretrained with (M-RoPE), not the 1-D ones the published embedders were tuned with.
         recipe = get_recipe(declared or MODEL_TYPE_RECIPE[model_type], overrides).with_overrides(
-            {"attention": "causal"})
+            {"attention": "causal", "positions": "mrope", "image_newline": False})
         self.family = FAMILY_OF[model_type]
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         self.tokenizer.padding_side = "right"
-        self.backbone: Backbone = load_backbone(self.model_path, recipe, self.dtype)
+        self.backbone: Backbone = load_backbone(self.model_path, recipe, self.dtype, with_lm_head=True)
         self.backbone.model.to(self.device).eval()
         self.template, self.placeholder = TEMPLATES[self.family]
         self.yes_id, self.no_id = self._first_token(yes), self._first_token(no)

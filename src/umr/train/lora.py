@@ -111,7 +111,9 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | None
     peft_model = PeftModel.from_pretrained(embedder.model, str(adapter))
     merge_into_embedder(embedder, peft_model)
     out = embedder.save_pretrained(out_dir)
-    for name in ("latent_pooling.safetensors", "latent_pooling.json"):  # the head trained with the adapter
-        if (adapter / name).is_file():
-            shutil.copy2(adapter / name, out / name)
+    from umr.models.pooling import LatentAttentionPooling
+
+    head = adapter / LatentAttentionPooling.FILE  # the head trained with the adapter
+    if head.is_file():
+        shutil.copy2(head, out / head.name)
     return out
