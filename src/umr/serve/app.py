@@ -16,7 +16,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Protocol, runtime_checkable
@@ -138,8 +138,9 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     model_desc = embedder.describe()
     public_desc = public_description(model_desc)
     # a request's own limit can never be over the server-wide one, or such a request would wait forever
-    settings.max_request_pixels = max(settings.max_request_pixels, settings.max_image_pixels)
-    settings.max_inflight_pixels = max(settings.max_inflight_pixels, settings.max_request_pixels)
+    request_pixels = max(settings.max_request_pixels, settings.max_image_pixels)
+    settings = replace(settings, max_request_pixels=request_pixels,
+                       max_inflight_pixels=max(settings.max_inflight_pixels, request_pixels))
     budget = PixelBudget(settings.max_inflight_pixels, settings.queue_wait_s)
     gate = QueueGate(settings.max_queued_items)
     image_root = index.info.get("image_root")

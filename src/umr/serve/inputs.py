@@ -109,16 +109,6 @@ def make_item(text: str | None, image: str | bytes | None, instruction: str | No
         raise ApiError(422, "invalid_item", f"{field}: {exc.problem}") from exc
 
 
-async def make_item_async(text: str | None, image: str | bytes | None, instruction: str | None, field: str,
-                          max_pixels: int, max_text_chars: int, ident: str | None = None) -> Item:
-    """make_item, with image decoding in a worker thread so a large image never stalls the event loop."""
-    if image is None:
-        return make_item(text, None, instruction, field, max_pixels, max_text_chars, ident)
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(make_item, text, image, instruction, field, max_pixels, max_text_chars, ident)
-
-
 def record_image_path(image: str | None, index_dir: Path | None, root: str | None = None) -> Path | None:
     """Where an indexed item's image lives. The path comes from the index (trusted), never from a client.
 
