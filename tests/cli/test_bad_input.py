@@ -144,7 +144,7 @@ def test_train_config_yaml_syntax_error(tmp_path: Path, capsys: pytest.CaptureFi
                                              ("lr: fast", "lr: expected a number, got 'fast'")])
 def test_train_config_bad_values(text: str, words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = tmp_path / "c.yaml"
-    config.write_text(f"model: tiny:gme\ndata: pairs.jsonl\n{text}\n")
+    config.write_text(f"model: tiny:gme\ndata: pairs.jsonl\noutput_dir: {tmp_path / 'runs'}\n{text}\n")
     rc, err = run(capsys, "train", "--config", str(config))
     assert rc == 2
     assert_one_line(err, words)
