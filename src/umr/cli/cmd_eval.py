@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "score; default), or every tie ranks above the positive; sets where the other rule gives "
                    "other numbers are printed with both")
     p.add_argument("--format-text", action="store_true",
-                   help="normalise query and candidate texts as UniIR does (capitalised, final full stop), as "
-                   "UniIR, LamRA and U-MARVEL do when they embed M-BEIR")
+                   help="normalise query and candidate texts as UniIR does (capitalised, final full stop) for any "
+                   "model; the lamra and u-marvel recipes already do it themselves")
     p.add_argument("--compare", choices=["published"], default=None,
                    help="print the papers' per-set numbers beside ours (real M-BEIR: all 16 set names)")
     p.add_argument("--progress", action="store_true", help="show progress bars")

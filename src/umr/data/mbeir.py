@@ -66,8 +66,10 @@ def format_text(text: str | None) -> str:
     """UniIR's text normalisation (`format_string`), which its loaders apply to every query and candidate text.
 
     Carriage returns removed, outer spaces and double quotes stripped, the first letter upper-cased and a full
-    stop added unless the text already ends in . ? or !. Empty or None stays "". umr passes texts unchanged by
-    default; `umr eval --format-text` applies this, as UniIR, LamRA and U-MARVEL do when they embed M-BEIR.
+    stop added unless the text already ends in . ? or !. Empty or None stays "". The M-BEIR readers pass texts
+    unchanged; the lamra and u-marvel recipes normalise inside the model (recipe `text_format: uniir`) and
+    `umr eval --format-text` applies this for any model (CLIP-SF as UniIR evaluates it). Applying it twice
+    changes nothing.
     """
     text = (text or "").replace("\r", "").strip().strip('"')
     if not text:

@@ -16,7 +16,8 @@ the other rule's metrics when they differ (`alt_metrics`).
 
 Queries carry one instruction each from the data root's instructions TSV, chosen by a hash of the qid (M-BEIR
 samples one at random; a hash keeps runs reproducible). `format_text` applies UniIR's text normalisation
-(`umr.data.mbeir.format_text`) to queries, instructions and candidates, as UniIR, LamRA and U-MARVEL embed them.
+(`umr.data.mbeir.format_text`) to queries, instructions and candidates for any model, as UniIR embeds them (the
+lamra and u-marvel recipes already normalise inside the model).
 Embeddings go through the resumable embedding store (`umr.index.store`), keyed by model settings and the source
 file, so a rerun or an interrupted run resumes. (UniIR stores its embeddings in fp16; umr keeps float32, which can
 only break fewer ties: fp16 rounding makes nearly equal scores equal.)
