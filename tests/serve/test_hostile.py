@@ -51,12 +51,14 @@ def test_tiny_and_skewed_images_are_422(make_client, size: tuple[int, int]) -> N
         assert body["detail"].startswith(field) and f"{size[0]}x{size[1]}" in body["detail"]
 
 
-def test_the_limits_are_what_a_real_mllm_takes() -> None:
-    """The smallest and most skewed images the server accepts go through tiny Qwen2-VL's own processor."""
+@pytest.mark.parametrize("name", ["tiny:gme", "tiny:mm-embed", "tiny:clip-sf"])
+def test_the_limits_are_what_real_models_take(name: str) -> None:
+    """The smallest and most skewed images the server accepts go through each backbone's own image processor
+    (Qwen2-VL, LLaVA-NeXT, CLIP)."""
     from umr import Item, load_embedder
     from umr.items import MAX_ASPECT_RATIO, MIN_IMAGE_SIDE
 
-    model = load_embedder("tiny:gme", device="cpu")
+    model = load_embedder(name, device="cpu")
     side = MIN_IMAGE_SIDE
     sizes = [(side, side), (side * MAX_ASPECT_RATIO, side), (side, side * MAX_ASPECT_RATIO), (side + 1, side + 2)]
     vecs = model.encode_corpus([Item(image=Image.new("RGB", s, (9, 99, 199))) for s in sizes])
