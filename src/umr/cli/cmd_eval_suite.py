@@ -60,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="msrvtt: native = the model embeds the video's frames itself; mean = the mean of per-frame "
                    "image embeddings; auto (default) = native when the model takes videos")
     p.add_argument("--frames", type=int, default=8, help="msrvtt, mean mode: frames sampled per video (default 8)")
-    p.add_argument("--ties", default="position", choices=["position", "pessimistic"],
-                   help="equal scores: the earlier candidate ranks higher (position, default) or every tie counts "
+    p.add_argument("--ties", default="pool-order", choices=["pool-order", "pessimistic"],
+                   help="equal scores: the earlier candidate ranks higher (pool-order, default) or every tie counts "
                    "against the positive (pessimistic)")
     p.add_argument("--captions-per-image", type=int, default=5, metavar="N",
                    help="flickr30k/coco: the first N captions of each image (default 5, as VSE++; 0 = all, as "

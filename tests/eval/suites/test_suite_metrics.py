@@ -123,7 +123,7 @@ def test_json_records_gives_the_line_of_each_record(tmp_path):
         json_records(path)
 
 
-@pytest.mark.parametrize("ties", ["position", "pessimistic"])
+@pytest.mark.parametrize("ties", ["pool-order", "pessimistic"])
 def test_ranked_relevance_shortcut_matches_a_full_sort_with_ties(ties):
     rng = np.random.default_rng(0)
     for _ in range(50):

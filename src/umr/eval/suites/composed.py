@@ -27,7 +27,7 @@ def _eligible(n_rows: int, n_cands: int, drop: Sequence[Sequence[int]],
 
 def target_ranks(queries: np.ndarray, cands: np.ndarray, targets: Sequence[Sequence[int]],
                  drop: Sequence[Sequence[int]] | None = None,
-                 keep_only: Sequence[Sequence[int]] | None = None, ties: str = "position") -> np.ndarray:
+                 keep_only: Sequence[Sequence[int]] | None = None, ties: str = "pool-order") -> np.ndarray:
     """First-hit rank of each query's targets (int64 [n]) over the corpus (or its `keep_only` columns) minus `drop`."""
     out = []
     for start, s in score_blocks(queries, cands):
@@ -41,7 +41,7 @@ def target_ranks(queries: np.ndarray, cands: np.ndarray, targets: Sequence[Seque
 
 
 def target_aps(queries: np.ndarray, cands: np.ndarray, targets: Sequence[Sequence[int]], ks: Sequence[int],
-               drop: Sequence[Sequence[int]] | None = None, ties: str = "position") -> dict[int, np.ndarray]:
+               drop: Sequence[Sequence[int]] | None = None, ties: str = "pool-order") -> dict[int, np.ndarray]:
     """AP@k per query (CIRCO's definition) → {k: float64 [n]}."""
     parts: dict[int, list[np.ndarray]] = {k: [] for k in ks}
     for start, s in score_blocks(queries, cands):

@@ -100,7 +100,7 @@ def _load(path: Path, data: Path, split: str, per_image: int | None) -> tuple[li
 
 
 def directional_metrics(img_q: np.ndarray, img_c: np.ndarray, cap_q: np.ndarray, cap_c: np.ndarray,
-                        owner: np.ndarray, ties: str = "position") -> dict[str, float]:
+                        owner: np.ndarray, ties: str = "pool-order") -> dict[str, float]:
     """t2i and i2t R@1/5/10 and RSUM from embeddings (images/captions as queries _q and as candidates _c)."""
     t2i = np.concatenate([first_hit_ranks(s, owner[start:start + len(s), None], ties=ties)
                           for start, s in score_blocks(cap_q, img_c)]) if len(cap_q) else np.zeros(0)

@@ -4,7 +4,7 @@ Conventions shared by every function here:
 
 - ``scores`` is a float matrix ``[n_queries, n_candidates]`` (a block of queries is fine: every function works
   row by row, so callers can stream a large corpus in query chunks).
-- Ranks are **1-based**. Ties (``TIES``, umr's one rule for every suite and for M-BEIR): ``"position"`` (the
+- Ranks are **1-based**. Ties (``TIES``, umr's one rule for every suite and for M-BEIR): ``"pool-order"`` (the
   default) — among equal scores the candidate earlier in the candidate list ranks higher, i.e. a stable sort on
   descending score. It is VLM2Vec's ``argmax`` (index 0 wins); it is a fixed, documented order rather than a
   retriever's (faiss 1.15's flat inner-product search returns exact ties latest-first, flat L2 earliest-first).
@@ -23,8 +23,8 @@ import numpy as np
 
 #: rank of a query whose positives are all absent or excluded: larger than any cut-off
 MISS = np.iinfo(np.int64).max // 2
-#: tie rules: "position" (earlier candidate first, the project's rule) and "pessimistic" (ties against positives)
-TIES = ("position", "pessimistic")
+#: tie rules: "pool-order" (earlier candidate first, the project's rule) and "pessimistic" (ties against positives)
+TIES = ("pool-order", "pessimistic")
 
 
 def check_ties(ties: str) -> str:
@@ -39,11 +39,11 @@ def _masked(row: np.ndarray, eligible_row: np.ndarray | None) -> np.ndarray:
 
 
 def first_hit_ranks(scores: np.ndarray, positives: Sequence[Sequence[int]],
-                    eligible: np.ndarray | None = None, ties: str = "position") -> np.ndarray:
+                    eligible: np.ndarray | None = None, ties: str = "pool-order") -> np.ndarray:
     """Rank of each query's best-ranked positive → int64 [n_queries].
 
     rank = 1 + the eligible non-positive candidates ranked above the best eligible positive: those scoring higher,
-    and of those scoring the same, the ones earlier in the candidate list (``ties="position"``) or all of them
+    and of those scoring the same, the ones earlier in the candidate list (``ties="pool-order"``) or all of them
     (``"pessimistic"``). positives[i]: candidate columns relevant to query i (any number; duplicates are fine).
     """
     s = np.asarray(scores, dtype=np.float64)
@@ -85,10 +85,10 @@ def mean_rank(ranks: np.ndarray) -> float:
 
 
 def ranked_order(row: np.ndarray, depth: int, eligible_row: np.ndarray | None = None,
-                 is_pos: np.ndarray | None = None, ties: str = "position") -> np.ndarray:
+                 is_pos: np.ndarray | None = None, ties: str = "pool-order") -> np.ndarray:
     """Columns of the top `depth` eligible candidates of one query, best first, ties broken by `ties`.
 
-    "position": a stable sort on descending score (earlier columns first); "pessimistic" needs `is_pos` and puts
+    "pool-order": a stable sort on descending score (earlier columns first); "pessimistic" needs `is_pos` and puts
     negatives before positives within a tie.
     """
     masked = _masked(row, eligible_row)
@@ -101,7 +101,7 @@ def ranked_order(row: np.ndarray, depth: int, eligible_row: np.ndarray | None = 
 
 
 def ranked_relevance(row: np.ndarray, positives: Sequence[int], depth: int,
-                     eligible_row: np.ndarray | None = None, ties: str = "position") -> np.ndarray:
+                     eligible_row: np.ndarray | None = None, ties: str = "pool-order") -> np.ndarray:
     """Relevance (bool) of the top `depth` eligible candidates of one query, best first (see ranked_order)."""
     is_pos = np.zeros(len(row), dtype=bool)
     if len(positives):
@@ -126,7 +126,7 @@ def average_precision_at_k(relevance: Sequence[bool], n_relevant: int, k: int) -
 
 def average_precisions(scores: np.ndarray, positives: Sequence[Sequence[int]], ks: Sequence[int],
                        eligible: np.ndarray | None = None, n_relevant: Sequence[int] | None = None,
-                       ties: str = "position") -> dict[int, np.ndarray]:
+                       ties: str = "pool-order") -> dict[int, np.ndarray]:
     """AP@k of every query (CIRCO's definition, see average_precision_at_k) → {k: float64 [n_queries]}.
 
     n_relevant[i]: how many ground truths query i has (default: its distinct positives), so ground truths the
@@ -143,10 +143,10 @@ def average_precisions(scores: np.ndarray, positives: Sequence[Sequence[int]], k
     return out
 
 
-def precision_at_1(candidate_scores: Sequence[np.ndarray], correct: int = 0, ties: str = "position") -> np.ndarray:
+def precision_at_1(candidate_scores: Sequence[np.ndarray], correct: int = 0, ties: str = "pool-order") -> np.ndarray:
     """MMEB's Precision@1 per query, each with its own candidate list → float64 [n_queries] of 0/1.
 
-    1 when the `correct` candidate ranks first: nothing scores above it and, with ``ties="position"``, no
+    1 when the `correct` candidate ranks first: nothing scores above it and, with ``ties="pool-order"``, no
     candidate before it in the list scores the same (VLM2Vec's ``argmax == 0``: the correct candidate is listed
     first, so it wins every tie); with ``"pessimistic"`` it must score strictly above every other candidate.
     """
@@ -156,6 +156,6 @@ def precision_at_1(candidate_scores: Sequence[np.ndarray], correct: int = 0, tie
         row = np.asarray(row, dtype=np.float64)
         best_before = row[:correct].max(initial=-np.inf)
         best_after = row[correct + 1:].max(initial=-np.inf)
-        beaten = best_after > row[correct] if ties == "position" else best_after >= row[correct]
+        beaten = best_after > row[correct] if ties == "pool-order" else best_after >= row[correct]
         out[i] = float(best_before < row[correct] and not beaten)
     return out

@@ -125,7 +125,7 @@ def run(embedder: Embedder, data: Path, opts: SuiteOptions) -> SuiteResult:
                               for r in present]))}, sum(r.n_queries for r in present)))
     mean = Row(f"mean ({len(rows)} tasks)", {"P@1": float(np.mean([r.metrics["P@1"] for r in rows]))},
                sum(r.n_queries for r in rows))
-    tie_note = "a tie goes to the earlier candidate (VLM2Vec's argmax)" if opts.ties == "position" \
+    tie_note = "a tie goes to the earlier candidate (VLM2Vec's argmax)" if opts.ties == "pool-order" \
         else "ties count as misses"
     return SuiteResult(suite="mmeb", data=str(data), rows=rows + groups + [mean], timings=timer.done(),
                        notes=[f"instructions are part of qry_text (MMEB's format); P@1: {tie_note}"])

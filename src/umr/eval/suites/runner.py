@@ -44,7 +44,7 @@ class SuiteOptions:
     video_mode: str = "auto"  # "native": the model embeds the frames itself; "mean": mean of frame embeddings
     frames: int = 8  # frames sampled uniformly per video ("mean" mode; the model's own setting in "native")
     folds: int = 5  # COCO: the 5k test split is also scored as this many folds (COCO 1k = mean of 5 folds)
-    ties: str = "position"  # "position": of equal scores the earlier candidate ranks higher (the project's rule);
+    ties: str = "pool-order"  # "pool-order": of equal scores the earlier candidate ranks higher (the project's rule);
     #                         "pessimistic": every tie counts against the positive (umr's rule before, to compare)
     captions_per_image: int | None = 5  # Karpathy: the first N captions (5: VSE++); None = all (BLIP, ALBEF)
     caption_join: str = "searle"  # FashionIQ: how the two captions become one text ("searle" or "clip4cir")
