@@ -55,7 +55,9 @@ class TrainConfig:
     mbeir_pool: str | None = None  # M-BEIR pool holding the dids that `data`'s pos/neg lists name
     tasks: list[str] | None = None  # M-BEIR root: only these sets ("task1", "mscoco", "mscoco_task0"); None = all
     datasets: list[str] | None = None  # M-BEIR root: only these datasets ("mscoco"), and-ed with `tasks`
-    instruction: str | None = None  # M-BEIR: the task instruction given to every query
+    # M-BEIR: None = each query's instruction drawn from the root's TSV; "" = no instruction (U-MARVEL's and
+    # LamRA's text and caption stages train without one); any other text = that instruction for every query.
+    instruction: str | None = None
     output_dir: str = "runs/train"  # checkpoints, log.jsonl, final/ (and adapter/ for LoRA)
     epochs: int = 1  # passes over the data (ignored once max_steps is reached)
     max_steps: int | None = None  # stop early: short smoke runs and tests
@@ -152,6 +154,9 @@ def load_config_pairs(config: TrainConfig) -> list[Pair]:
         raise ValueError("no training data: set `data` to a pairs JSONL (or an M-BEIR query file + mbeir_pool)")
     if Path(config.data).is_dir():  # an M-BEIR data root: every task (or `tasks`) of its train split
         pairs = read_mbeir_root_pairs(config.data, tasks=config.tasks, seed=config.seed, datasets=config.datasets)
+        if config.instruction is not None:
+            for pair in pairs:
+                pair.query = pair.query.with_instruction(config.instruction or None)
     elif config.mbeir_pool:
         root = config.data_root or str(Path(config.data).parent)
         pairs = read_mbeir_pairs(config.data, config.mbeir_pool, root, config.instruction)
