@@ -87,10 +87,10 @@ class Workspace:
         return str(path)
 
     def train_reranker(self, name: str, model: str, data: str, steps: int) -> str:
-        """Point-wise re-ranker (umr.rerank.train, LoRA r 8 at cfg.rerank_lr) from `model` on mined top-N pairs;
+        """Point-wise re-ranker (umr.train.reranker, LoRA r 8 at cfg.rerank_lr) from `model` on mined top-N pairs;
         final/ is reused."""
-        from umr.rerank.train import RerankTrainConfig, train_reranker
         from umr.train.lora import LoraSpec
+        from umr.train.reranker import RerankTrainConfig, train_reranker
 
         final = self.out / name / "final"
         if (final / "umr_reranker.json").is_file():

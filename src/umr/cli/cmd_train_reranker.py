@@ -28,8 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.rerank.train import RerankTrainConfig, train_reranker
     from umr.train.lora import LoraSpec
+    from umr.train.reranker import RerankTrainConfig, train_reranker
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     lora = LoraSpec(r=args.lora_r, alpha=2 * args.lora_r, dropout=0.0) if args.lora_r > 0 else None

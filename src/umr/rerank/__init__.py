@@ -1,8 +1,8 @@
 """MLLM re-ranking: P(Yes) scores (zero-shot or trained point-wise) fused with retrieval cosines."""
 
-from umr.rerank.fusion import fuse, rerank_list
+from umr.rerank.fusion import fuse, fused_order, rerank_list
 
-__all__ = ["Reranker", "fuse", "rerank_list"]
+__all__ = ["Reranker", "fuse", "fused_order", "rerank_list"]
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy: the re-ranker pulls in transformers

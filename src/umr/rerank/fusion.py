@@ -16,6 +16,16 @@ def fuse(cos: np.ndarray, p_yes: np.ndarray, weight: float) -> np.ndarray:
     return np.asarray(cos, dtype=np.float64) + weight * np.asarray(p_yes, dtype=np.float64)
 
 
+def fused_order(cos: np.ndarray | list[float], p_yes: np.ndarray | list[float],
+                weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """A whole list re-ordered by fused score: (positions best first, fused scores in the list's own order).
+
+    Ties in the fused score keep list order (a stable sort), the rule `rerank_list` and the server share.
+    """
+    fused = fuse(cos, p_yes, weight)
+    return np.argsort(-fused, kind="stable"), fused
+
+
 def rerank_list(rows: np.ndarray, cos: np.ndarray, p_yes_of: Callable[[np.ndarray], np.ndarray], n: int,
                 weight: float) -> tuple[np.ndarray, np.ndarray]:
     """Re-order one query's retrieved list (best first) by fused score over its first n entries.
@@ -27,7 +37,6 @@ def rerank_list(rows: np.ndarray, cos: np.ndarray, p_yes_of: Callable[[np.ndarra
     n = min(n, len(rows))
     if n == 0:
         return rows, np.asarray(cos, dtype=np.float64)
-    fused = fuse(cos[:n], p_yes_of(rows[:n]), weight)
-    order = np.argsort(-fused, kind="stable")
+    order, fused = fused_order(cos[:n], p_yes_of(rows[:n]), weight)
     return (np.concatenate([rows[:n][order], rows[n:]]),
             np.concatenate([fused[order], np.asarray(cos[n:], dtype=np.float64)]))

@@ -6,7 +6,7 @@
 One forward per pair: the prompt ends where the assistant's answer starts, the LM head reads the last prompt
 token's hidden state, and P(Yes) = softmax([logit(Yes), logit(No)])[0] — the two-way softmax over the first
 token of "Yes" and of "No", so the score does not depend on how much mass the model puts on other tokens.
-Zero-shot with an instruct MLLM (MM-Embed), or after point-wise training (`umr.rerank.train`, U-MARVEL).
+Zero-shot with an instruct MLLM (MM-Embed), or after point-wise training (`umr.train.reranker`, U-MARVEL).
 
 Inputs are assembled as the embedder assembles them (`umr.models.backbones`: image processor → expanded
 image tokens → one prompt string), with causal attention, which is what generation uses.

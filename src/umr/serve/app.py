@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from umr.index.base import Index, normalise_modalities
 from umr.items import Item, ItemError
 from umr.models.base import Embedder
+from umr.rerank.fusion import fused_order
 from umr.serve import schemas as S
 from umr.serve.batching import Batcher
 from umr.serve.embed_route import add_embed_route
@@ -313,8 +314,8 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
         if req.rerank and found:
             cands = await in_index_thread(candidate_items, [S.CandidateIn(id=i) for _, i in found])
             rerank_scores = list(await run_reranker(query, cands))
-            fused = [s + settings.rerank_weight * r for (s, _), r in zip(found, rerank_scores, strict=True)]
-            order = sorted(range(len(found)), key=lambda j: -fused[j])[:req.k]
+            by_fused, fused_scores = fused_order([s for s, _ in found], rerank_scores, settings.rerank_weight)
+            fused, order = fused_scores.tolist(), by_fused[:req.k].tolist()
         else:
             fused = [s for s, _ in found]
             order = list(range(min(req.k, len(found))))

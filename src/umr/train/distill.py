@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from umr.items import Item
+from umr.rerank.fusion import fuse
 from umr.train.data import Pair, item_from_json
 from umr.train.trainer import TrainConfig, Trainer
 
@@ -194,7 +195,7 @@ def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: A
                 query = r.query.to_item(view.root, r.instruction)
                 cands = [view.entries[i].to_item(view.root) for i in rows]
                 p_yes = [float(x) for x in reranker.score(query, cands)] if reranker is not None else [0.0] * len(rows)
-                teacher = [c + weight * p for c, p in zip(cos, p_yes)]
+                teacher = fuse(cos, p_yes, weight).tolist()
                 fh.write(json.dumps({"qid": r.query.qid, "query": query.to_dict(),
                                      "candidates": [c.to_dict() for c in cands], "dids": [view.dids[i] for i in rows],
                                      "cos": [round(c, 6) for c in cos], "p_yes": [round(p, 6) for p in p_yes],

@@ -6,7 +6,7 @@ Options of a stage (see umr.train.stages), all reading `data` as an M-BEIR root 
              → OUTPUT_DIR/negatives.jsonl, mined with the stage's start model; the stage trains on it with
                `num_negatives` = take unless the stage sets it (hard-negative stage).
     type: reranker (with `mine`)
-             → a point-wise re-ranker trained from the stage's start model on the mined lists (umr.rerank.train);
+             → a point-wise re-ranker trained from the stage's start model on the mined lists (umr.train.reranker);
                the chain's model does not change, later stages name the stage in `teacher.reranker`.
     teacher: {top: 10, weight: 1.0, reranker: <stage name | folder | null>, pool: local, max_per_set: 50}
              → OUTPUT_DIR/teacher.jsonl (fused cos + w·P(Yes) over each query's top-N) for a `type: distill` stage.
@@ -98,7 +98,7 @@ def build_stage_teacher(stage: Any, embedder: Any, rerankers: dict[str, Path]) -
 
 def train_stage_reranker(stage: Any, negatives: Path) -> Path:
     """A point-wise re-ranker from the stage's start model; returns its final folder."""
-    from umr.rerank.train import RerankTrainConfig, train_reranker
+    from umr.train.reranker import RerankTrainConfig, train_reranker
 
     cfg = RerankTrainConfig(model=stage.model, data=str(negatives), output_dir=stage.output_dir, lora=stage.lora,
                             lr=stage.lr, epochs=stage.epochs, max_steps=stage.max_steps,

@@ -8,6 +8,10 @@ candidates minus positives; every epoch each positive is paired with one negativ
 Loss: cross-entropy over the two answer logits [Yes, No] of the first generated token (target Yes for the
 positive, No for the negative) — the same two-way softmax `Reranker.score` reads out.
 LoRA on the LLM only, vision tower and projector frozen (as the embedder's training).
+
+It keeps its own AdamW loop rather than `umr.train.trainer.Trainer`'s: the re-ranker is no Embedder, its step is
+one point-wise CE (no τ, no InfoNCE), and its negative draws share one RNG with the data order — the Trainer's
+per-epoch batches would change which negatives a seed draws, and so every trained re-ranker.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from umr.items import Item
-from umr.rerank.train import pointwise_examples, pointwise_loss
 from umr.train.data import Pair
+from umr.train.reranker import pointwise_examples, pointwise_loss
 
 
 def test_one_random_negative_per_positive() -> None:

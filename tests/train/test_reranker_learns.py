@@ -17,9 +17,9 @@ import pytest
 from umr.items import Item
 from umr.models.tiny import build_tiny
 from umr.rerank.prompted import Reranker
-from umr.rerank.train import RerankTrainConfig, train_reranker
 from umr.train.data import Pair, write_pairs
 from umr.train.lora import LoraSpec
+from umr.train.reranker import RerankTrainConfig, train_reranker
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 COLOURS = ("red", "blue", "green", "yellow")
