@@ -154,3 +154,18 @@ def test_it2it_query_image_is_a_mirrored_copy(tmp_path: Path) -> None:
                 with Image.open(q) as a, Image.open(pos) as b:
                     assert a.convert("RGB").tobytes() == ImageOps.mirror(b.convert("RGB")).tobytes()
         assert all("query-mirror" not in Path(str(p.query.image)).parts for p in it2t)  # text positive: no copy
+
+
+
+def test_output_is_in_the_real_training_layout(tmp_path: Path) -> None:
+    """Per-kind dataset files with task ids, the union file and the global pool, no per-task local train pools:
+    the layout of the real download (and of the world), so `tasks:` filters select kinds by task."""
+    out = tmp_path / "out"
+    synthesize(SynthConfig(source=str(image_folder(tmp_path / "imgs", N)), out=str(out)))
+    names = sorted(p.name for p in (out / "query" / "train").glob("*.jsonl"))
+    assert len(names) == 3 and all("_task" not in n for n in names)
+    assert (out / "query" / "union_train" / "mbeir_union_up_train.jsonl").is_file()
+    assert not (out / "cand_pool" / "local").exists()
+    pairs, it2it = read_mbeir_root_pairs(out), read_mbeir_root_pairs(out, tasks=["task8"])
+    assert 0 < len(it2it) < len(pairs)
+    assert {(p.query.modality, p.positive.modality) for p in it2it} == {("image,text", "image,text")}

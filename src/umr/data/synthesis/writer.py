@@ -1,9 +1,10 @@
-"""Write the kept pairs as an M-BEIR data root that `umr train` reads like any other (e.g. the world):
+"""Write the kept pairs as an M-BEIR data root that `umr train` reads like any other (the real download's
+training layout, as the world writes it):
 
-    OUT/query/train/mbeir_synth<kind>_task<N>_train.jsonl              queries (qid "<dsid>:<n>")
-    OUT/cand_pool/local/mbeir_synth<kind>_task<N>_train_cand_pool.jsonl  every candidate of the kind
-    OUT/cand_pool/global/mbeir_union_train_cand_pool.jsonl               their union
-    OUT/qrels/train/mbeir_synth<kind>_task<N>_train_qrels.txt
+    OUT/query/train/mbeir_synth<kind>_train.jsonl                      queries (qid "<dsid>:<n>"), one dataset a kind
+    OUT/query/union_train/mbeir_union_up_train.jsonl                   their union (what training reads)
+    OUT/cand_pool/global/mbeir_union_train_cand_pool.jsonl             every candidate
+    OUT/qrels/train/mbeir_synth<kind>_train_qrels.txt
     OUT/instructions/query_instructions.tsv                              the kinds' instructions
     OUT/images/…                                                         the images the files name (hard links)
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 from umr.data.mbeir import Candidate, Query, write_instructions, write_pool, write_qrels, write_queries
@@ -40,12 +42,20 @@ def write_root(out: Path, split: str, base: int, sets: dict[Kind, tuple[list[Que
     """Write one query file, local pool and qrels per kind, the union pool, instructions and images."""
     written = []
     union: list[Candidate] = []
+    union_queries: list[Query] = []
     for kind, (queries, pool) in sets.items():
-        name = f"{kind.dataset}_task{kind.task_id}"
+        if split == "train":  # the real download's training layout: per dataset, their union, the global pool
+            name = kind.dataset
+            queries = [q if q.task_id is not None else replace(q, task_id=kind.task_id) for q in queries]
+            union_queries.extend(queries)
+        else:
+            name = f"{kind.dataset}_task{kind.task_id}"
+            written.append(write_pool(out / "cand_pool" / "local" / f"mbeir_{name}_{split}_cand_pool.jsonl", pool))
         written.append(write_queries(out / "query" / split / f"mbeir_{name}_{split}.jsonl", queries))
         written.append(write_qrels(out / "qrels" / split / f"mbeir_{name}_{split}_qrels.txt", queries))
-        written.append(write_pool(out / "cand_pool" / "local" / f"mbeir_{name}_{split}_cand_pool.jsonl", pool))
         union.extend(pool)
+    if union_queries:
+        written.append(write_queries(out / "query" / "union_train" / "mbeir_union_up_train.jsonl", union_queries))
     written.append(write_pool(out / "cand_pool" / "global" / f"mbeir_union_{split}_cand_pool.jsonl", union))
     rows = [(k.query_modality, k.cand_modality, f"Synth-{k.name}", k.dataset_id(base), list(k.instructions))
             for k in sets]
