@@ -36,8 +36,8 @@ def main() -> None:
     from umr.data.mbeir_sets import global_pool_file
     from umr.data.world import build_world
     from umr.data.world.writer import SizeSpec
-    from umr.eval.baselines import resolve_model
     from umr.eval.mbeir import EvalOptions, evaluate
+    from umr.models.registry import load_embedder
 
     tmp = tempfile.TemporaryDirectory()
     world = Path(args.world) if args.world else Path(tmp.name) / "world"
@@ -48,7 +48,7 @@ def main() -> None:
         build_world(world, size=size, seed=0)
         print(f"built the world in {time.perf_counter() - t0:.1f}s")
     n_pool = len(read_pool(global_pool_file(world), world, check_images=False))
-    embedder = resolve_model(args.model)
+    embedder = load_embedder(args.model)
     t0 = time.perf_counter()
     report = evaluate(embedder, world, EvalOptions(pool="global", batch_size=args.batch_size))
     wall = time.perf_counter() - t0

@@ -55,11 +55,11 @@ def render(colour: str, shape: str, size: int = 96) -> Image.Image:
 
 def build_index(folder: Path, model: str) -> Path:
     """Texts for every colour × shape × place and one image per colour × shape, embedded with `model`."""
-    from umr.cli.cmd_index import resolve_embedder
     from umr.index.base import create_index
     from umr.items import Item
+    from umr.models.registry import load_embedder
 
-    embedder = resolve_embedder(model)
+    embedder = load_embedder(model)
     items = [Item(text=f"a {c} {s} {p}", id=f"t-{c}-{s}-{i}") for c in COLOURS for s in SHAPES
              for i, p in enumerate(PLACES)]
     (folder / "images").mkdir(parents=True, exist_ok=True)

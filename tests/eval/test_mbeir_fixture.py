@@ -49,9 +49,9 @@ def test_global_pool_hand_computed(mbeir_mini, colour_embedder):
 
 
 def test_cli_writes_results_and_refuses_bad_data(mbeir_mini, colour_embedder, tmp_path, monkeypatch, capsys):
-    from umr.eval import baselines
+    from umr.models import registry
 
-    monkeypatch.setattr(baselines, "resolve_model", lambda *a, **k: colour_embedder)
+    monkeypatch.setattr(registry, "load_embedder", lambda *a, **k: colour_embedder)
     out = tmp_path / "run"
     assert main(["eval", "--model", "random", "--data", str(mbeir_mini), "--out", str(out), "--k", "1", "5",
                  "--compare", "published"]) == 0

@@ -123,9 +123,9 @@ def test_umr_eval_agrees_with_uniir_on_ties(mbeir_mini, pool):
 
 
 def test_cli_reports_both_tie_rules_where_they_differ(mbeir_mini, tmp_path, monkeypatch, capsys):
-    from umr.eval import baselines
+    from umr.models import registry
 
-    monkeypatch.setattr(baselines, "resolve_model", lambda *a, **k: ExactColours())
+    monkeypatch.setattr(registry, "load_embedder", lambda *a, **k: ExactColours())
     out = tmp_path / "run"
     assert main(["eval", "--model", "m", "--data", str(mbeir_mini), "--out", str(out), "--k", "1", "4", "5",
                  "--tasks", "mscoco", "--no-cache"]) == 0

@@ -10,10 +10,10 @@ import torch
 
 pytest.importorskip("mteb")
 
-from umr.eval.baselines import RandomEmbedder  # noqa: E402
 from umr.eval.mteb_wrapper import MTEBEncoder, local_retrieval_task, main_scores  # noqa: E402
 from umr.items import Item  # noqa: E402
 from umr.models.base import Embedder  # noqa: E402
+from umr.models.baselines import RandomEmbedder  # noqa: E402
 
 ANIMALS = ["otter", "falcon", "badger", "lynx", "heron", "walrus", "gecko", "bison", "puffin", "marmot", "cobra",
            "tapir"]

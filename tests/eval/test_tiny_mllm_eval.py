@@ -2,8 +2,8 @@
 
 import pytest
 
-from umr.eval.baselines import resolve_model
 from umr.eval.mbeir import EvalOptions, evaluate
+from umr.models.registry import load_embedder
 
 
 @pytest.fixture(scope="module")
@@ -11,7 +11,7 @@ def tiny_gme(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("UMR_CACHE", str(tmp_path_factory.mktemp("umr-cache")))
     mp.setenv("HF_HUB_OFFLINE", "1")
-    yield resolve_model("tiny:gme")
+    yield load_embedder("tiny:gme")
     mp.undo()
 
 

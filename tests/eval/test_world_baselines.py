@@ -5,8 +5,9 @@ import os
 import numpy as np
 import pytest
 
-from umr.eval.baselines import OracleEmbedder, RandomEmbedder, resolve_model
 from umr.eval.mbeir import EvalOptions, evaluate
+from umr.models.baselines import OracleEmbedder, RandomEmbedder
+from umr.models.registry import load_embedder
 
 
 @pytest.mark.parametrize("pool", ["local", "global"])
@@ -35,7 +36,7 @@ def test_global_pool_shows_modality_bias_for_random(world_tiny):
 def minilm_report(world_tiny):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sets = ["shapewiki_task1", "shapeedis_task2", "shapecoco_task0", "shapenews_task3", "shapenights_task4"]
-    report = evaluate(resolve_model("minilm"), world_tiny, EvalOptions(tasks=sets, ks=(5,), batch_size=64))
+    report = evaluate(load_embedder("minilm"), world_tiny, EvalOptions(tasks=sets, ks=(5,), batch_size=64))
     return {r.name: r.metrics.recall[5] for r in report.results}
 
 

@@ -36,7 +36,7 @@ def _qrels(root: Path) -> dict[str, set[str]]:
 
 
 def test_mined_rows_exclude_positives_and_feed_training(world: Path, tmp_path: Path) -> None:
-    from umr.eval.baselines import RandomEmbedder
+    from umr.models.baselines import RandomEmbedder
 
     out = tmp_path / "neg.jsonl"
     s = mine(RandomEmbedder(), world, out, pool="global", tasks=["task0", "task1"], opts=MineOptions(top=30, take=4))
@@ -55,7 +55,7 @@ def test_mined_rows_exclude_positives_and_feed_training(world: Path, tmp_path: P
 
 
 def test_fn_filter_count_matches_rows(world: Path, tmp_path: Path) -> None:
-    from umr.eval.baselines import RandomEmbedder
+    from umr.models.baselines import RandomEmbedder
 
     out = tmp_path / "neg.jsonl"
     opts = MineOptions(top=40, take=4, fn_ratio=1.0, modality_aware=True, wrong_quota=2)
@@ -71,8 +71,8 @@ def test_modality_quota_tops_up_with_wrong_ones_when_right_ones_run_out(world: P
     ≥ 2 images and ≥ 2 others → exactly the 2 best others + the 2 best images (the quota binds);
     < 2 images → every image + the best others up to 4 (top-up: more wrong ones than the quota);
     < 2 others → every other + the best images up to 4."""
-    from umr.eval.baselines import RandomEmbedder
     from umr.mine.job import retrieve
+    from umr.models.baselines import RandomEmbedder
 
     out, cache = tmp_path / "neg.jsonl", tmp_path / "cache"
     opts = MineOptions(top=8, take=4, modality_aware=True, wrong_quota=2)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from umr.data.world import build_world
-from umr.eval.baselines import RandomEmbedder
 from umr.eval.mbeir import EvalOptions, evaluate
+from umr.models.baselines import RandomEmbedder
 
 
 class KnowsTheAnswer:

@@ -62,8 +62,8 @@ def _teacher(ws: Workspace, retriever: str, reranker: str) -> str:
 
 def run_ablation(cfg: AblationConfig, console: Any = None) -> list[Row]:  # noqa: PLR0915 - one linear recipe
     """Run (or resume) the ablation in cfg.out; returns the rows and writes ablation.json / ablation.md."""
-    from umr.eval.baselines import RandomEmbedder
     from umr.mine.negatives import MineOptions
+    from umr.models.baselines import RandomEmbedder
     from umr.models.registry import load_embedder
 
     ws = Workspace(cfg, console)

@@ -53,9 +53,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.eval.baselines import resolve_model
     from umr.eval.mbeir import EvalOptions, evaluate
     from umr.eval.report import print_report, write_results
+    from umr.models.registry import load_embedder
 
     if any(k < 1 for k in args.k) or not args.k:
         raise ValueError(f"--k needs positive cut-offs, got {args.k}")
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     slug = args.model.replace("/", "_").replace(":", "-").strip("._") or "model"
     out = Path(args.out) if args.out else Path("runs") / "eval" / f"{slug}-{args.pool}"
     cache = None if args.no_cache else Path(args.cache) if args.cache else out / "cache"
-    embedder = resolve_model(args.model, data_root=data, device=args.device)
+    embedder = load_embedder(args.model, data_root=data, device=args.device)
     opts = EvalOptions(pool=args.pool, split=args.split, tasks=args.tasks, ks=tuple(sorted(set(args.k))),
                        instructions=not args.no_instructions, batch_size=args.batch_size, cache_dir=cache,
                        check_images=not args.skip_image_check, strict=not args.lenient, show_progress=args.progress,

@@ -78,9 +78,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.eval.baselines import resolve_model
     from umr.eval.suites import SuiteOptions, run_suite
     from umr.eval.suites.report import print_result, write_results
+    from umr.models.registry import load_embedder
 
     for flag, value, low in (("--max-queries", args.max_queries, 1), ("--folds", args.folds, 1),
                              ("--frames", args.frames, 1), ("--batch-size", args.batch_size, 1),
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
                         caption_join=args.caption_join, show_progress=args.progress)
     slug = args.model.replace("/", "_").replace(":", "-").strip("._") or "model"
     out = Path(args.out) if args.out else Path("runs") / "eval-suite" / f"{args.suite}-{slug}"
-    embedder = resolve_model(args.model, data_root=data, device=args.device, dtype=args.dtype)
+    embedder = load_embedder(args.model, data_root=data, device=args.device, dtype=args.dtype)
     result = run_suite(args.suite, embedder, data, opts)
     print_result(result)
     paths = write_results(result, out)

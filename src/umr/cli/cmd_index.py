@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 from typing import Any
-
-from umr.models.base import Embedder
 
 EPILOG = """\
 examples:
@@ -21,27 +18,6 @@ examples:
 Killing a build loses at most the shard in flight: rerun the same command to resume. Under torchrun or
 `accelerate launch` each rank embeds every world_size-th shard and rank 0 merges and indexes.
 """
-
-
-def resolve_embedder(spec: str, recipe: str | None = None, device: str | None = None,
-                     dtype: str | None = None) -> Embedder:
-    """--model → Embedder: 'py:module:Class' (your own Embedder class), else umr's model registry."""
-    if spec.startswith("py:"):
-        module_name, _, attr = spec[3:].partition(":")
-        try:
-            cls = getattr(importlib.import_module(module_name), attr)
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"--model {spec!r}: cannot import {attr!r} from module {module_name!r} ({exc})") from exc
-        return cls()
-    try:
-        from umr.models.registry import load_embedder
-    except ImportError:  # registry not available: the offline text baseline still works
-        if spec in ("text", "minilm"):
-            from umr.models.text import TextEmbedder
-
-            return TextEmbedder(device=device)
-        raise
-    return load_embedder(spec, recipe=recipe, device=device, dtype=dtype)
 
 
 def corpus_root(corpus: Path, data_root: Path | None) -> Path:
@@ -108,16 +84,18 @@ def run_build(args: argparse.Namespace) -> int:
     from umr.index.distributed import device_for, dist_info
     from umr.index.store import EmbeddingStore, run_embedding_job
     from umr.items import read_items
+    from umr.models.registry import load_embedder
 
     info = dist_info()
     if not args.corpus.exists():
         raise FileNotFoundError(f"corpus {args.corpus} not found")
-    items = list(read_items(args.corpus, root=corpus_root(args.corpus, args.data_root)))
+    root = corpus_root(args.corpus, args.data_root)
+    items = list(read_items(args.corpus, root=root))
     if not items:
         raise ValueError(f"{args.corpus}: no items")
     existing = EmbeddingStore(args.out)
     shard_size = args.shard_size or (existing.manifest()["shard_size"] if existing.exists() else 1000)
-    embedder = resolve_embedder(args.model, args.recipe, args.device or device_for(info), args.dtype)
+    embedder = load_embedder(args.model, args.recipe, args.device or device_for(info), args.dtype, data_root=root)
     store = run_embedding_job(items, embedder, args.out, model_spec=args.model, shard_size=shard_size,
                               batch_size=args.batch_size, overwrite=args.overwrite, info=info,
                               show_progress=not args.no_progress)

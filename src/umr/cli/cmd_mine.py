@@ -44,16 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.eval.baselines import resolve_model
     from umr.mine.job import mine
     from umr.mine.negatives import MineOptions
+    from umr.models.registry import load_embedder
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not args.data.is_dir():
         raise FileNotFoundError(f"{args.data}: no such data folder")
     opts = MineOptions(top=args.top, take=args.take, fn_ratio=args.fn_filter, modality_aware=args.modality_aware,
                        wrong_quota=args.wrong_quota, strategy=args.strategy, seed=args.seed)
-    embedder = resolve_model(args.model, data_root=args.data, device=args.device)
+    embedder = load_embedder(args.model, data_root=args.data, device=args.device)
     cache = args.cache or args.out.with_name(args.out.name + ".cache")
     summary = mine(embedder, args.data, args.out, pool=args.pool, split=args.split, tasks=args.tasks, opts=opts,
                    cache_dir=cache, batch_size=args.batch_size, instructions=not args.no_instructions)

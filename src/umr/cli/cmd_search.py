@@ -76,9 +76,9 @@ def _rerank(args: argparse.Namespace, query: Any, found: list, records: list, sp
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.cli.cmd_index import resolve_embedder
     from umr.index.base import load_index
     from umr.items import Item
+    from umr.models.registry import load_embedder
 
     if args.text is None and args.image is None:
         raise ValueError("give a query: --text, --image, or both")
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     spec = args.model or index.info.get("model_spec")
     if not spec:
         raise ValueError(f"{directory} does not record which model built it; pass --model")
-    embedder = resolve_embedder(spec, device=args.device)
+    embedder = load_embedder(spec, device=args.device)
     check_model(embedder.describe(), index.info, directory)
     query = Item(text=args.text, image=str(args.image) if args.image else None, id="query")
     if args.image is not None:

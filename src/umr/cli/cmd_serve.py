@@ -65,13 +65,9 @@ def load_reranker(spec: str | None, device: str | None = None) -> Any:
         from umr.rerank.prompted import Reranker
 
         return Reranker(spec, device=device)
-    import importlib
+    from umr.models.registry import import_object
 
-    module_name, _, attr = spec[3:].partition(":")
-    try:
-        return getattr(importlib.import_module(module_name), attr)()
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"--reranker {spec!r}: cannot import {attr!r} from {module_name!r} ({exc})") from exc
+    return import_object(spec, "--reranker")()
 
 
 def build_app(args: argparse.Namespace) -> Any:
@@ -80,16 +76,16 @@ def build_app(args: argparse.Namespace) -> Any:
         from umr.serve.app import ServeSettings, create_app
     except ImportError as exc:
         raise ValueError(f"umr serve needs the serve extra ({exc.name} is missing): pip install 'umr[serve]'") from exc
-    from umr.cli.cmd_index import resolve_embedder
     from umr.cli.cmd_search import check_model, find_index_dir
     from umr.index.base import load_index
+    from umr.models.registry import load_embedder
 
     directory = find_index_dir(args.index)
     index = load_index(directory)
     spec = args.model or index.info.get("model_spec")
     if not spec:
         raise ValueError(f"{directory} does not record which model built it; pass --model")
-    embedder = resolve_embedder(spec, device=args.device)
+    embedder = load_embedder(spec, device=args.device)
     check_model(embedder.describe(), index.info, directory)
     settings = ServeSettings(token=args.token or None, batching=not args.no_batching, max_batch=args.max_batch,
                              max_wait_ms=args.max_wait_ms, max_request_bytes=int(args.max_request_mb * 1024 * 1024),

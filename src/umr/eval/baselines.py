@@ -1,133 +1,19 @@
-"""Baselines runnable by name in `umr eval --model NAME`, and the name → Embedder resolver.
+"""`QuerySide`: an embedder whose `encode_corpus` embeds queries, so query sets go through the embedding store.
 
-    random        a fixed random vector per item: the chance floor (R@k ≈ k / pool)
-    oracle        the world's hidden answer keys (world_meta.jsonl): the ceiling; needs a world data root
-    minilm, text  all-MiniLM-L6-v2 on the text of each item (image-only items embed as "")
-    tiny:<recipe> an untrained tiny real-architecture MLLM (gme, u-marvel, lamra, mm-embed, clip-sf)
-    anything else a local directory or hub id, through umr.models.registry.load_embedder
+The baselines that used to live here (random, oracle) are `umr.models.baselines`; every model name, theirs
+included, resolves through `umr.models.registry.load_embedder`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 
-from umr.items import Item, as_items
+from umr.items import Item
 from umr.models.base import Embedder
-
-
-def _unit(seed_text: str, dim: int) -> np.ndarray:
-    seed = int.from_bytes(hashlib.sha256(seed_text.encode("utf-8")).digest()[:8], "little")
-    v = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-_QUERY_MARK = "query|"
-
-
-def _mark_queries(items: Any) -> list[Item]:
-    """Tag query ids: M-BEIR qids and dids are separate namespaces ("9:1" can name a query and a candidate)."""
-    return [replace(it, id=f"{_QUERY_MARK}{it.id}") for it in as_items(items)]
-
-
-class _VectorEmbedder(Embedder):
-    """An embedder computing vectors without a network; subclasses define `vector(item)`."""
-
-    def __init__(self, dim: int) -> None:
-        self._dim = dim
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
-    def vector(self, item: Item) -> np.ndarray:
-        raise NotImplementedError
-
-    def prepare(self, items: Sequence[Item]) -> list[Item]:
-        return list(items)
-
-    def forward(self, batch: list[Item]) -> torch.Tensor:
-        return torch.from_numpy(np.stack([self.vector(it) for it in batch]))
-
-
-def _image_key(image: Any) -> str | None:
-    """What identifies an image across runs and data roots.
-
-    A path: its file name, not the whole path (the same data under another root must get the same vectors). An
-    in-memory image (a decoded video frame, raw bytes): a hash of its pixels or bytes — its str() holds a memory
-    address, which made two runs of the same video evaluation give different numbers.
-    """
-    if image is None:
-        return None
-    if isinstance(image, str | Path):
-        return Path(str(image)).name
-    if isinstance(image, bytes):
-        return hashlib.sha256(image).hexdigest()
-    if isinstance(image, Image.Image):
-        return f"{image.mode}{image.size}:" + hashlib.sha256(image.tobytes()).hexdigest()
-    return Path(str(image)).name
-
-
-class RandomEmbedder(_VectorEmbedder):
-    """A random unit vector per (side, content): queries and candidates never share one."""
-
-    name = "random"
-
-    def __init__(self, dim: int = 64, seed: int = 0) -> None:
-        super().__init__(dim)
-        self.seed = seed
-
-    def vector(self, item: Item) -> np.ndarray:
-        return _unit(f"{self.seed}|{item.id}|{item.text}|{_image_key(item.image)}", self.dim)
-
-    def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
-        return super().encode_queries(_mark_queries(items), instruction=instruction, **kw)
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "seed": self.seed}
-
-
-class OracleEmbedder(_VectorEmbedder):
-    """Looks up each id's hidden answer key in the world's `world_meta.jsonl` and embeds the key.
-
-    A query's key is the key of the candidate it asks for, so the positive scores 1 and every other candidate
-    ~0: this is the ceiling the world allows (below 1 only where a pool held two candidates with one key).
-    """
-
-    name = "oracle"
-
-    def __init__(self, data_root: str | Path, dim: int = 256) -> None:
-        super().__init__(dim)
-        path = Path(data_root) / "world_meta.jsonl"
-        if not path.is_file():
-            raise ValueError(f"the oracle needs a generated world: {path} not found (make one with `umr world`)")
-        self.keys: dict[tuple[str, str], str] = {}  # (kind "qid" | "did", id) → key
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                self.keys[(row.get("kind", "did"), row["id"])] = row["key"]
-        self.source = str(path)
-
-    def vector(self, item: Item) -> np.ndarray:
-        kind, ident = ("qid", item.id[len(_QUERY_MARK):]) if item.id and item.id.startswith(_QUERY_MARK) \
-            else ("did", item.id)
-        if (kind, ident) not in self.keys:
-            raise ValueError(f"oracle: {kind} {ident!r} is not in {self.source}")
-        return _unit(self.keys[(kind, ident)], self.dim)
-
-    def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
-        return super().encode_queries(_mark_queries(items), instruction=instruction, **kw)
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "meta": self.source}
 
 
 class QuerySide(Embedder):
@@ -159,24 +45,3 @@ class QuerySide(Embedder):
 
     def describe(self) -> dict[str, Any]:
         return {**self.inner.describe(), "side": "query"}
-
-
-BASELINES = ("random", "oracle", "minilm", "text")
-
-
-def resolve_model(name: str, data_root: str | Path | None = None, device: str | None = None,
-                  dtype: str | None = None) -> Embedder:
-    """An Embedder for `umr eval --model NAME` (see the module docstring for the names)."""
-    if name == "random":
-        return RandomEmbedder()
-    if name == "oracle":
-        if data_root is None:
-            raise ValueError("the oracle needs the data root of a generated world")
-        return OracleEmbedder(data_root)
-    if name in ("minilm", "text"):
-        from umr.models.text import TextEmbedder
-
-        return TextEmbedder(device=device)
-    from umr.models.registry import load_embedder
-
-    return load_embedder(name, device=device, dtype=dtype)

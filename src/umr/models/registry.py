@@ -1,14 +1,18 @@
-"""`load_embedder`: one entry point from a name to a ready Embedder.
+"""`load_embedder`: the one entry point from a name to a ready Embedder; every verb's `--model` goes through it.
 
 Accepted names:
   - a local directory (its `umr_recipe.json` says which recipe, else `recipe=` or the config's model type);
   - a hub id (downloaded for users with internet), e.g. "Alibaba-NLP/gme-Qwen2-VL-2B-Instruct";
   - "tiny:<recipe>": the tiny random model for that recipe, built once into the umr cache;
-  - "text" / "minilm": the offline MiniLM text baseline.
+  - "text" / "minilm": the offline MiniLM text baseline;
+  - "random" / "oracle": the chance floor and the answer-key ceiling (`umr.models.baselines`; the oracle needs
+    `data_root`, a generated world);
+  - "py:module:Class": your own Embedder subclass, built with no arguments.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from pathlib import Path
@@ -71,10 +75,30 @@ def _infer_recipe(path: str) -> str | None:
     return None
 
 
+def import_object(spec: str, what: str = "--model") -> Any:
+    """'py:module:Attr' → module.Attr (a class or factory of the caller's own); `what` names the option in errors."""
+    module_name, _, attr = spec.removeprefix("py:").partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{what} {spec!r}: cannot import {attr!r} from module {module_name!r} ({exc})") from exc
+
+
 def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: str | None = None,
-                  dtype: str | None = None, **overrides: Any) -> Embedder:
-    """Load any umr embedder. `overrides` change recipe settings (e.g. max_image_tokens=512)."""
+                  dtype: str | None = None, data_root: str | Path | None = None, **overrides: Any) -> Embedder:
+    """Load any umr embedder (the names are in the module docstring). `overrides` change recipe settings (e.g.
+    max_image_tokens=512); `data_root` is the generated world the oracle reads its answer keys from."""
     name = str(name_or_dir)
+    if name.startswith("py:"):
+        return import_object(name)()
+    if name in ("random", "oracle"):
+        from umr.models.baselines import OracleEmbedder, RandomEmbedder
+
+        if name == "random":
+            return RandomEmbedder()
+        if data_root is None:
+            raise ValueError("the oracle needs the data root of a generated world")
+        return OracleEmbedder(data_root)
     if name.startswith("tiny:"):
         name = str(tiny_model_dir(name.split(":", 1)[1]))
     if name in TEXT_NAMES or recipe == "text":

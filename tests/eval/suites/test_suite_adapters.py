@@ -80,9 +80,9 @@ def test_reversed_ranks_are_exact_on_msrvtt(fixtures):
 def tiny_clip():
     mp = pytest.MonkeyPatch()
     mp.setenv("HF_HUB_OFFLINE", "1")
-    from umr.eval.baselines import resolve_model
+    from umr.models.registry import load_embedder
 
-    yield resolve_model("tiny:clip-sf")
+    yield load_embedder("tiny:clip-sf")
     mp.undo()
 
 
@@ -107,9 +107,9 @@ def test_tiny_clip_sf_end_to_end(suite, fixtures, tiny_clip):
 
 
 def test_tiny_gme_on_composed_retrieval(fixtures):
-    from umr.eval.baselines import resolve_model
+    from umr.models.registry import load_embedder
 
-    gme = resolve_model("tiny:gme")
+    gme = load_embedder("tiny:gme")
     result = run_suite("cirr", gme, fixtures["cirr"].root, SuiteOptions(batch_size=16))
     m = result.row("cirr val").metrics
     assert m["R@50"] == 1.0  # 11 candidates once the reference is gone: the target is always within 50

@@ -60,9 +60,9 @@ def test_key_embedder_ranks_videos_by_id_in_native_mode(clips):
 
 
 def test_tiny_gme_embeds_videos_natively_and_by_frame_mean(clips):
-    from umr.eval.baselines import resolve_model
+    from umr.models.registry import load_embedder
 
-    gme = resolve_model("tiny:gme")
+    gme = load_embedder("tiny:gme")
     assert supports_video(gme)
     native = run_suite("msrvtt", gme, clips.root, SuiteOptions(batch_size=8))
     mean = run_suite("msrvtt", gme, clips.root, SuiteOptions(batch_size=8, video_mode="mean", frames=4))
@@ -85,7 +85,7 @@ def test_unknown_video_mode_is_an_error(clips):
 
 def test_random_baseline_gives_the_same_numbers_on_two_runs_of_decoded_frames(clips):
     """Decoded frames are in-memory images: the random baseline keys them by their pixels, not their address."""
-    from umr.eval.baselines import RandomEmbedder
+    from umr.models.baselines import RandomEmbedder
 
     opts = SuiteOptions(video_mode="mean", frames=4)
     first = run_suite("msrvtt", RandomEmbedder(), clips.root, opts).rows[0].metrics

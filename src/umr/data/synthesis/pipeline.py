@@ -122,9 +122,9 @@ def synthesize(cfg: SynthConfig, generator: Generator | None = None, filter_embe
     def embedder() -> Any:
         """The filter model, loaded on first use (a finished rerun never loads it)."""
         if loaded[0] is None:
-            from umr.eval.baselines import resolve_model
+            from umr.models.registry import load_embedder
 
-            loaded[0] = resolve_model(cfg.filter_model, data_root=cfg.source)
+            loaded[0] = load_embedder(cfg.filter_model, data_root=cfg.source)
         return loaded[0]
 
     counts: dict[str, dict[str, int]] = {}

@@ -1,0 +1,50 @@
+"""`load_embedder` is the one name → Embedder resolver: every verb's --model takes the same names."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from umr.items import Item
+from umr.models.baselines import OracleEmbedder, RandomEmbedder
+from umr.models.registry import import_object, load_embedder
+
+
+class Fixed(RandomEmbedder):
+    """A user's own Embedder class, importable as py:test_registry:Fixed."""
+
+    name = "fixed"
+
+
+def test_py_names_build_the_callers_class() -> None:
+    assert type(load_embedder(f"py:{__name__}:Fixed")) is Fixed
+    assert import_object(f"py:{__name__}:Fixed") is Fixed
+
+
+def test_a_py_name_that_does_not_import_says_which_option() -> None:
+    with pytest.raises(ValueError, match=r"--reranker 'py:umr:Nope': cannot import 'Nope' from module 'umr'"):
+        import_object("py:umr:Nope", "--reranker")
+
+
+def test_the_baselines_resolve_by_name(tmp_path: Path) -> None:
+    assert isinstance(load_embedder("random"), RandomEmbedder)
+    with pytest.raises(ValueError, match="the oracle needs the data root"):
+        load_embedder("oracle")
+    (tmp_path / "world_meta.jsonl").write_text(json.dumps({"kind": "did", "id": "d1", "key": "red circle"}) + "\n")
+    oracle = load_embedder("oracle", data_root=tmp_path)
+    assert isinstance(oracle, OracleEmbedder)
+    assert oracle.encode_corpus([Item(text="anything", id="d1")]).shape == (1, oracle.dim)
+
+
+def test_index_and_search_take_the_names_eval_takes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`random` was an eval/mine name only; index build resolved names its own way and refused it."""
+    from umr.cli import main
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"item {i}"}) + "\n" for i in range(5)))
+    assert main(["index", "build", "--model", "random", "--corpus", str(corpus), "--out", str(tmp_path / "idx"),
+                 "--no-progress"]) == 0
+    assert main(["search", "--index", str(tmp_path / "idx"), "--text", "item 1", "-k", "2", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out.split("\n", 1)[1])["results"]) == 2
