@@ -38,19 +38,28 @@ def format_string(s: str | None) -> str:
     return s
 
 
+def round_by_factor(number: float, factor: int) -> int:
+    return round(number / factor) * factor
+
+
+def ceil_by_factor(number: float, factor: int) -> int:
+    return math.ceil(number / factor) * factor
+
+
+def floor_by_factor(number: float, factor: int) -> int:
+    return math.floor(number / factor) * factor
+
+
 def fetch_image(image: Image.Image, min_pixels: int, max_pixels: int, factor: int = 28) -> Image.Image:
-    """qwen-vl-utils' fetch_image: smart_resize then PIL's default resize."""
+    """qwen-vl-utils' fetch_image (as vendored by GME, LamRA and U-MARVEL): smart_resize, then PIL's resize."""
     width, height = image.size
-    h_bar = max(factor, round(height / factor) * factor)
-    w_bar = max(factor, round(width / factor) * factor)
+    h_bar, w_bar = max(factor, round_by_factor(height, factor)), max(factor, round_by_factor(width, factor))
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt((height * width) / max_pixels)
-        h_bar = math.floor(height / beta / factor) * factor
-        w_bar = math.floor(width / beta / factor) * factor
+        h_bar, w_bar = floor_by_factor(height / beta, factor), floor_by_factor(width / beta, factor)
     elif h_bar * w_bar < min_pixels:
         beta = math.sqrt(min_pixels / (height * width))
-        h_bar = math.ceil(height * beta / factor) * factor
-        w_bar = math.ceil(width * beta / factor) * factor
+        h_bar, w_bar = ceil_by_factor(height * beta, factor), ceil_by_factor(width * beta, factor)
     return image.convert("RGB").resize((w_bar, h_bar))
 
 

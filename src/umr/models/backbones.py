@@ -78,6 +78,10 @@ class Backbone:
         """Last-layer hidden states [b, L, h]."""
         raise NotImplementedError
 
+    def pixel_batch(self, images: list[Image.Image]) -> tuple[dict[str, Any], list[int]]:
+        """process_images for a batch that may hold no image at all: ({}, []) then."""
+        return self.process_images(images) if images else ({}, [])
+
     @property
     def hidden_size(self) -> int:
         return int(self.model.config.get_text_config().hidden_size)

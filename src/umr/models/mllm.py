@@ -92,12 +92,7 @@ class MLLMEmbedder(Embedder):
 
     def prepare(self, items: Sequence[Item]) -> dict[str, Any]:
         per_item = [self._visuals(it) for it in items]
-        flat = [img for imgs in per_item for img in imgs]
-        batch: dict[str, Any] = {}
-        counts: list[int] = []
-        if flat:
-            pixels, counts = self.backbone.process_images(flat)
-            batch.update(pixels)
+        batch, counts = self.backbone.pixel_batch([img for imgs in per_item for img in imgs])
         next_image = iter(counts)
         rendered = [render(self.recipe, item, [
             expand_placeholder(self.recipe.image_placeholder, self.backbone.image_token, next(next_image))

@@ -112,12 +112,7 @@ class Reranker:
     def prepare(self, pairs: Sequence[tuple[Item, Item]]) -> dict[str, Any]:
         """Tokenised, padded (right) model inputs for a batch of (query, candidate) pairs."""
         per_pair = [(_images(q), _images(c)) for q, c in pairs]
-        flat = [img for qi, ci in per_pair for img in qi + ci]
-        batch: dict[str, Any] = {}
-        counts: list[int] = []
-        if flat:
-            pixels, counts = self.backbone.process_images(flat)
-            batch.update(pixels)
+        batch, counts = self.backbone.pixel_batch([img for qi, ci in per_pair for img in qi + ci])
         it = iter(counts)
         texts = []
         for (q, c), (qi, ci) in zip(pairs, per_pair):
