@@ -21,16 +21,15 @@ def _pool_file(world: Path) -> Path:
 def build_index(model: str, world: Path, out: Path, name: str) -> dict[str, Any]:
     """A flat FAISS index of the global test pool, from the vectors the global eval cached (or embedded now)."""
     from umr.data.mbeir_sets import load_pool
-    from umr.eval.mbeir import EvalOptions, embed_items, file_fingerprint
     from umr.index.base import create_index
     from umr.models.registry import load_embedder
+    from umr.retrieval import embed_items, file_fingerprint
 
     embedder = load_embedder(model, device="cpu")
     path = _pool_file(world)
     items = [c.to_item(world) for c in load_pool(path, world, check_images=False).values()]
     # the same label/key as umr.eval.mbeir.evaluate uses, so a global eval of this model already holds them
-    vectors = embed_items(embedder, items, EvalOptions(cache_dir=out / "cache" / name), "pool-global-test",
-                          file_fingerprint(path))
+    vectors = embed_items(embedder, items, "pool-global-test", file_fingerprint(path), cache_dir=out / "cache" / name)
     # the model is recorded so `umr search`/`serve` embed queries with it (and refuse another); image paths are
     # relative to the demo's working directory, recorded as the index's image root
     index = create_index(embedder.dim, kind="flat", info={"model": embedder.describe(), "model_spec": model,
@@ -44,9 +43,9 @@ def example_queries(model: str, world: Path, out: Path, n: int = 4, k: int = 5) 
     """The first test query of `n` task kinds, searched in the demo index; results with image paths and texts."""
     from umr.data.mbeir import read_queries
     from umr.data.mbeir_sets import instruction_table
-    from umr.eval.mbeir import query_instruction
     from umr.index.base import load_index
     from umr.models.registry import load_embedder
+    from umr.retrieval import query_instruction
 
     embedder = load_embedder(model, device="cpu")
     index = load_index(out / "index")

@@ -1,4 +1,4 @@
-"""The M-BEIR evaluation protocol: embed queries and pools (cached, resumable), search with FAISS, score.
+"""The M-BEIR evaluation protocol: embed queries and pools (cached, resumable), search, score (`umr.retrieval`).
 
     report = evaluate(embedder, "data/M-BEIR", EvalOptions(pool="global"))
 
@@ -18,25 +18,22 @@ Queries carry one instruction each from the data root's instructions TSV, chosen
 samples one at random; a hash keeps runs reproducible). `format_text` applies UniIR's text normalisation
 (`umr.data.mbeir.format_text`) to queries, instructions and candidates for any model, as UniIR embeds them (the
 lamra and u-marvel recipes already normalise inside the model).
-Embeddings go through the resumable embedding store (`umr.index.store`), keyed by model settings and the source
+Embeddings go through the resumable embedding store (`umr.index.embed_job`), keyed by model settings and the source
 file, so a rerun or an interrupted run resumes. (UniIR stores its embeddings in fp16; umr keeps float32, which can
 only break fewer ties: fp16 rounding makes nearly equal scores equal.)
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
 
-from umr.data.mbeir import TASKS, Candidate, Query
+from umr.data.mbeir import TASKS
 from umr.data.mbeir_sets import (
     EvalSet,
     EvalSetRef,
@@ -46,10 +43,18 @@ from umr.data.mbeir_sets import (
     load_eval_set,
     load_pool,
 )
-from umr.eval.baselines import QuerySide
 from umr.eval.bias import wrong_modality_share
 from umr.eval.metrics import DEFAULT_KS, Metrics, QueryResult, aggregate, positive_ranks
 from umr.models.base import Embedder
+from umr.retrieval import (
+    PoolView,
+    QuerySide,
+    embed_items,
+    exact_scores,
+    file_fingerprint,
+    load_pool_view,
+    query_instruction,
+)
 
 #: The 16 eval sets of M-BEIR, in the order of the UniIR paper's tables.
 MBEIR_16 = ("visualnews_task0", "mscoco_task0", "fashion200k_task0", "webqa_task1", "edis_task2", "webqa_task2",
@@ -150,72 +155,9 @@ def headline_k(root: Path, dataset: str) -> int:
     return HEADLINE_K.get(dataset, 5)
 
 
-def file_fingerprint(path: Path) -> dict[str, Any]:
-    """A source file's identity for embedding-cache keys: resolved path, size and mtime (ns).
-
-    A rewritten file (new size or mtime) gets a new key, so its embeddings are recomputed rather than reused.
-    """
-    st = path.stat()
-    return {"file": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def embed_items(embedder: Embedder, items: list, opts: EvalOptions, label: str, key: dict[str, Any]) -> np.ndarray:
-    """Embed `items` with `embedder.encode_corpus` → float32 [n, dim] in input order (L2-normalised).
-
-    With `opts.cache_dir` the vectors go through the resumable embedding store in
-    `cache_dir/{label}-{digest}`, where the digest hashes `embedder.describe()` and `key` (e.g. a
-    `file_fingerprint`): a rerun with the same model and source reuses them, an interrupted one resumes.
-    Wrap the embedder in `QuerySide` to embed queries (encode_corpus then routes to encode_queries).
-    """
-    if not items:
-        return np.zeros((0, embedder.dim), dtype=np.float32)
-    if opts.cache_dir is None:
-        return embedder.encode_corpus(items, batch_size=opts.batch_size, show_progress=opts.show_progress)
-    from umr.index.store import run_embedding_job
-
-    digest = hashlib.sha256(json.dumps({"model": embedder.describe(), **key}, sort_keys=True, default=str)
-                            .encode()).hexdigest()[:16]
-    store = run_embedding_job(items, embedder, Path(opts.cache_dir) / f"{label}-{digest}", batch_size=opts.batch_size,
-                              overwrite=True, show_progress=opts.show_progress)
-    return np.ascontiguousarray(store.embeddings(mmap=False), dtype=np.float32)
-
-
-def query_instruction(q: Query, table: dict, cand_modality: str) -> str | None:
-    """The task instruction for query `q` from `instruction_table(root)`, or None when the table has none.
-
-    The table maps (dataset id, query modality, candidate modality) to its prompts; one is chosen by a CRC32 of
-    the qid, so every run (eval, mining, teacher) gives a query the same instruction.
-    """
-    prompts = table.get((q.dataset_id, q.modality, cand_modality))
-    return prompts[zlib.crc32(q.qid.encode()) % len(prompts)] if prompts else None
-
-
-def _row_dots(mat: np.ndarray, rows: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Scores of chosen rows, each computed on its own (no BLAS blocking), so equal vectors tie exactly."""
-    return (mat[rows].astype(np.float64) * q.astype(np.float64)).sum(axis=1)
-
-
-class _Pool:
-    """A pool's candidates, embeddings and FAISS index."""
-
-    def __init__(self, cands: dict[str, Candidate], emb: np.ndarray) -> None:
-        self.dids = list(cands)
-        self.cands = list(cands.values())  # the re-ranker reads candidates' content
-        self.index_of = {d: i for i, d in enumerate(self.dids)}
-        self.modality = np.array([c.modality for c in cands.values()])
-        self.emb = emb
-        self.index = faiss.IndexFlatIP(emb.shape[1])
-        if len(emb):
-            self.index.add(emb)
-
-
-def _sub_pool(union: _Pool, cands: dict[str, Candidate], path: Path) -> _Pool:
-    """A local pool whose vectors are rows of the global pool's (the same items, embedded once)."""
-    missing = [d for d in cands if d not in union.index_of]
-    if missing:
-        raise ValueError(f"{path}: {len(missing)} candidate(s) are not in the global pool (e.g. {missing[:3]}); "
-                         "evaluate the local pools without local_from_global")
-    return _Pool(cands, union.emb[[union.index_of[d] for d in cands]])
+def _embed_options(opts: EvalOptions) -> dict[str, Any]:
+    """`umr.retrieval.embed_items`' keyword options from an eval run's."""
+    return {"cache_dir": opts.cache_dir, "batch_size": opts.batch_size, "show_progress": opts.show_progress}
 
 
 def pool_order_ranks(top: np.ndarray, top_scores: np.ndarray, pos_rows: np.ndarray,
@@ -233,40 +175,33 @@ def pool_order_ranks(top: np.ndarray, top_scores: np.ndarray, pos_rows: np.ndarr
     return ranks + [len(top) + 1 + j for j in range(len(rest))]
 
 
-def _with_boundary_ties(pool: _Pool, q: np.ndarray, top: np.ndarray, top_scores: np.ndarray,
+def _with_boundary_ties(pool: PoolView, q: np.ndarray, top: np.ndarray, top_scores: np.ndarray,
                         pos_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The retrieved list plus every pool row tied with its last score, when a positive has that score.
 
-    FAISS keeps an arbitrary subset of the candidates tied at the k-th score, so a positive at the cut could
-    miss the earlier (or, pessimistically, all) candidates it ties with. Rare: only such queries pay a pass
-    over the pool."""
-    if not len(top) or len(top) == len(pool.dids) or not np.any(pos_scores == top_scores.min()):
+    The search's top-k already holds the tied candidates the pool-order rule puts first; the pessimistic rule, and
+    a positive's rank among those cut off, need all of them. Rare: only such queries pay a pass over the pool."""
+    if not len(top) or len(top) == len(pool) or not np.any(pos_scores == top_scores.min()):
         return top, top_scores
-    cut = top_scores.min()
-    near = np.flatnonzero(np.abs(pool.emb @ q - cut) <= 1e-5)  # float32 pre-filter, then exact float64
-    near = near[_row_dots(pool.emb, near, q) == cut]
-    rows = np.union1d(top, near)
-    return rows, _row_dots(pool.emb, rows, q)
+    rows = np.union1d(top, pool.rows_from(q, float(top_scores.min())))
+    return rows, exact_scores(pool.emb, rows, q)
 
 
-def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions,
+def _score_set(es: EvalSet, q_emb: np.ndarray, pool: PoolView, opts: EvalOptions,
                rerank_fn: Any = None) -> tuple[Metrics, Metrics | None, list[float] | None]:
     """Metrics under opts.ties, the other rule's metrics when they differ, the modality-bias shares (global).
 
     rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion."""
     if opts.ties not in ("pool-order", "pessimistic"):
         raise ValueError(f"ties must be 'pool-order' or 'pessimistic', got {opts.ties!r}")
-    k = min(max(*opts.ks, opts.bias_k, opts.rerank if rerank_fn else 0), len(pool.dids))
-    _, idx = pool.index.search(q_emb, k) if k else (None, np.zeros((len(q_emb), 0), dtype=np.int64))
+    k = min(max(*opts.ks, opts.bias_k, opts.rerank if rerank_fn else 0), len(pool))
+    scores, idx = pool.search(q_emb, k)  # ordered by the tie rule: score, then pool order
     results, others, tops = [], [], []
     for qi, q in enumerate(es.queries):
-        top = idx[qi][idx[qi] >= 0]
-        top_scores = _row_dots(pool.emb, top, q_emb[qi])
-        order = np.lexsort((top, -top_scores))  # FAISS leaves ties in any order: fix it (score, then pool order)
-        top, top_scores = top[order], top_scores[order]
+        top, top_scores = idx[qi], scores[qi]
         tops.append(top)
         pos = list(dict.fromkeys(es.positives[q.qid]))
-        pos_rows = np.array([pool.index_of[d] for d in pos if d in pool.index_of], dtype=np.int64)
+        pos_rows = np.array([pool.row[d] for d in pos if d in pool.row], dtype=np.int64)
         if rerank_fn is not None and opts.rerank > 0:
             from umr.rerank.fusion import rerank_list
 
@@ -279,7 +214,7 @@ def _score_set(es: EvalSet, q_emb: np.ndarray, pool: _Pool, opts: EvalOptions,
             results.append(QueryResult(q.qid, ranks, len(pos)))
             others.append(results[-1])
             continue
-        pos_scores = _row_dots(pool.emb, pos_rows, q_emb[qi])
+        pos_scores = exact_scores(pool.emb, pos_rows, q_emb[qi])
         top, top_scores = _with_boundary_ties(pool, q_emb[qi], top, top_scores, pos_scores)
         by_order = QueryResult(q.qid, pool_order_ranks(top, top_scores, pos_rows, pos_scores), len(pos))
         pessimistic = QueryResult(q.qid, positive_ranks(top_scores, np.isin(top, pos_rows), pos_scores), len(pos))
@@ -310,14 +245,12 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
     table = instruction_table(root) if opts.instructions else {}
     cand_side = embedder
 
-    def build_pool(path: Path, label: str) -> _Pool:
-        cands = load_pool(path, root, check_images=opts.check_images)
+    def build_pool(path: Path, label: str) -> PoolView:
         t0 = time.perf_counter()
-        items = [c.to_item(root, formatted=opts.format_text) for c in cands.values()]
-        key = {**file_fingerprint(path), **({"format_text": True} if opts.format_text else {})}
-        emb = embed_items(cand_side, items, opts, label, key)
+        view = load_pool_view(cand_side, path, root, label, check_images=opts.check_images,
+                              format_text=opts.format_text, **_embed_options(opts))
         timings["embed_pool_s"] += time.perf_counter() - t0
-        return _Pool(cands, emb)
+        return view
 
     union = build_pool(global_pool_file(root, opts.split), f"pool-global-{opts.split}") \
         if opts.pool == "global" or opts.local_from_global else None
@@ -326,8 +259,8 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
         if opts.pool == "global":
             pool = union
         elif union is not None:
-            pool = _sub_pool(union, load_pool(ref.local_pool_file, root, check_images=opts.check_images),
-                             ref.local_pool_file)
+            pool = union.sub_view(load_pool(ref.local_pool_file, root, check_images=opts.check_images),
+                                  ref.local_pool_file)
         else:
             pool = build_pool(ref.local_pool_file, f"pool-{ref.local_pool_file.stem}")
         results.append(_run_set(embedder, root, ref, pool, table, opts, timings, reranker))
@@ -337,16 +270,16 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
                       timings={k: round(v, 3) for k, v in timings.items()})
 
 
-def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: _Pool, table: dict, opts: EvalOptions,
+def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, table: dict, opts: EvalOptions,
              timings: dict[str, float], reranker: Any = None) -> SetResult:
-    es = load_eval_set(ref, pool.index_of, check_images=opts.check_images, strict=opts.strict)
+    es = load_eval_set(ref, pool.row, check_images=opts.check_images, strict=opts.strict)
     cmod = TASKS[ref.task_id][1]
     items = [q.to_item(root, query_instruction(q, table, cmod) if opts.instructions else None,
                        formatted=opts.format_text) for q in es.queries]
     t0 = time.perf_counter()
     key = {**file_fingerprint(ref.query_file), "instructions": opts.instructions,
            **({"format_text": True} if opts.format_text else {})}
-    q_emb = embed_items(QuerySide(embedder), items, opts, f"queries-{ref.name}-{ref.split}", key)
+    q_emb = embed_items(QuerySide(embedder), items, f"queries-{ref.name}-{ref.split}", key, **_embed_options(opts))
     timings["embed_queries_s"] += time.perf_counter() - t0
     t0 = time.perf_counter()
     rerank_fn = None
@@ -356,7 +289,7 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: _Pool, table
                                               for r in rows])
     metrics, alt, bias = _score_set(es, q_emb, pool, opts, rerank_fn)
     timings["search_s"] += time.perf_counter() - t0
-    return SetResult(name=ref.name, dataset=ref.dataset, task_id=ref.task_id, pool=opts.pool, n_pool=len(pool.dids),
+    return SetResult(name=ref.name, dataset=ref.dataset, task_id=ref.task_id, pool=opts.pool, n_pool=len(pool),
                      metrics=metrics, headline_k=headline_k(root, ref.dataset),
                      wrong_modality=bias[0] if bias else None, wrong_modality_top1=bias[1] if bias else None,
                      alt_metrics=alt)

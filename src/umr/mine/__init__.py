@@ -5,7 +5,7 @@ from umr.mine.negatives import Candidate, MineOptions, Selection, select_negativ
 __all__ = ["Candidate", "MineOptions", "Selection", "mine", "select_negatives"]
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy: the job pulls in faiss and the eval stack
+def __getattr__(name: str):  # noqa: ANN202 - lazy: the job pulls in faiss and the embedding store
     if name == "mine":
         from umr.mine.job import mine
 

@@ -11,36 +11,23 @@ Each output line is a training pair that `umr.train.data.read_pairs` reads as-is
      "positive_score": 0.58, "fn_dropped": 1}
 
 The pair's positive is the query's first labelled positive (as `read_mbeir_pairs`), and `positive_score` is its
-score, the one the false-negative filter compares with. Resumable: embeddings go through the eval cache
-(`cache_dir`), and queries already in the output file are skipped (a torn last line is rewritten).
+score, the one the false-negative filter compares with. Retrieval is `umr.retrieval.retrieve` (each query's
+top-N, ties in pool order). Resumable: embeddings go through the embedding cache (`cache_dir`), and queries
+already in the output file are skipped (a torn last line is rewritten).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import faiss
-import numpy as np
-
-from umr.data.mbeir import TASKS, Query
-from umr.data.mbeir import Candidate as PoolEntry
-from umr.data.mbeir_sets import (
-    find_eval_sets,
-    global_pool_file,
-    instruction_table,
-    load_eval_set,
-    load_pool,
-    load_set_pool,
-)
-from umr.eval.baselines import QuerySide
-from umr.eval.mbeir import EvalOptions, embed_items, file_fingerprint, query_instruction
+from umr.data.mbeir import TASKS
 from umr.mine.negatives import Candidate, MineOptions, random_negatives, select_negatives
 from umr.models.base import Embedder
+from umr.retrieval import retrieve
 
 
 @dataclass
@@ -63,33 +50,6 @@ class MineSummary:
                 "wrong_modality_share": round(self.wrong_modality_share, 4), "per_set": self.per_set}
 
 
-@dataclass
-class Retrieved:
-    """One query's retrieval over a pool: the pool's rows in rank order and their scores."""
-
-    query: Query
-    instruction: str | None
-    rows: np.ndarray  # [top] pool row indices, best first
-    scores: np.ndarray  # [top] cosine scores
-    positive_scores: dict[str, float]  # every in-pool positive's score
-
-
-class PoolView:
-    """A pool's entries, embeddings and flat inner-product index (pool-order ties broken by row)."""
-
-    def __init__(self, entries: dict[str, PoolEntry], emb: np.ndarray, root: Path) -> None:
-        self.entries = list(entries.values())
-        self.dids = list(entries)
-        self.row = {d: i for i, d in enumerate(self.dids)}
-        self.modality = [c.modality for c in self.entries]
-        self.emb, self.root = emb, root
-        self.index = faiss.IndexFlatIP(emb.shape[1])
-        self.index.add(emb)
-
-    def item_dict(self, row: int) -> dict[str, Any]:
-        return self.entries[row].to_item(self.root).to_dict()
-
-
 def done_qids(out: Path) -> set[str]:
     """qids already in a JSONL output (one object with a "qid" a line), for resuming a mining or teacher job.
 
@@ -108,46 +68,6 @@ def done_qids(out: Path) -> set[str]:
     with out.open("r+b") as fh:
         fh.truncate(keep)
     return done
-
-
-def retrieve(embedder: Embedder, root: str | Path, split: str = "train", pool: str = "global",
-             tasks: list[str] | None = None, top: int = 100, cache_dir: str | Path | None = None,
-             batch_size: int = 16, instructions: bool = True, max_per_set: int | None = None,
-             ) -> Iterator[tuple[str, int, PoolView, list[Retrieved]]]:
-    """For each query set of `split`: (set name, task id, pool, every query's top-`top` retrieval).
-
-    Shared by mining and by the distillation teacher (which needs the same top-N lists). `max_per_set` keeps
-    each set's first N queries (file order), for teachers whose per-candidate re-ranker cost must stay bounded.
-    """
-    root = Path(root).resolve()
-    opts = EvalOptions(pool=pool, split=split, batch_size=batch_size, cache_dir=Path(cache_dir) if cache_dir else None)
-    table = instruction_table(root) if instructions else {}
-
-    def load(path: Path, label: str, entries: dict | None = None) -> PoolView:
-        entries = load_pool(path, root, check_images=False) if entries is None else entries
-        emb = embed_items(embedder, [c.to_item(root) for c in entries.values()], opts, label, file_fingerprint(path))
-        return PoolView(entries, emb, root)
-
-    shared = load(global_pool_file(root, split), f"pool-global-{split}") if pool == "global" else None
-    for ref in find_eval_sets(root, split, tasks):
-        # a real-layout training set's pool is its share of the global train pool (umr.data.mbeir_sets)
-        view = shared or load(ref.local_pool_file, ref.pool_label, load_set_pool(ref, check_images=False))
-        es = load_eval_set(ref, view.row, check_images=False, strict=False)
-        if max_per_set is not None:
-            es.queries = es.queries[:max_per_set]
-        cmod = TASKS[ref.task_id][1]
-        instr = [query_instruction(q, table, cmod) if instructions else None for q in es.queries]
-        items = [q.to_item(root, i) for q, i in zip(es.queries, instr)]
-        key = {**file_fingerprint(ref.query_file), "instructions": instructions, "max_per_set": max_per_set}
-        q_emb = embed_items(QuerySide(embedder), items, opts, f"queries-{ref.name}-{split}", key)
-        k = min(top, len(view.dids))
-        scores, rows = view.index.search(q_emb, k)
-        out = []
-        for qi, q in enumerate(es.queries):
-            pos = {d: float(view.emb[view.row[d]] @ q_emb[qi]) for d in es.positives[q.qid] if d in view.row}
-            keep = rows[qi] >= 0
-            out.append(Retrieved(q, instr[qi], rows[qi][keep], scores[qi][keep], pos))
-        yield ref.name, ref.task_id, view, out
 
 
 def mine(embedder: Embedder, root: str | Path, out: str | Path, pool: str = "global", split: str = "train",

@@ -174,7 +174,8 @@ def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: A
     the target the teacher should rank first. Without a reranker the teacher is the retriever's cosine alone.
     Resumable: qids already in `out` are skipped. `max_per_set` bounds the re-ranker's cost (top × queries).
     """
-    from umr.mine.job import done_qids, retrieve
+    from umr.mine.job import done_qids
+    from umr.retrieval import retrieve
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -193,7 +194,7 @@ def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: A
                     rows[-1], cos[-1] = view.row[first], r.positive_scores[first]
                     inserted += 1
                 query = r.query.to_item(view.root, r.instruction)
-                cands = [view.entries[i].to_item(view.root) for i in rows]
+                cands = [view.cands[i].to_item(view.root) for i in rows]
                 p_yes = [float(x) for x in reranker.score(query, cands)] if reranker is not None else [0.0] * len(rows)
                 teacher = fuse(cos, p_yes, weight).tolist()
                 fh.write(json.dumps({"qid": r.query.qid, "query": query.to_dict(),
