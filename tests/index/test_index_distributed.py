@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from index_helpers import text_items, write_jsonl
 from test_index_cli import files, subprocess_env, umr_command
-from test_index_store import CrashingEmbedder
+from test_index_embed_job import CrashingEmbedder
 
-from umr.index.distributed import DistInfo, dist_info
-from umr.index.store import run_embedding_job
+from umr.index.embed_job import run_embedding_job
+from umr.runtime.distributed import DistInfo, dist_info
 
 
 def shard_ranks(job: Path) -> set[int]:

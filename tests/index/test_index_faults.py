@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from umr.cli import main
-from umr.index.atomic import remove_stale_temps
+from umr.runtime.atomic import remove_stale_temps
 
 MODEL = "py:hash_embedder:HashEmbedder"
 

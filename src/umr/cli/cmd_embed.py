@@ -52,7 +52,7 @@ def screen(items: list[Item]) -> tuple[list[Item], list[dict[str, str | None]]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.index.store import EmbeddingStore, run_embedding_job
+    from umr.index.embed_job import EmbeddingStore, run_embedding_job
     from umr.models.registry import load_embedder
 
     # a resolved root: the job's fingerprint is the same however the paths were spelled (relative or absolute)

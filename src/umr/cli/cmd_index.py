@@ -81,10 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     from umr.index.build import build_index
-    from umr.index.distributed import device_for, dist_info
-    from umr.index.store import EmbeddingStore, run_embedding_job
+    from umr.index.embed_job import EmbeddingStore, run_embedding_job
     from umr.items import read_items
     from umr.models.registry import load_embedder
+    from umr.runtime.distributed import device_for, dist_info
 
     info = dist_info()
     if not args.corpus.exists():
@@ -116,7 +116,7 @@ def run_build(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     from umr.index.base import read_index_json
-    from umr.index.store import EmbeddingStore
+    from umr.index.embed_job import EmbeddingStore
 
     store = EmbeddingStore(args.dir)
     m = store.manifest()

@@ -11,8 +11,8 @@ from typing import Any
 
 _EXPORTS = {
     "Index": "umr.index.base", "SearchResult": "umr.index.base", "create_index": "umr.index.base",
-    "load_index": "umr.index.base", "EmbeddingStore": "umr.index.store", "StoreError": "umr.index.store",
-    "run_embedding_job": "umr.index.store", "build_index": "umr.index.build",
+    "load_index": "umr.index.base", "EmbeddingStore": "umr.index.embed_job", "StoreError": "umr.index.embed_job",
+    "run_embedding_job": "umr.index.embed_job", "build_index": "umr.index.build",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -21,14 +21,21 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from umr.index.atomic import read_json
 from umr.items import Item
+from umr.runtime.atomic import read_json
 
 #: Version of index.json; loaders accept every version up to this one (old indexes keep loading).
 INDEX_FORMAT_VERSION = 1
 KINDS = ("flat", "hnsw", "ivfpq")
 BACKENDS = ("faiss", "milvus")
 MODALITIES = ("text", "image", "image,text", "video", "video,text")
+
+
+def default_pq_m(dim: int) -> int:
+    """IVF-PQ sub-quantisers, the same for every backend: the divisor of dim closest to dim/8 (8 dims per 8-bit
+    code: 4× compression)."""
+    divisors = [m for m in range(1, dim + 1) if dim % m == 0]
+    return min(divisors, key=lambda m: abs(m - dim / 8))
 
 
 class SearchResult(NamedTuple):
@@ -56,7 +63,7 @@ def normalise_modalities(modality: str | Sequence[str] | None) -> tuple[str, ...
 
 def as_records(records: Iterable[dict[str, Any] | Item]) -> list[dict[str, Any]]:
     """Items or dicts → [{id, modality, text, image}] with the id required and modality normalised."""
-    from umr.index.store import item_record
+    from umr.index.embed_job import item_record
 
     out = []
     for rec in records:

@@ -27,19 +27,20 @@ from typing import Any
 import faiss
 import numpy as np
 
-from umr.index.atomic import atomic_write, atomic_write_json
 from umr.index.base import (
     INDEX_FORMAT_VERSION,
     Index,
     SearchResult,
     as_records,
     check_vectors,
+    default_pq_m,
     fill_results,
     normalise_modalities,
     read_index_json,
 )
 from umr.index.metadata import MetadataStore
 from umr.items import Item
+from umr.runtime.atomic import atomic_write, atomic_write_json
 
 #: IVF-PQ needs a training sample; a sub-index first created from fewer vectors than this stays flat (exact).
 MIN_IVF_TRAIN = 1000
@@ -47,12 +48,6 @@ MIN_IVF_TRAIN = 1000
 
 def _slug(modality: str) -> str:
     return modality.replace(",", "+")
-
-
-def _pq_m(dim: int) -> int:
-    """Sub-quantisers: the divisor of dim closest to dim/8 (8 dims per 8-bit code: 4× compression)."""
-    divisors = [m for m in range(1, dim + 1) if dim % m == 0]
-    return min(divisors, key=lambda m: abs(m - dim / 8))
 
 
 class FaissIndex(Index):
@@ -92,7 +87,7 @@ class FaissIndex(Index):
             n = len(sample)
             nlist = self.params["nlist"] or max(1, min(int(4 * math.sqrt(n)), n // 39))
             quantizer = faiss.IndexFlatIP(self.dim)
-            base = faiss.IndexIVFPQ(quantizer, self.dim, nlist, self.params["pq_m"] or _pq_m(self.dim), 8,
+            base = faiss.IndexIVFPQ(quantizer, self.dim, nlist, self.params["pq_m"] or default_pq_m(self.dim), 8,
                                     faiss.METRIC_INNER_PRODUCT)
             base.train(sample)
             return base, kind  # IVF stores ids itself (an IDMap over IVF would break remove_ids)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from umr.index.atomic import temp_path
+from umr.runtime.atomic import temp_path
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (label INTEGER PRIMARY KEY, did TEXT NOT NULL UNIQUE, modality TEXT NOT NULL,

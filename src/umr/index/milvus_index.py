@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from umr.index.atomic import atomic_write_json
 from umr.index.base import (
     INDEX_FORMAT_VERSION,
     MODALITIES,
@@ -26,11 +25,13 @@ from umr.index.base import (
     SearchResult,
     as_records,
     check_vectors,
+    default_pq_m,
     fill_results,
     normalise_modalities,
     read_index_json,
 )
 from umr.items import Item
+from umr.runtime.atomic import atomic_write_json
 
 #: Milvus VARCHAR limits; longer texts are cut when stored (the vectors are unaffected).
 MAX_TEXT, MAX_PATH, MAX_ID = 16_384, 4096, 512
@@ -88,10 +89,8 @@ class MilvusIndex(Index):
                           "A Milvus server or cluster gets IVF_PQ.", stacklevel=3)
             return "IVF_SQ8", {"nlist": self.params["nlist"] or 1024}
         if self.kind == "ivfpq":
-            from umr.index.faiss_index import _pq_m
-
-            return "IVF_PQ", {"nlist": self.params["nlist"] or 1024, "m": self.params["pq_m"] or _pq_m(self.dim),
-                              "nbits": 8}
+            m = self.params["pq_m"] or default_pq_m(self.dim)
+            return "IVF_PQ", {"nlist": self.params["nlist"] or 1024, "m": m, "nbits": 8}
         return "FLAT", {}
 
     def _create_collection(self) -> None:

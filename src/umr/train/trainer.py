@@ -29,7 +29,7 @@ import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
-from umr.index.distributed import dist_info, init_process_group
+from umr.runtime.distributed import dist_info, init_process_group
 from umr.train.checkpoints import finished_checkpoints, remove_partial_checkpoints
 from umr.train.config_fields import check_fields
 from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_mbeir_root_pairs, read_pairs

@@ -25,7 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from umr.index.distributed import dist_info
+from umr.runtime.distributed import dist_info
 
 NEEDS = "DeepSpeed needs CUDA and `pip install deepspeed` (a GPU build of torch)"
 
@@ -139,7 +139,7 @@ def engine_step(trainer: Any, loss: Any) -> None:
 
 def save_engine(trainer: Any, path: Path) -> None:
     """Every rank writes its optimizer-state shard (a collective call), then all wait for the slowest."""
-    from umr.index.distributed import barrier
+    from umr.runtime.distributed import barrier
 
     trainer.engine.save_checkpoint(str(path), tag="deepspeed")
     barrier()

@@ -10,7 +10,7 @@ import pytest
 from hash_embedder import HashEmbedder, SaltedHashEmbedder, WrongDimEmbedder
 from index_helpers import text_items
 
-from umr.index.store import EmbeddingStore, StoreError, run_embedding_job, shard_ranges
+from umr.index.embed_job import EmbeddingStore, StoreError, run_embedding_job, shard_ranges
 
 
 class CrashingEmbedder(HashEmbedder):

@@ -1,4 +1,4 @@
-"""Rank and world size for multi-process embedding jobs (torchrun, accelerate launch, or plain env vars).
+"""Rank and world size for multi-process jobs — embedding and training (torchrun, accelerate launch, or env vars).
 
 Launchers set RANK / WORLD_SIZE / LOCAL_RANK; torchrun and accelerate also set MASTER_ADDR / MASTER_PORT, and
 then a gloo process group gives us a barrier (gloo works on CPU and GPU hosts alike, and we only ever sync,

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from umr.index.atomic import (
+from umr.items import Item
+from umr.models.base import Embedder
+from umr.runtime.atomic import (
     atomic_save_npy,
     atomic_write,
     atomic_write_bytes,
@@ -37,9 +39,7 @@ from umr.index.atomic import (
     remove_stale_temps,
     sha256_file,
 )
-from umr.index.distributed import DistInfo, barrier, dist_info, init_process_group
-from umr.items import Item
-from umr.models.base import Embedder
+from umr.runtime.distributed import DistInfo, barrier, dist_info, init_process_group
 
 #: Bump when the layout changes; readers accept every version up to this one.
 FORMAT_VERSION = 1
