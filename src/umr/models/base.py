@@ -8,12 +8,18 @@ reuse them with gradients on:
 
 `encode` adds what every user wants around those steps: length-sorted micro-batches under a token budget
 (less padding, fewer wasted FLOPs), `torch.inference_mode`, a progress bar, and results back in input order.
+
+A trainable embedder also says what training updates and how it is saved, so the trainer need not guess:
+
+    trainable_modules() -> {name: torch.nn.Module}   (checkpoint weights are keyed "{name}.{parameter}")
+    save_pretrained(out_dir) -> Path                 (a folder `load_embedder` reads back)
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -129,3 +135,13 @@ class Embedder(ABC):
     def describe(self) -> dict[str, Any]:
         """Settings shown by `umr recipes` and stored in manifests."""
         return {"name": self.name, "dim": self.dim}
+
+    # -- training and saving: the defaults are for embedders that do not train (baselines, wrappers) -------
+    def trainable_modules(self) -> dict[str, torch.nn.Module]:
+        """The torch modules training updates, by a stable name (checkpoints key their weights with it)."""
+        raise ValueError(f"{type(self).__name__} has no trainable torch module; train an MLLM, CLIP-SF or text "
+                         "embedder")
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """Write a folder `umr.models.registry.load_embedder` reads back; returns it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot be saved as a model folder")

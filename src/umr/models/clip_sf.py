@@ -128,6 +128,10 @@ class ClipScoreFusionEmbedder(Embedder):
     def parameters(self) -> Any:
         return self.model.parameters()
 
+    def trainable_modules(self) -> dict[str, torch.nn.Module]:
+        """The whole CLIPModel: UniIR fine-tunes both towers."""
+        return {"model": self.model}
+
     def train(self, mode: bool = True) -> ClipScoreFusionEmbedder:
         self.model.train(mode)
         return self

@@ -193,6 +193,13 @@ class MLLMEmbedder(Embedder):
             if len(self.tokenizer) > self.backbone.model.get_input_embeddings().weight.shape[0]:
                 self.backbone.model.resize_token_embeddings(len(self.tokenizer))
 
+    def trainable_modules(self) -> dict[str, torch.nn.Module]:
+        """The HF model, and the latent-attention pooling head when the recipe has one (MM-Embed)."""
+        mods = {"model": self.backbone.model}
+        if self.pooler is not None:
+            mods["pooler"] = self.pooler
+        return mods
+
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """An ordinary HF folder plus umr_recipe.json (and the pooling head) that load_embedder reads."""
         out = save_hf_folder(out_dir, self.backbone, self.tokenizer)

@@ -75,5 +75,13 @@ class TextEmbedder(Embedder):
     def parameters(self) -> Any:
         return self.st.parameters()
 
+    def trainable_modules(self) -> dict[str, torch.nn.Module]:
+        return {"model": self.st}
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        """The sentence-transformers folder (modules.json and its modules), which load_embedder reads back."""
+        self.st.save(str(out_dir))
+        return Path(out_dir)
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "model": self.model_name, "pooling": "sentence-transformers"}

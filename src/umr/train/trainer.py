@@ -171,20 +171,6 @@ def load_config_pairs(config: TrainConfig) -> list[Pair]:
     return pairs
 
 
-def trainable_modules(embedder: Any) -> dict[str, nn.Module]:
-    """The torch modules an embedder trains: the HF model (+ pooling head) or the sentence-transformers model."""
-    if hasattr(embedder, "backbone"):
-        mods = {"model": embedder.backbone.model}
-        if getattr(embedder, "pooler", None) is not None:
-            mods["pooler"] = embedder.pooler
-        return mods
-    if hasattr(embedder, "st"):
-        return {"model": embedder.st}
-    if isinstance(getattr(embedder, "model", None), nn.Module):  # CLIP-SF: the whole CLIPModel (UniIR trains both)
-        return {"model": embedder.model}
-    raise ValueError(f"{type(embedder).__name__} exposes no trainable torch module")
-
-
 class Trainer:
     def __init__(self, config: TrainConfig, embedder: Any = None, pairs: list[Pair] | None = None) -> None:
         from umr.models.registry import load_embedder
@@ -218,7 +204,7 @@ class Trainer:
                 # Non-reentrant checkpointing works with frozen inputs (LoRA) and with GradCache's RNG replay.
                 self.embedder.backbone.model.gradient_checkpointing_enable(
                     gradient_checkpointing_kwargs={"use_reentrant": False})
-        self.modules = trainable_modules(self.embedder)
+        self.modules = self.embedder.trainable_modules()
         if config.frozen:
             freeze_matching(self.modules, config.frozen)
         self.loss_fn = InfoNCELoss(config.temperature, learnable=config.learn_temperature,
@@ -415,7 +401,4 @@ class Trainer:
                 return self.out / "adapter"
             merge_into_embedder(self.embedder, self.peft_model)
             self.peft_model = None
-        if hasattr(self.embedder, "save_pretrained"):
-            return self.embedder.save_pretrained(final)
-        self.embedder.st.save(str(final))
-        return final
+        return self.embedder.save_pretrained(final)

@@ -1,0 +1,80 @@
+"""The Trainer asks the Embedder contract what to train and how to save (`trainable_modules`, `save_pretrained`):
+an embedder with none of the attributes the trainer used to probe (`backbone`, `st`, `model`) trains, checkpoints
+and saves through those two methods; one that cannot train says so."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from umr.items import Item
+from umr.models.base import Embedder
+from umr.train.data import Pair
+from umr.train.trainer import TrainConfig, Trainer
+
+
+class BagOfLetters(Embedder):
+    """26 letter counts → a linear layer: trainable, and holding its layer under a name the trainer cannot guess."""
+
+    name = "bag-of-letters"
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.head = torch.nn.Linear(26, 8)
+
+    @property
+    def dim(self) -> int:
+        return 8
+
+    def prepare(self, items):  # noqa: ANN001, ANN201
+        rows = np.zeros((len(items), 26), dtype=np.float32)
+        for i, it in enumerate(items):
+            for ch in (it.text or "").lower():
+                if "a" <= ch <= "z":
+                    rows[i, ord(ch) - 97] += 1
+        return torch.from_numpy(rows)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.head(batch)
+
+    def trainable_modules(self) -> dict[str, torch.nn.Module]:
+        return {"head": self.head}
+
+    def save_pretrained(self, out_dir: str | Path) -> Path:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "head.json").write_text(json.dumps(self.head.weight.tolist()))
+        return out
+
+
+class Frozen(BagOfLetters):
+    trainable_modules = Embedder.trainable_modules
+
+
+def _pairs() -> list[Pair]:
+    words = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white"]
+    return [Pair(Item(text=f"the {w} one"), Item(text=w), []) for w in words]
+
+
+def test_trainer_trains_and_saves_through_the_contract(tmp_path: Path) -> None:
+    emb = BagOfLetters()
+    before = emb.head.weight.detach().clone()
+    cfg = TrainConfig(output_dir=str(tmp_path / "run"), batch_size=4, max_steps=2, save_every=2, lr=1e-2)
+    trainer = Trainer(cfg, embedder=emb, pairs=_pairs())
+    assert set(trainer.named_trainable()) == {"head.weight", "head.bias"}
+    assert trainer.fit()["steps"] == 2
+    assert not torch.equal(before, emb.head.weight)
+    state = torch.load(tmp_path / "run" / "checkpoint-2" / "trainer_state.pt", weights_only=False)
+    assert set(state["weights"]) == {"head.weight", "head.bias"}
+    final = trainer.save_final()
+    assert final == tmp_path / "run" / "final"
+    assert json.loads((final / "head.json").read_text()) == emb.head.weight.tolist()
+
+
+def test_an_embedder_that_cannot_train_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="Frozen has no trainable torch module"):
+        Trainer(TrainConfig(output_dir=str(tmp_path / "run"), batch_size=4), embedder=Frozen(), pairs=_pairs())
