@@ -40,7 +40,7 @@ def test_example_configs_round_trip(name: str, tmp_path) -> None:
         TrainConfig.from_dict({**yaml.safe_load((CONFIGS / name).read_text()), "learning_rate": 1})
 
 
-def test_two_stages_chain_and_merge(tiny_gme_dir, draw, tmp_path) -> None:
+def test_two_stages_chain_and_merge(tiny_gme_dir, draw, tmp_path, capsys) -> None:
     data = make_pairs(tmp_path / "data", draw)
     config = {"model": tiny_gme_dir, "output_dir": str(tmp_path / "run"), "batch_size": 4, "micro_batch_size": 2,
               "num_negatives": 1, "lr": 1e-3, "max_steps": 2, "log_every": 1,
@@ -50,6 +50,9 @@ def test_two_stages_chain_and_merge(tiny_gme_dir, draw, tmp_path) -> None:
     (tmp_path / "stages.yaml").write_text(yaml.safe_dump(config))
     assert main(["train", "--config", str(tmp_path / "stages.yaml")]) == 0
     one, two = tmp_path / "run" / "stage-0-one", tmp_path / "run" / "stage-1-two"
+    assert f"stage {one}: 2 steps, loss" in capsys.readouterr().out  # umr.train's progress logs reach stdout
+    assert main(["train", "--config", str(tmp_path / "stages.yaml"), "--resume"]) == 0
+    assert f"stage {two}: already finished, skipped" in capsys.readouterr().out
     marker = json.loads((two / "adapter" / "umr_train.json").read_text())
     assert Path(marker["base_model"]) == one / "final"  # stage two trained on stage one's merged model
     assert json.loads((two / "adapter" / "adapter_config.json").read_text())["r"] == 2

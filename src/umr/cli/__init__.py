@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
@@ -33,7 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ProgressLines(logging.Handler):
+    """The library's progress lines (`umr.train` INFO logs) as plain stdout lines, as print wrote them; sys.stdout
+    is looked up per line, so a replaced stdout (a test's capture) gets them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), flush=True)
+
+
+def _show_progress() -> None:
+    logger = logging.getLogger("umr.train")
+    if not any(isinstance(h, _ProgressLines) for h in logger.handlers):
+        logger.addHandler(_ProgressLines())
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
+    _show_progress()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

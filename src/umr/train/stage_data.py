@@ -17,10 +17,13 @@ Every file is resumable (mine / build_teacher skip finished queries), so a rerun
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
 from umr.mine.negatives import MineOptions
+
+log = logging.getLogger(__name__)
 
 #: options of `mine:` that are not MineOptions fields
 _MINE_EXTRA = {"pool": "local", "max_per_set": None, "batch_size": 16}
@@ -71,8 +74,8 @@ def mine_stage_negatives(stage: Any, embedder: Any) -> Path:
     summary = mine(embedder, _root(stage, "mine"), out, pool=extra["pool"], tasks=stage.tasks,
                    opts=MineOptions(**opts), cache_dir=chain_cache(stage),
                    batch_size=extra["batch_size"], max_per_set=extra["max_per_set"])
-    print(f"stage {stage.output_dir}: mined {summary.written} rows ({summary.resumed} resumed), false negatives "
-          f"dropped {summary.fn_dropped}, wrong-modality share {summary.wrong_modality_share:.2f}")
+    log.info("stage %s: mined %d rows (%d resumed), false negatives dropped %d, wrong-modality share %.2f",
+             stage.output_dir, summary.written, summary.resumed, summary.fn_dropped, summary.wrong_modality_share)
     return out
 
 
@@ -92,7 +95,8 @@ def build_stage_teacher(stage: Any, embedder: Any, rerankers: dict[str, Path]) -
                             top=opts["top"], pool=opts["pool"], tasks=stage.tasks,
                             cache_dir=chain_cache(stage), batch_size=opts["batch_size"],
                             max_per_set=opts["max_per_set"])
-    print(f"stage {stage.output_dir}: teacher lists {summary['written']} written, {summary['resumed']} resumed")
+    log.info("stage %s: teacher lists %d written, %d resumed", stage.output_dir, summary["written"],
+             summary["resumed"])
     return out
 
 

@@ -20,11 +20,14 @@ is skipped on a rerun, so `--resume` continues a chain where it stopped.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from umr.train.stage_data import check_stage_options, mine_stage_negatives, prepare_stage, train_stage_reranker
 from umr.train.trainer import TrainConfig, Trainer
+
+log = logging.getLogger(__name__)
 
 
 def stage_configs(config: TrainConfig) -> list[TrainConfig]:
@@ -81,20 +84,20 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
             stage.merge_at_end = True  # the next stage needs a merged base
         out = Path(stage.output_dir) / "final"
         if resume and _finished(out):
-            print(f"stage {stage.output_dir}: already finished, skipped")
+            log.info("stage %s: already finished, skipped", stage.output_dir)
         else:
             needs_model = stage.mine is not None or stage.teacher is not None
             embedder = load_embedder(model, recipe=stage.recipe, device=stage.device, dtype=stage.dtype) \
                 if needs_model else None
             if stage.type == "reranker":
                 out = train_stage_reranker(stage, mine_stage_negatives(stage, embedder))
-                print(f"stage {stage.output_dir}: re-ranker written to {out}")
+                log.info("stage %s: re-ranker written to %s", stage.output_dir, out)
             else:
                 trainer = make_trainer(prepare_stage(stage, embedder, rerankers), embedder=embedder)
                 summary = trainer.fit(resume=resume)
                 out = trainer.save_final()
-                print(f"stage {stage.output_dir}: {summary['steps']} steps, loss {summary['first_loss']} → "
-                      f"{summary['last_loss']}, {summary['samples_per_s']:.1f} samples/s")
+                log.info("stage %s: %s steps, loss %s → %s, %.1f samples/s", stage.output_dir, summary["steps"],
+                         summary["first_loss"], summary["last_loss"], summary["samples_per_s"])
         if stage.type == "reranker":
             rerankers[stage_name(stage)] = out  # the chain's model stays the embedder
             continue
