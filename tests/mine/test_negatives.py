@@ -6,12 +6,12 @@ import random
 
 import pytest
 
-from umr.mine.negatives import Candidate, MineOptions, random_negatives, select_negatives
+from umr.mine.negatives import MineOptions, RankedCandidate, random_negatives, select_negatives
 
 # rank, did, score, modality — one query's top-8 (want "image"); 'p1' and 'p2' are labelled positives.
-LIST = [Candidate("t1", 1, 0.90, "text"), Candidate("p1", 2, 0.80, "image"), Candidate("i1", 3, 0.79, "image"),
-        Candidate("t2", 4, 0.70, "text"), Candidate("i2", 5, 0.60, "image"), Candidate("p2", 6, 0.55, "image"),
-        Candidate("t3", 7, 0.50, "text"), Candidate("i3", 8, 0.40, "image")]
+LIST = [RankedCandidate(did, rank, score, modality) for did, rank, score, modality in [
+    ("t1", 1, 0.90, "text"), ("p1", 2, 0.80, "image"), ("i1", 3, 0.79, "image"), ("t2", 4, 0.70, "text"),
+    ("i2", 5, 0.60, "image"), ("p2", 6, 0.55, "image"), ("t3", 7, 0.50, "text"), ("i3", 8, 0.40, "image")]]
 POS = {"p1", "p2"}
 
 

@@ -46,7 +46,8 @@ TASKS: dict[int, tuple[str, str]] = {
     7: ("image,text", "image"),
     8: ("image,text", "image,text"),
 }
-MODALITIES = ("text", "image", "image,text")
+#: what an M-BEIR file may declare (`umr.index.base.MODALITIES` adds video, which umr indexes too)
+MBEIR_MODALITIES = ("text", "image", "image,text")
 SPLITS = ("train", "val", "test")
 
 
@@ -161,8 +162,9 @@ def _check_id(path: Path, lineno: int, value: Any, key: str) -> str:
 def _check_parts(path: Path, lineno: int, ident: str, modality: Any, txt: Any, img: Any,
                  root: Path | None, check_images: bool) -> None:
     """Modality spelled as M-BEIR spells it, and the parts it names present (image on disk)."""
-    if modality not in MODALITIES:
-        raise MBEIRFormatError(path, lineno, f"{ident}: bad modality {modality!r}; use one of {list(MODALITIES)}")
+    if modality not in MBEIR_MODALITIES:
+        raise MBEIRFormatError(path, lineno,
+                               f"{ident}: bad modality {modality!r}; use one of {list(MBEIR_MODALITIES)}")
     # an "image,text" entry may have an empty text (UniIR embeds it as ""); a "text" one may not
     if modality == "text" and not (isinstance(txt, str) and txt.strip()):
         raise MBEIRFormatError(path, lineno, f"{ident}: modality {modality!r} but no text")
@@ -280,8 +282,8 @@ def read_instructions(path: str | Path) -> dict[tuple[str, str, str], list[str]]
                                                      "and at least one prompt, tab-separated")
             qmod, cmod, _name, dsid = (p.strip() for p in parts[:4])
             for mod in (qmod, cmod):
-                if mod not in MODALITIES:
-                    raise MBEIRFormatError(path, lineno, f"bad modality {mod!r}; use one of {list(MODALITIES)}")
+                if mod not in MBEIR_MODALITIES:
+                    raise MBEIRFormatError(path, lineno, f"bad modality {mod!r}; use one of {list(MBEIR_MODALITIES)}")
             table[(dsid, qmod, cmod)] = [p.strip() for p in parts[4:] if p.strip()]
     return table
 

@@ -1,7 +1,7 @@
 """`umr demo`: the whole system offline — world → staged training + baselines → mine → re-rank → evaluate →
 index → report. What runs at each size is the plan in plans.yaml; this module only wires the library together.
 
-    summary = run_demo("runs/demo", size="small")     # 12.5 min on 2 CPU cores (target ≤ 10, issue 10)
+    summary = run_demo("runs/demo", size="small")     # minutes on 2 CPU cores: the README has the measure
     summary["report"]                                  # runs/demo/report/report.html
 """
 

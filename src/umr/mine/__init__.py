@@ -1,8 +1,8 @@
 """Hard-negative mining: plain top-k (U-MARVEL), modality-aware (MM-Embed), false-negative filter (NV-Retriever)."""
 
-from umr.mine.negatives import Candidate, MineOptions, Selection, select_negatives
+from umr.mine.negatives import MineOptions, RankedCandidate, Selection, select_negatives
 
-__all__ = ["Candidate", "MineOptions", "Selection", "mine", "select_negatives"]
+__all__ = ["MineOptions", "RankedCandidate", "Selection", "mine", "select_negatives"]
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy: the job pulls in faiss and the embedding store

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from umr.data.mbeir import TASKS
-from umr.mine.negatives import Candidate, MineOptions, random_negatives, select_negatives
+from umr.mine.negatives import MineOptions, RankedCandidate, random_negatives, select_negatives
 from umr.models.base import Embedder
 from umr.retrieval import retrieve
 
@@ -95,7 +95,7 @@ def mine(embedder: Embedder, root: str | Path, out: str | Path, pool: str = "glo
                 if opts.strategy == "random":
                     negs, dropped = random_negatives(view.dids, view.modality, positives, opts.take, rng), 0
                 else:
-                    ranked = [Candidate(view.dids[row], i + 1, float(s), view.modality[row])
+                    ranked = [RankedCandidate(view.dids[row], i + 1, float(s), str(view.modality[row]))
                               for i, (row, s) in enumerate(zip(r.rows, r.scores))]
                     sel = select_negatives(ranked, positives, r.positive_scores[first], cmod, opts)
                     negs, dropped = sel.negatives, sel.fn_dropped

@@ -44,8 +44,9 @@ class MineOptions:
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """One retrieved candidate: its id, 1-based rank in the retrieved list, score and modality."""
+class RankedCandidate:
+    """One retrieved candidate: its id, 1-based rank in the retrieved list, score and modality (a place in a
+    ranked list; the pool entry itself is `umr.data.mbeir.Candidate`)."""
 
     did: str
     rank: int
@@ -58,7 +59,7 @@ class Candidate:
 
 @dataclass
 class Selection:
-    negatives: list[Candidate]  # in rank order
+    negatives: list[RankedCandidate]  # in rank order
     fn_dropped: int  # candidates removed by the false-negative filter (positives not counted)
 
 
@@ -67,7 +68,7 @@ def false_negative_threshold(positive_score: float, ratio: float | None) -> floa
     return float("inf") if ratio is None else ratio * positive_score
 
 
-def select_negatives(ranked: Sequence[Candidate], positives: Collection[str], positive_score: float,
+def select_negatives(ranked: Sequence[RankedCandidate], positives: Collection[str], positive_score: float,
                      want_modality: str, opts: MineOptions) -> Selection:
     """Apply the module's rules to one query's retrieved list (already cut to the top-N, best first)."""
     limit = false_negative_threshold(positive_score, opts.fn_ratio)
@@ -91,8 +92,8 @@ def select_negatives(ranked: Sequence[Candidate], positives: Collection[str], po
 
 
 def random_negatives(pool_dids: Sequence[str], pool_modality: Sequence[str], positives: Collection[str],
-                     take: int, rng: random.Random) -> list[Candidate]:
+                     take: int, rng: random.Random) -> list[RankedCandidate]:
     """`take` distinct pool entries that are not positives, uniformly (rank 0, score nan: not retrieved)."""
     allowed = [i for i, d in enumerate(pool_dids) if d not in positives]
     rows = rng.sample(allowed, min(take, len(allowed)))
-    return [Candidate(pool_dids[i], 0, float("nan"), str(pool_modality[i])) for i in rows]
+    return [RankedCandidate(pool_dids[i], 0, float("nan"), str(pool_modality[i])) for i in rows]

@@ -54,10 +54,6 @@ def all_objects() -> list[Obj]:
             for o in POSITIONS for b in BACKGROUNDS]
 
 
-def random_object(rng: random.Random) -> Obj:
-    return Obj(*(rng.choice(VALUES[k]) for k in VALUES))
-
-
 # -- words -----------------------------------------------------------------------------------------------------
 PATTERN_WORDS = {"solid": "solid", "striped": "striped", "dotted": "polka-dot", "outlined": "hollow"}
 POSITION_WORDS = {"left": "on the left", "right": "on the right", "top": "at the top", "bottom": "at the bottom",
