@@ -10,7 +10,7 @@ import pytest
 
 from umr.cli import main
 from umr.data.world import build_world
-from umr.mine.job import mine
+from umr.mine.job import done_qids, mine, resume_output
 from umr.mine.negatives import MineOptions
 from umr.train.data import read_pairs
 
@@ -110,3 +110,14 @@ def test_cli_resumes_without_duplicates(world: Path, tmp_path: Path) -> None:
     assert out.read_text() == full
     summary = json.loads(out.with_name(out.name + ".summary.json").read_text())
     assert summary["resumed"] == 5 and summary["written"] == len(lines) - 5
+
+
+def test_done_qids_only_reads_and_resume_output_cuts_a_torn_line(tmp_path: Path) -> None:
+    out = tmp_path / "neg.jsonl"
+    torn = '{"qid": "1:1"}\n{"qid": "1:2"}\n{"qid": "1:3", "neg'
+    out.write_text(torn)
+    assert done_qids(out) == {"1:1", "1:2"}
+    assert out.read_text() == torn  # a getter leaves the file as it found it
+    assert resume_output(out) == {"1:1", "1:2"}
+    assert out.read_text() == '{"qid": "1:1"}\n{"qid": "1:2"}\n'  # ready to append: the torn line is rewritten
+    assert done_qids(tmp_path / "none.jsonl") == resume_output(tmp_path / "none.jsonl") == set()

@@ -140,3 +140,9 @@ def test_distill_stage_trains_toward_teacher(tiny_gme_dir: str, tmp_path: Path, 
 def test_unknown_stage_type_is_rejected() -> None:
     with pytest.raises(ValueError, match="type"):
         TrainConfig.from_dict({"type": "dpo"})
+
+
+def test_distill_refuses_task_batches_before_loading_anything() -> None:
+    """Its batches are whole teacher lists; `batch_by: task` used to be ignored without a word."""
+    with pytest.raises(ValueError, match="batch_by: task does not apply to a distill stage"):
+        make_trainer(TrainConfig(type="distill", batch_by="task", data="no-such-teacher.jsonl"))

@@ -65,6 +65,9 @@ def test_chain_mines_trains_a_reranker_and_distills_from_it(world: Path, tiny_gm
     ({"teacher": {"top": 5}}, "belongs to a `type: distill` stage"),
     ({"type": "distill"}, "needs `teacher:` options"),
     ({"type": "distill", "teacher": {"k": 5}}, "unknown teacher option"),
+    ({"type": "distill", "mine": {"top": 5}, "teacher": {"top": 5}}, "`mine` and `teacher` each build"),
+    ({"mine": {"top": 5}, "teacher": {"top": 5}}, "`mine` and `teacher` each build"),
+    ({"type": "distill", "batch_by": "task", "teacher": {"top": 5}}, "batch_by: task does not apply to a distill"),
 ])
 def test_bad_stage_options_fail_before_training(world: Path, stage: dict, message: str) -> None:
     cfg = TrainConfig.from_dict({"data": str(world), "stages": [{"name": "s", **stage}]})

@@ -50,21 +50,32 @@ class MineSummary:
                 "wrong_modality_share": round(self.wrong_modality_share, 4), "per_set": self.per_set}
 
 
-def done_qids(out: Path) -> set[str]:
-    """qids already in a JSONL output (one object with a "qid" a line), for resuming a mining or teacher job.
-
-    A torn last line (a crash mid-write) and anything after it is cut off the file, so the rerun rewrites it.
-    """
-    if not out.is_file():
-        return set()
+def _complete_lines(out: Path) -> tuple[set[str], int]:
+    """qids of the leading complete lines of a JSONL output and their length in bytes (up to a torn line)."""
     done, keep = set(), 0
     with out.open("rb") as fh:
         for line in fh:
             try:
                 done.add(json.loads(line)["qid"])
-            except (json.JSONDecodeError, KeyError, UnicodeDecodeError):
+            except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError):
                 break
             keep += len(line)
+    return done, keep
+
+
+def done_qids(out: Path) -> set[str]:
+    """qids already in a JSONL output (one object with a "qid" a line), up to a torn line; reads only."""
+    return _complete_lines(out)[0] if out.is_file() else set()
+
+
+def resume_output(out: Path) -> set[str]:
+    """Make a mining or teacher output ready to append to and return the qids it holds (`done_qids`).
+
+    A torn last line (a crash mid-write) and anything after it is cut off the file, so the rerun rewrites it.
+    """
+    if not out.is_file():
+        return set()
+    done, keep = _complete_lines(out)
     with out.open("r+b") as fh:
         fh.truncate(keep)
     return done
@@ -77,7 +88,7 @@ def mine(embedder: Embedder, root: str | Path, out: str | Path, pool: str = "glo
     opts = opts or MineOptions()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = done_qids(out)
+    done = resume_output(out)
     summary = MineSummary(resumed=len(done))
     rng = random.Random(opts.seed)
     with out.open("a", encoding="utf-8") as fh:

@@ -117,10 +117,19 @@ def read_distill(path: str | Path) -> list[DistillRow]:
     return rows
 
 
+def check_distill_config(config: TrainConfig, where: str = "distillation") -> None:
+    """Refuse settings the distillation trainer cannot honour (before any model is loaded or stage trained)."""
+    if config.batch_by != "none":
+        # its batches are whole teacher lists drawn across the file; a teacher row records no task to group by
+        raise ValueError(f"{where}: batch_by: {config.batch_by} does not apply to a distill stage (each query is "
+                         "batched with its own teacher list, across tasks); set `batch_by: none` in this stage")
+
+
 class DistillTrainer(Trainer):
     """The Trainer with the distillation loss and batches of (query, its N candidates, teacher scores)."""
 
     def __init__(self, config: TrainConfig, embedder: Any = None, rows: list[DistillRow] | None = None) -> None:
+        check_distill_config(config)
         rows = rows if rows is not None else read_distill(config.data)
         # Lists can differ in length (a small pool); all queries of a batch need the same n, so keep the top n.
         self.n = min(len(r.candidates) for r in rows)
@@ -174,12 +183,12 @@ def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: A
     the target the teacher should rank first. Without a reranker the teacher is the retriever's cosine alone.
     Resumable: qids already in `out` are skipped. `max_per_set` bounds the re-ranker's cost (top × queries).
     """
-    from umr.mine.job import done_qids
+    from umr.mine.job import resume_output
     from umr.retrieval import retrieve
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = done_qids(out)
+    done = resume_output(out)
     written = inserted = 0
     with out.open("a", encoding="utf-8") as fh:
         for _, _, view, retrieved in retrieve(retriever, root, split, pool, tasks, top, cache_dir, batch_size,

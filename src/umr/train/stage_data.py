@@ -47,6 +47,9 @@ def chain_cache(stage: Any) -> Path:
 def check_stage_options(stage: Any) -> None:
     """Fail before any training when a stage's mine / teacher options are unknown or inconsistent."""
     where = f"stage {stage.output_dir}"
+    if stage.mine is not None and stage.teacher is not None:
+        raise ValueError(f"{where}: `mine` and `teacher` each build the stage's data (hard-negative pairs or "
+                         "distillation lists); a stage takes one: mine in one stage, distil in a later one")
     if stage.mine is not None:
         known = {f.name for f in dataclasses.fields(MineOptions)} | set(_MINE_EXTRA)
         bad = sorted(set(stage.mine) - known)
@@ -62,6 +65,10 @@ def check_stage_options(stage: Any) -> None:
         raise ValueError(f"{where}: a reranker stage learns from mined lists; add `mine: {{top: 20, take: 19}}`")
     if stage.type == "distill" and stage.teacher is None and Path(stage.data).is_dir():
         raise ValueError(f"{where}: a distill stage on an M-BEIR root needs `teacher:` options")
+    if stage.type == "distill":
+        from umr.train.distill import check_distill_config
+
+        check_distill_config(stage, where)
 
 
 def mine_stage_negatives(stage: Any, embedder: Any) -> Path:
