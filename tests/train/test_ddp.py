@@ -20,6 +20,7 @@ def _run(cmd: list[str], cwd: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+@pytest.mark.slow  # two torchrun processes: ~30 s
 @pytest.mark.skipif(shutil.which("torchrun", path=str(Path(sys.executable).parent)) is None, reason="no torchrun")
 def test_two_processes_equal_one_process(tmp_path: Path) -> None:
     from umr.models.tiny import build_tiny

@@ -1,6 +1,9 @@
-"""Every shipped world-tiny-*.yaml config runs end to end (`umr train --config`) on a tiny world, one step a stage,
-and every stage leaves a final/ that loads: an embedder of the config's recipe, or the re-ranker of a reranker
-stage. Stages that mine really mine (each row has negatives)."""
+"""The shipped world-tiny-*.yaml configs on a tiny world. One, u-marvel's (every kind of stage: mining, a
+re-ranker, a distillation teacher), runs end to end (`umr train --config`), one step a stage, and every stage leaves
+a final/ that loads: an embedder of the config's recipe, or the re-ranker of a reranker stage; stages that mine
+really mine (each row has negatives). Every config, that one included, is checked through its stage configs:
+parsed and validated as `umr train` does before training, its recipe known, a teacher naming an earlier re-ranker
+stage — what can go wrong in a config without training its model."""
 
 from __future__ import annotations
 
@@ -13,10 +16,13 @@ import yaml
 
 from umr import Item, load_embedder
 from umr.cli import main
+from umr.models.recipe import get_recipe
+from umr.train.stages import stage_configs, stage_name
 from umr.train.trainer import TrainConfig
 
 CONFIGS = Path(__file__).parents[2] / "src" / "umr" / "train" / "configs"
 WORLD_TINY = sorted(p.name for p in CONFIGS.glob("world-tiny-*.yaml"))
+END_TO_END = "world-tiny-u-marvel.yaml"  # the only chain with every kind of stage
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +60,28 @@ def test_world_tiny_configs_exist() -> None:
         assert (CONFIGS / name.replace("world-tiny-", "world-small-")).is_file(), name
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("name", WORLD_TINY)
-def test_world_tiny_config_runs_every_stage(name: str, world: Path, tmp_path: Path) -> None:
+def test_world_tiny_config_validates_stage_by_stage(name: str, world: Path, tmp_path: Path) -> None:
+    shipped = yaml.safe_load((CONFIGS / name).read_text())
+    assert shipped["data"] == "data/world-tiny" and shipped["stages"]
+    config = TrainConfig.from_dict(smoke_config(shipped, world, tmp_path / "run"))
+    stages = stage_configs(config)  # every stage's options checked, as `umr train` does before training
+    assert [stage_name(s) for s in stages] == [str(s.get("name", i)) for i, s in enumerate(shipped["stages"])]
+    assert get_recipe(shipped["model"].removeprefix("tiny:").split("@")[0]).name
+    rerankers: set[str] = set()
+    for stage in stages:
+        assert stage.type in ("contrastive", "reranker", "distill") and Path(stage.data) == world
+        if stage.recipe is not None:
+            assert get_recipe(stage.recipe).name
+        if stage.type == "reranker":
+            rerankers.add(stage_name(stage))
+        if stage.teacher and stage.teacher.get("reranker") is not None:
+            assert stage.teacher["reranker"] in rerankers, f"{stage_name(stage)}: teacher names no earlier re-ranker"
+
+
+@pytest.mark.slow
+def test_world_tiny_config_runs_every_stage(world: Path, tmp_path: Path) -> None:
+    name = END_TO_END
     shipped = yaml.safe_load((CONFIGS / name).read_text())
     assert shipped["data"] == "data/world-tiny" and shipped["stages"]
     raw = smoke_config(shipped, world, tmp_path / "run")
