@@ -71,8 +71,8 @@ def test_modality_quota_tops_up_with_wrong_ones_when_right_ones_run_out(world: P
     ≥ 2 images and ≥ 2 others → exactly the 2 best others + the 2 best images (the quota binds);
     < 2 images → every image + the best others up to 4 (top-up: more wrong ones than the quota);
     < 2 others → every other + the best images up to 4."""
-    from umr.mine.job import retrieve
     from umr.models.baselines import RandomEmbedder
+    from umr.retrieval import retrieve
 
     out, cache = tmp_path / "neg.jsonl", tmp_path / "cache"
     opts = MineOptions(top=8, take=4, modality_aware=True, wrong_quota=2)
