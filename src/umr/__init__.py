@@ -1,5 +1,6 @@
 """umr — universal multimodal retrieval with MLLM embedders."""
 
+from umr.errors import UmrError
 from umr.items import Item, ItemError, read_items
 from umr.models.base import Embedder
 
@@ -13,4 +14,4 @@ def load_embedder(name_or_dir: str, recipe: str | None = None, **kwargs):  # noq
     return _load(name_or_dir, recipe=recipe, **kwargs)
 
 
-__all__ = ["Embedder", "Item", "ItemError", "load_embedder", "read_items", "__version__"]
+__all__ = ["Embedder", "Item", "ItemError", "UmrError", "load_embedder", "read_items", "__version__"]

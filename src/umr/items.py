@@ -15,6 +15,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from umr.errors import UmrError
+
 #: Pixel limit for one image (width × height). Larger files are rejected as decompression bombs before decoding.
 MAX_PIXELS = 64_000_000
 #: Smallest side of an image, in pixels. Image processors guess the channel axis from the array's shape, so a side
@@ -31,7 +33,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 ImageLike = str | Path | bytes | Image.Image
 
 
-class ItemError(ValueError):
+class ItemError(UmrError):
     """A single item cannot be used; the message names the item and says what to do."""
 
     def __init__(self, item: Item | None, problem: str, hint: str = "") -> None:

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
 
-class FileLineError(ValueError):
+
+class FileLineError(UmrError):
     """A line of a file is unusable; the message starts with `file:line:`."""
 
     def __init__(self, path: str | Path, line: int | None, problem: str) -> None:

@@ -36,6 +36,7 @@ from umr.data.mbeir_sets import (
     load_pool,
     load_set_pool,
 )
+from umr.errors import UmrError
 from umr.index.base import create_index
 from umr.items import Item
 from umr.models.base import Embedder
@@ -146,7 +147,7 @@ class PoolView:
         """A smaller pool (a local pool) whose vectors are rows of this one's (the same items, embedded once)."""
         missing = [d for d in cands if d not in self.row]
         if missing:
-            raise ValueError(f"{path}: {len(missing)} candidate(s) are not in the global pool (e.g. {missing[:3]}); "
+            raise UmrError(f"{path}: {len(missing)} candidate(s) are not in the global pool (e.g. {missing[:3]}); "
                              "evaluate the local pools without local_from_global")
         return PoolView(cands, self.emb[[self.row[d] for d in cands]], self.root)
 

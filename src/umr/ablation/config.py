@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
+
 
 @dataclass
 class AblationConfig:
@@ -33,7 +35,7 @@ class AblationConfig:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         if min(self.steps, self.base_steps, self.negatives, self.rerank) < 1:
-            raise ValueError("steps, base_steps, negatives and rerank must be ≥ 1")
+            raise UmrError("steps, base_steps, negatives and rerank must be ≥ 1")
         if self.base is not None and not Path(self.base).is_dir():
             raise FileNotFoundError(f"{self.base}: no such base model folder (a training run's final/)")
 

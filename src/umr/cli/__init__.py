@@ -2,9 +2,10 @@
 
 Each verb lives in its own module `umr/cli/cmd_<verb>.py` that defines
     register(subparsers) -> None    # adds its parser and sets `func=run`
-so verbs are added without touching this file. Library errors (ValueError, FileNotFoundError), a file that is a
-folder (or the other way round) and a YAML syntax error are printed as one clear line and exit code 2; anything
-else is a bug and keeps its traceback.
+so verbs are added without touching this file. umr's own errors about the user's input (`umr.errors.UmrError`:
+items, files, settings, model names), a missing or existing path, a file that is a folder (or the other way round)
+and a YAML syntax error are printed as one clear line and exit code 2; anything else — a ValueError from deep in a
+library included — is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pkgutil
 import sys
 
 from umr import __version__
+from umr.errors import UmrError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (UmrError, FileNotFoundError, FileExistsError) as exc:
         print(f"umr {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:

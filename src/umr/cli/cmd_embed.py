@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from umr.errors import UmrError
 from umr.items import Item, ItemError, read_items
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     # a resolved root: the job's fingerprint is the same however the paths were spelled (relative or absolute)
     items = list(read_items(args.input, root=(args.root or args.input.parent).resolve()))
     if not items:
-        raise ValueError(f"{args.input}: no items")
+        raise UmrError(f"{args.input}: no items")
     rejected: list[dict[str, str | None]] = []
     if args.skip_bad:
         items, rejected = screen(items)

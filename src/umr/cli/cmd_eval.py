@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from umr.errors import UmrError
 from umr.eval.metrics import DEFAULT_KS
 
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from umr.models.registry import load_embedder
 
     if any(k < 1 for k in args.k) or not args.k:
-        raise ValueError(f"--k needs positive cut-offs, got {args.k}")
+        raise UmrError(f"--k needs positive cut-offs, got {args.k}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     data = Path(args.data)
     if not data.is_dir():

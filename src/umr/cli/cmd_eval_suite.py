@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from umr.errors import UmrError
+
 EPILOG = """\
 data folders (each benchmark's public layout; see `python -m pydoc umr.eval.suites.<module>` for details):
   flickr30k  dataset_flickr30k.json + flickr30k-images/ (or images/)        t2i/i2t R@1/5/10, RSUM
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
                              ("--frames", args.frames, 1), ("--batch-size", args.batch_size, 1),
                              ("--captions-per-image", args.captions_per_image, 0)):
         if value is not None and value < low:
-            raise ValueError(f"{flag} must be at least {low}, got {value}")
+            raise UmrError(f"{flag} must be at least {low}, got {value}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     data = Path(args.data)
     if not data.is_dir():

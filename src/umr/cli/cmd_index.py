@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
+
 EPILOG = """\
 examples:
   umr index build --model text --corpus items.jsonl --out runs/idx
@@ -92,7 +94,7 @@ def run_build(args: argparse.Namespace) -> int:
     root = corpus_root(args.corpus, args.data_root)
     items = list(read_items(args.corpus, root=root))
     if not items:
-        raise ValueError(f"{args.corpus}: no items")
+        raise UmrError(f"{args.corpus}: no items")
     existing = EmbeddingStore(args.out)
     shard_size = args.shard_size or (existing.manifest()["shard_size"] if existing.exists() else 1000)
     embedder = load_embedder(args.model, args.recipe, args.device or device_for(info), args.dtype, data_root=root)

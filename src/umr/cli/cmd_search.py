@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -49,11 +51,11 @@ def check_model(embedder_desc: dict[str, Any], index_info: dict[str, Any], index
     records no model is refused too: any model of the right size would run against it, silently."""
     built_with = index_info.get("model")
     if built_with is None:
-        raise ValueError(f"{index_dir} does not record which model built it, so the query model cannot be checked "
+        raise UmrError(f"{index_dir} does not record which model built it, so the query model cannot be checked "
                          "against it; rebuild it with `umr index build` (which records it), or save it with "
                          "create_index(..., info={'model': embedder.describe(), 'model_spec': NAME})")
     if json.dumps(built_with, sort_keys=True) != json.dumps(embedder_desc, sort_keys=True):
-        raise ValueError(f"index/model mismatch: {index_dir} was built with {json.dumps(built_with, sort_keys=True)}"
+        raise UmrError(f"index/model mismatch: {index_dir} was built with {json.dumps(built_with, sort_keys=True)}"
                          f" but the query model is {json.dumps(embedder_desc, sort_keys=True)}; search with the "
                          "index's own model (omit --model) or rebuild the index with this one")
 
@@ -81,15 +83,15 @@ def run(args: argparse.Namespace) -> int:
     from umr.models.registry import load_embedder
 
     if args.text is None and args.image is None:
-        raise ValueError("give a query: --text, --image, or both")
+        raise UmrError("give a query: --text, --image, or both")
     if args.k < 1:
-        raise ValueError(f"-k must be ≥ 1, got {args.k}")
+        raise UmrError(f"-k must be ≥ 1, got {args.k}")
     directory = find_index_dir(args.index)
     index = load_index(directory, mmap=args.mmap)
     k = min(args.k, max(len(index), 1))  # the result arrays are [1, k]: k = 10^9 would ask for gigabytes
     spec = args.model or index.info.get("model_spec")
     if not spec:
-        raise ValueError(f"{directory} does not record which model built it; pass --model")
+        raise UmrError(f"{directory} does not record which model built it; pass --model")
     embedder = load_embedder(spec, device=args.device)
     check_model(embedder.describe(), index.info, directory)
     query = Item(text=args.text, image=str(args.image) if args.image else None, id="query")

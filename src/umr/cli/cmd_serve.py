@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -75,7 +77,7 @@ def build_app(args: argparse.Namespace) -> Any:
     try:
         from umr.serve.app import ServeSettings, create_app
     except ImportError as exc:
-        raise ValueError(f"umr serve needs the serve extra ({exc.name} is missing): pip install 'umr[serve]'") from exc
+        raise UmrError(f"umr serve needs the serve extra ({exc.name} is missing): pip install 'umr[serve]'") from exc
     from umr.cli.cmd_search import check_model, find_index_dir
     from umr.index.base import load_index
     from umr.models.registry import load_embedder
@@ -84,7 +86,7 @@ def build_app(args: argparse.Namespace) -> Any:
     index = load_index(directory)
     spec = args.model or index.info.get("model_spec")
     if not spec:
-        raise ValueError(f"{directory} does not record which model built it; pass --model")
+        raise UmrError(f"{directory} does not record which model built it; pass --model")
     embedder = load_embedder(spec, device=args.device)
     check_model(embedder.describe(), index.info, directory)
     settings = ServeSettings(token=args.token or None, batching=not args.no_batching, max_batch=args.max_batch,
@@ -103,7 +105,7 @@ def check_exposure(host: str, token: str | None, insecure: bool) -> None:
     """Refuse to open the API beyond this machine without a token: /embed and /search cost CPU and memory, and
     /items shows the indexed texts and images."""
     if host not in LOOPBACK and not token and not insecure:
-        raise ValueError(f"--host {host} opens the API to other machines, but no --token is set; pass --token "
+        raise UmrError(f"--host {host} opens the API to other machines, but no --token is set; pass --token "
                          "(or $UMR_SERVE_TOKEN), or --insecure to serve without one")
 
 

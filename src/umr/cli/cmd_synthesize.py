@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from umr.errors import UmrError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.top_k < 1:
-        raise ValueError(f"--top-k must be at least 1, got {args.top_k}")
+        raise UmrError(f"--top-k must be at least 1, got {args.top_k}")
     if args.split == "test":
         print("warning: synthesising from the test split leaks test content into training data")
     options = {} if args.generator == "rule" else {"max_new_tokens": args.max_new_tokens, "do_sample": args.sample,

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from umr.errors import UmrError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -63,10 +65,10 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
     for item in assignments:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise UmrError(f"--set expects KEY=VALUE, got {item!r}")
         keys, value = key.strip().split("."), _value(text)
         if keys[0] == "stages":
-            raise ValueError("--set cannot replace `stages`; edit the config file")
+            raise UmrError("--set cannot replace `stages`; edit the config file")
         stages = [st for st in raw.get("stages") or [] if isinstance(st, dict)]
         stage_only = len(keys) > 1 and keys[0] not in raw and any(keys[0] in st for st in stages)
         if not stage_only:
@@ -82,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
 
     raw = yaml.safe_load(Path(args.config).read_text()) or {}
     if not isinstance(raw, dict):
-        raise ValueError(f"{args.config}: a training config is a YAML mapping")
+        raise UmrError(f"{args.config}: a training config is a YAML mapping")
     config = TrainConfig.from_dict(apply_overrides(raw, args.overrides))  # the config's own checks still run
     for key in ("output_dir", "data", "max_steps", "device"):
         if getattr(args, key) is not None:

@@ -6,6 +6,7 @@ import argparse
 import time
 
 from umr.data.world import SIZES, build_world
+from umr.errors import UmrError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.image_size < 16:
-        raise ValueError(f"--image-size must be at least 16, got {args.image_size}")
+        raise UmrError(f"--image-size must be at least 16, got {args.image_size}")
     t0 = time.perf_counter()
     manifest = build_world(args.out, size=args.size, seed=args.seed, image_size=args.image_size,
                            workers=args.workers)

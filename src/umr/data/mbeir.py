@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.jsonl import FileLineError
 from umr.jsonl import iter_jsonl as _iter_jsonl
@@ -60,7 +61,7 @@ def task_id_for(query_modality: str, cand_modality: str) -> int:
     for tid, pair in TASKS.items():
         if pair == (query_modality, cand_modality):
             return tid
-    raise ValueError(f"no M-BEIR task for {query_modality} -> {cand_modality}")
+    raise UmrError(f"no M-BEIR task for {query_modality} -> {cand_modality}")
 
 
 def format_text(text: str | None) -> str:

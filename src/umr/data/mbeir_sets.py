@@ -34,6 +34,7 @@ from umr.data.mbeir import (
     read_qrels,
     read_queries,
 )
+from umr.errors import UmrError
 
 _QUERY_FILE = re.compile(r"^mbeir_(?P<dataset>.+)_task(?P<task>\d+)_(?P<split>train|val|test)\.jsonl$")
 _DATASET_FILE = re.compile(r"^mbeir_(?P<dataset>.+)_train\.jsonl$")
@@ -124,7 +125,7 @@ def find_eval_sets(root: str | Path, split: str = "test", names: list[str] | Non
 
         refs = [r for r in refs if keep(r)]
         if not refs:
-            raise ValueError(f"no eval set under {qdir} matches {sorted(wanted)}")
+            raise UmrError(f"no eval set under {qdir} matches {sorted(wanted)}")
     return sorted(refs, key=lambda r: (r.task_id, r.name))
 
 

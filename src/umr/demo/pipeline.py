@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from umr.demo.steps import DemoStepError, Steps
+from umr.errors import UmrError
 
 MAIN = "u-marvel"  #: the staged model's name in tables
 
@@ -25,7 +26,7 @@ MAIN = "u-marvel"  #: the staged model's name in tables
 def load_plan(size: str) -> dict[str, Any]:
     plans = yaml.safe_load(resources.files("umr.demo").joinpath("plans.yaml").read_text())
     if size not in plans:
-        raise ValueError(f"no demo plan for size {size!r}; plans: {sorted(plans)} (see umr/demo/plans.yaml)")
+        raise UmrError(f"no demo plan for size {size!r}; plans: {sorted(plans)} (see umr/demo/plans.yaml)")
     return copy.deepcopy(plans[size])
 
 
@@ -43,7 +44,7 @@ def embedder_budget(staged: dict[str, Any]) -> int:
     """Optimiser steps the chain spends on the embedder (the re-ranker stage trains the teacher, not counted)."""
     steps = [s.get("max_steps", staged.get("max_steps")) for s in staged["stages"] if s.get("type") != "reranker"]
     if any(s is None for s in steps):
-        raise ValueError("every stage of a demo plan needs max_steps (the baselines get the same budget)")
+        raise UmrError("every stage of a demo plan needs max_steps (the baselines get the same budget)")
     return int(sum(steps))
 
 
@@ -124,7 +125,7 @@ def split_baselines(plan: dict[str, Any], jobs: int) -> tuple[list[str], list[st
     names = list(plan["baselines"])
     unknown = sorted(set(plan.get("parallel", [])) - set(names))
     if unknown:
-        raise ValueError(f"demo plan: parallel names {unknown}, which are not baselines ({names})")
+        raise UmrError(f"demo plan: parallel names {unknown}, which are not baselines ({names})")
     if jobs <= 1:
         return [], names
     second = [n for n in names if n in plan.get("parallel", names)]

@@ -43,6 +43,7 @@ from umr.data.mbeir_sets import (
     load_eval_set,
     load_pool,
 )
+from umr.errors import UmrError
 from umr.eval.bias import wrong_modality_share
 from umr.eval.metrics import DEFAULT_KS, Metrics, QueryResult, aggregate, positive_ranks
 from umr.models.base import Embedder
@@ -193,7 +194,7 @@ def _score_set(es: EvalSet, q_emb: np.ndarray, pool: PoolView, opts: EvalOptions
 
     rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion."""
     if opts.ties not in ("pool-order", "pessimistic"):
-        raise ValueError(f"ties must be 'pool-order' or 'pessimistic', got {opts.ties!r}")
+        raise UmrError(f"ties must be 'pool-order' or 'pessimistic', got {opts.ties!r}")
     k = min(max(*opts.ks, opts.bias_k, opts.rerank if rerank_fn else 0), len(pool))
     scores, idx = pool.search(q_emb, k)  # ordered by the tie rule: score, then pool order
     results, others, tops = [], [], []
@@ -237,7 +238,7 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
     """
     opts = opts or EvalOptions()
     if opts.pool not in ("local", "global"):
-        raise ValueError(f"pool must be 'local' or 'global', got {opts.pool!r}")
+        raise UmrError(f"pool must be 'local' or 'global', got {opts.pool!r}")
     root = Path(data)
     t_start = time.perf_counter()
     timings = {"embed_pool_s": 0.0, "embed_queries_s": 0.0, "search_s": 0.0}

@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.runtime.atomic import read_json
 
@@ -56,7 +57,7 @@ def normalise_modalities(modality: str | Sequence[str] | None) -> tuple[str, ...
         visual = sorted(parts - {"text"})
         name = ",".join(visual + ["text"]) if visual and "text" in parts else ",".join(visual) or ",".join(parts)
         if name not in MODALITIES:
-            raise ValueError(f"unknown modality {value!r}; use one of {', '.join(MODALITIES)}")
+            raise UmrError(f"unknown modality {value!r}; use one of {', '.join(MODALITIES)}")
         out.append(name)
     return tuple(dict.fromkeys(out))
 
@@ -69,7 +70,7 @@ def as_records(records: Iterable[dict[str, Any] | Item]) -> list[dict[str, Any]]
     for rec in records:
         r = item_record(rec) if isinstance(rec, Item) else dict(rec)
         if r.get("id") is None:
-            raise ValueError(f"record {r!r} has no id; every indexed item needs a unique id (did)")
+            raise UmrError(f"record {r!r} has no id; every indexed item needs a unique id (did)")
         mod = normalise_modalities(r.get("modality") or "text")
         out.append({"id": str(r["id"]), "modality": mod[0] if mod else "text", "text": r.get("text"),
                     "image": None if r.get("image") is None else str(r["image"])})
@@ -82,10 +83,10 @@ def check_vectors(vectors: np.ndarray, dim: int, what: str = "vectors") -> np.nd
     if arr.ndim == 1:
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != dim:
-        raise ValueError(f"wrong vector dimension: {what} have shape {list(np.shape(vectors))}, this index holds "
+        raise UmrError(f"wrong vector dimension: {what} have shape {list(np.shape(vectors))}, this index holds "
                          f"{dim}-d vectors — were they made by the model the index was built with?")
     if not np.isfinite(arr).all():
-        raise ValueError(f"{what} contain NaN or inf")
+        raise UmrError(f"{what} contain NaN or inf")
     return np.ascontiguousarray(arr)
 
 
@@ -136,7 +137,7 @@ class Index(ABC):
 def create_index(dim: int, kind: str = "flat", backend: str = "faiss", **options: Any) -> Index:
     """A new empty index. backend "faiss" (embedded) or "milvus" (options: uri=, collection=)."""
     if kind not in KINDS:
-        raise ValueError(f"unknown index type {kind!r}; use one of {', '.join(KINDS)}")
+        raise UmrError(f"unknown index type {kind!r}; use one of {', '.join(KINDS)}")
     if backend == "faiss":
         from umr.index.faiss_index import FaissIndex
 
@@ -145,7 +146,7 @@ def create_index(dim: int, kind: str = "flat", backend: str = "faiss", **options
         from umr.index.milvus_index import MilvusIndex
 
         return MilvusIndex(dim, kind, **options)
-    raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+    raise UmrError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
 
 
 def read_index_json(path: str | Path) -> dict[str, Any]:
@@ -156,7 +157,7 @@ def read_index_json(path: str | Path) -> dict[str, Any]:
     meta = read_json(spec, "index description")
     version = meta.get("format_version")
     if not isinstance(version, int) or version > INDEX_FORMAT_VERSION:
-        raise ValueError(f"{spec} has format_version {version!r}; this umr reads ≤ {INDEX_FORMAT_VERSION} — "
+        raise UmrError(f"{spec} has format_version {version!r}; this umr reads ≤ {INDEX_FORMAT_VERSION} — "
                          "upgrade umr")
     return meta
 
@@ -172,4 +173,4 @@ def load_index(path: str | Path, mmap: bool = False) -> Index:
         from umr.index.milvus_index import MilvusIndex
 
         return MilvusIndex.load(path, mmap=mmap)
-    raise ValueError(f"{path}/index.json names an unknown backend {backend!r}")
+    raise UmrError(f"{path}/index.json names an unknown backend {backend!r}")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from umr.errors import UmrError
 from umr.index.base import Index, create_index, load_index, read_index_json
 from umr.index.embed_job import EmbeddingStore
 
@@ -48,7 +49,7 @@ def build_index(store: EmbeddingStore, kind: str = "flat", backend: str = "faiss
         if not reindex:
             why = "embeddings have changed since" if (old.get("type"), old.get("backend")) == (kind, backend) else \
                 f"it is a {old.get('backend')} {old.get('type')} index, not {backend} {kind}"
-            raise ValueError(f"{target} already holds an index ({why}); pass --reindex to replace it (the "
+            raise UmrError(f"{target} already holds an index ({why}); pass --reindex to replace it (the "
                              "embeddings are kept)")
     emb = store.embeddings(mmap=True)
     records = store.records()

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.models.base import Embedder
 from umr.runtime.atomic import (
@@ -46,7 +47,7 @@ FORMAT_VERSION = 1
 KNOWN_ENTRIES = {"manifest.json", "ids.jsonl", "shards", "embeddings.npy", "index", "rejected.jsonl"}
 
 
-class StoreError(ValueError):
+class StoreError(UmrError):
     """A job directory cannot be used as asked; the message names the file and what to do."""
 
 
@@ -58,7 +59,7 @@ def item_record(item: Item) -> dict[str, Any]:
 
 def shard_ranges(n: int, size: int) -> list[tuple[int, int]]:
     if size < 1:
-        raise ValueError(f"shard size must be ≥ 1, got {size}")
+        raise UmrError(f"shard size must be ≥ 1, got {size}")
     return [(s, min(s + size, n)) for s in range(0, n, size)]
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from umr.errors import UmrError
 from umr.index.base import (
     INDEX_FORMAT_VERSION,
     Index,
@@ -108,7 +109,7 @@ class FaissIndex(Index):
         vectors = check_vectors(vectors, self.dim)
         recs = as_records(records)
         if len(recs) != len(vectors):
-            raise ValueError(f"{len(vectors)} vectors but {len(recs)} records; give one record per vector")
+            raise UmrError(f"{len(vectors)} vectors but {len(recs)} records; give one record per vector")
         labels = self.meta.add(recs)
         mods = np.array([r["modality"] for r in recs], dtype=object)
         for mod in dict.fromkeys(mods):
@@ -160,7 +161,7 @@ class FaissIndex(Index):
 
     def _check_writable(self) -> None:
         if self._readonly:
-            raise ValueError("this index was loaded memory-mapped (read-only); load it with mmap=False to modify")
+            raise UmrError("this index was loaded memory-mapped (read-only); load it with mmap=False to modify")
 
     # -- search ----------------------------------------------------------------------------------------------
     def _search_part(self, mod: str, q: np.ndarray, k: int, ef_search: int | None,
@@ -185,7 +186,7 @@ class FaissIndex(Index):
         ef_search (HNSW) and nprobe (IVF-PQ) trade speed for recall per call.
         """
         if k < 1:
-            raise ValueError(f"k must be ≥ 1, got {k}")
+            raise UmrError(f"k must be ≥ 1, got {k}")
         q = check_vectors(queries, self.dim, "queries")
         wanted = normalise_modalities(modality)
         mods = [m for m in self.parts if (wanted is None or m in wanted) and self.parts[m].ntotal > 0]
@@ -253,11 +254,11 @@ class FaissIndex(Index):
             try:
                 index.parts[mod] = faiss.read_index(str(file), flags)
             except RuntimeError as exc:
-                raise ValueError(f"{file} is not a readable faiss index ({str(exc).splitlines()[0]}); rebuild "
+                raise UmrError(f"{file} is not a readable faiss index ({str(exc).splitlines()[0]}); rebuild "
                                  "it with `umr index build --reindex`") from exc
             index.part_kinds[mod] = part.get("kind", spec.get("type", "flat"))
             if index.parts[mod].d != index.dim:
-                raise ValueError(f"wrong vector dimension: {file} holds {index.parts[mod].d}-d vectors, "
+                raise UmrError(f"wrong vector dimension: {file} holds {index.parts[mod].d}-d vectors, "
                                  f"index.json says {index.dim}")
         index.meta = MetadataStore(path / spec["meta"])
         labels, dids = index.meta.label_table()
@@ -265,7 +266,7 @@ class FaissIndex(Index):
         index._dids[labels] = dids
         stored = sum(int(p.ntotal) for p in index.parts.values()) - len(index.meta.tombstones())
         if stored != len(index.meta):
-            raise ValueError(f"{path}: the faiss files hold {stored} live vectors but the metadata has "
+            raise UmrError(f"{path}: the faiss files hold {stored} live vectors but the metadata has "
                              f"{len(index.meta)} records (files from different saves?); rebuild the index")
         index._readonly = mmap
         return index

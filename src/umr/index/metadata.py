@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from umr.errors import UmrError
 from umr.runtime.atomic import temp_path
 
 SCHEMA = """
@@ -49,7 +50,7 @@ class MetadataStore:
             try:
                 self._db.execute("SELECT count(*) FROM items").fetchone()
             except sqlite3.DatabaseError as exc:
-                raise ValueError(f"index metadata {self.path} is not a readable SQLite database ({exc}); "
+                raise UmrError(f"index metadata {self.path} is not a readable SQLite database ({exc}); "
                                  "rebuild the index") from exc
 
     def _writable(self) -> sqlite3.Connection:
@@ -67,10 +68,10 @@ class MetadataStore:
         if len(set(dids)) != len(dids):
             seen: set[str] = set()
             dup = next(d for d in dids if d in seen or seen.add(d))  # type: ignore[func-returns-value]
-            raise ValueError(f"id {dup!r} appears twice in the records being added; ids must be unique")
+            raise UmrError(f"id {dup!r} appears twice in the records being added; ids must be unique")
         present = [r["id"] for r in self.get(dids) if r is not None]
         if present:
-            raise ValueError(f"id {present[0]!r} is already in the index ({len(present)} such ids); delete them "
+            raise UmrError(f"id {present[0]!r} is already in the index ({len(present)} such ids); delete them "
                              "first to replace them")
         db = self._writable()
         start = self.next_label

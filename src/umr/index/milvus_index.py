@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from umr.errors import UmrError
 from umr.index.base import (
     INDEX_FORMAT_VERSION,
     MODALITIES,
@@ -59,7 +60,7 @@ class MilvusIndex(Index):
         try:
             from pymilvus import MilvusClient
         except ImportError as exc:
-            raise ValueError("the milvus backend needs pymilvus (and milvus-lite for local files): "
+            raise UmrError("the milvus backend needs pymilvus (and milvus-lite for local files): "
                              "pip install 'umr[milvus]'") from exc
         self.dim, self.kind, self.uri, self.collection = int(dim), kind, str(uri), collection
         self.params = {"hnsw_m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search,
@@ -71,10 +72,10 @@ class MilvusIndex(Index):
         exists = self.client.has_collection(collection)
         if not _create:
             if not exists:
-                raise ValueError(f"Milvus collection {collection!r} not found at {self.uri}; rebuild the index")
+                raise UmrError(f"Milvus collection {collection!r} not found at {self.uri}; rebuild the index")
             return
         if exists and not overwrite:
-            raise ValueError(f"Milvus collection {collection!r} already exists at {self.uri}; load it with "
+            raise UmrError(f"Milvus collection {collection!r} already exists at {self.uri}; load it with "
                              "load_index(), pick another collection, or pass overwrite=True (--reindex)")
         if exists:
             self.client.drop_collection(collection)
@@ -116,18 +117,18 @@ class MilvusIndex(Index):
         vectors = check_vectors(vectors, self.dim)
         recs = as_records(records)
         if len(recs) != len(vectors):
-            raise ValueError(f"{len(vectors)} vectors but {len(recs)} records; give one record per vector")
+            raise UmrError(f"{len(vectors)} vectors but {len(recs)} records; give one record per vector")
         dids = [r["id"] for r in recs]
         if len(set(dids)) != len(dids):
-            raise ValueError("ids appear twice in the records being added; ids must be unique")
+            raise UmrError("ids appear twice in the records being added; ids must be unique")
         for r in recs:
             if len(r["id"]) > MAX_ID:
-                raise ValueError(f"id {r['id'][:40]!r}… is longer than Milvus's {MAX_ID}-character key limit")
+                raise UmrError(f"id {r['id'][:40]!r}… is longer than Milvus's {MAX_ID}-character key limit")
         present = [d for start in range(0, len(dids), INSERT_BATCH)  # checked in batches: Milvus caps a get
                    for d, r in zip(dids[start:start + INSERT_BATCH], self.get(dids[start:start + INSERT_BATCH]),
                                    strict=True) if r is not None]
         if present:
-            raise ValueError(f"id {present[0]!r} is already in the index ({len(present)} such ids); delete them "
+            raise UmrError(f"id {present[0]!r} is already in the index ({len(present)} such ids); delete them "
                              "first to replace them")
         if any(len(r.get("text") or "") > MAX_TEXT for r in recs):
             warnings.warn(f"texts longer than {MAX_TEXT} characters are stored cut (vectors are unaffected)",
@@ -150,7 +151,7 @@ class MilvusIndex(Index):
                ef_search: int | None = None, nprobe: int | None = None) -> SearchResult:
         """Top-k by inner product: scores float32 [n, k] (-inf filler), ids object [n, k] (None filler)."""
         if k < 1:
-            raise ValueError(f"k must be ≥ 1, got {k}")
+            raise UmrError(f"k must be ≥ 1, got {k}")
         q = check_vectors(queries, self.dim, "queries")
         wanted = normalise_modalities(modality)
         out = fill_results(len(q), k)
@@ -221,7 +222,7 @@ class MilvusIndex(Index):
         field = next((f for f in desc["fields"] if f["name"] == "vector"), None)
         got = int(field["params"]["dim"]) if field else None
         if got != index.dim:
-            raise ValueError(f"wrong vector dimension: collection {index.collection!r} at {uri} holds {got}-d "
+            raise UmrError(f"wrong vector dimension: collection {index.collection!r} at {uri} holds {got}-d "
                              f"vectors, {path / 'index.json'} says {index.dim}")
         return index
 

@@ -19,6 +19,8 @@ import random
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from umr.errors import UmrError
+
 
 @dataclass
 class MineOptions:
@@ -32,11 +34,11 @@ class MineOptions:
 
     def __post_init__(self) -> None:
         if self.take < 1 or self.top < 1:
-            raise ValueError(f"top and take must be ≥ 1, got top={self.top}, take={self.take}")
+            raise UmrError(f"top and take must be ≥ 1, got top={self.top}, take={self.take}")
         if self.strategy not in ("hard", "random"):
-            raise ValueError(f"strategy must be 'hard' or 'random', got {self.strategy!r}")
+            raise UmrError(f"strategy must be 'hard' or 'random', got {self.strategy!r}")
         if self.fn_ratio is not None and self.fn_ratio <= 0:
-            raise ValueError(f"the false-negative ratio must be > 0, got {self.fn_ratio}")
+            raise UmrError(f"the false-negative ratio must be > 0, got {self.fn_ratio}")
 
     @property
     def quota(self) -> int:

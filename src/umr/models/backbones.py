@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from umr.errors import UmrError
 from umr.models.qwen_resize import pre_resize
 from umr.models.recipe import Recipe
 
@@ -51,7 +52,7 @@ def check_loading(path: str, info: dict[str, list[str]], expected_unexpected: tu
     of both (Backbone.loading_info)."""
     missing = [k for k in info.get("missing_keys", []) if not k.endswith("lm_head.weight")]
     if missing:
-        raise ValueError(f"{path}: {len(missing)} weights missing from the checkpoint (e.g. {missing[:3]}); its "
+        raise UmrError(f"{path}: {len(missing)} weights missing from the checkpoint (e.g. {missing[:3]}); its "
                          "key layout is not one umr knows")
     extra = [k for k in info.get("unexpected_keys", []) if not k.startswith(expected_unexpected)
              and k not in TRAINING_ONLY_KEYS]
@@ -120,7 +121,7 @@ class QwenVLBackbone(Backbone):
             feats = inner.visual(batch["pixel_values"].to(inner.visual.dtype), grid_thw=grid)
             slots = (ids == self.model.config.image_token_id).unsqueeze(-1).expand_as(embeds)
             if int(slots.sum()) != feats.numel():
-                raise ValueError(f"image tokens ({int(slots.sum()) // embeds.shape[-1]}) do not match image "
+                raise UmrError(f"image tokens ({int(slots.sum()) // embeds.shape[-1]}) do not match image "
                                  f"features ({feats.shape[0]})")
             embeds = embeds.masked_scatter(slots, feats.to(embeds.dtype))
         if self.recipe.positions == "mrope":
@@ -149,7 +150,7 @@ def load_backbone(path: str, recipe: Recipe, dtype: torch.dtype, with_lm_head: b
         elif config.model_type == "qwen2_vl":
             from transformers import Qwen2VLForConditionalGeneration as Model
         else:
-            raise ValueError(f"{path}: recipe {recipe.name!r} needs a Qwen2-VL/Qwen2.5-VL model, "
+            raise UmrError(f"{path}: recipe {recipe.name!r} needs a Qwen2-VL/Qwen2.5-VL model, "
                              f"this is {config.model_type!r}")
         # Both layouts load: transformers maps the pre-4.52 one (model.*, visual.*) that the hub checkpoints use.
         model, info = Model.from_pretrained(path, dtype=dtype, attn_implementation="sdpa", output_loading_info=True)
@@ -158,6 +159,6 @@ def load_backbone(path: str, recipe: Recipe, dtype: torch.dtype, with_lm_head: b
         from umr.models.llava_backbone import load_llava_next
 
         if config.model_type != "llava_next":
-            raise ValueError(f"{path}: recipe {recipe.name!r} needs a LLaVA-NeXT model, this is {config.model_type!r}")
+            raise UmrError(f"{path}: recipe {recipe.name!r} needs a LLaVA-NeXT model, this is {config.model_type!r}")
         return load_llava_next(path, processor, recipe, dtype, with_lm_head)
-    raise ValueError(f"recipe family {recipe.family!r} is not an MLLM backbone")
+    raise UmrError(f"recipe family {recipe.family!r} is not an MLLM backbone")

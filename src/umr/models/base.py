@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from umr.errors import UmrError
 from umr.items import Item, as_items
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
@@ -48,7 +49,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     try:
         return DTYPES[dtype]
     except KeyError as exc:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}") from exc
+        raise UmrError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}") from exc
 
 
 def plan_batches(costs: Sequence[int], max_items: int, max_tokens: int | None) -> list[list[int]]:
@@ -139,7 +140,7 @@ class Embedder(ABC):
     # -- training and saving: the defaults are for embedders that do not train (baselines, wrappers) -------
     def trainable_modules(self) -> dict[str, torch.nn.Module]:
         """The torch modules training updates, by a stable name (checkpoints key their weights with it)."""
-        raise ValueError(f"{type(self).__name__} has no trainable torch module; train an MLLM, CLIP-SF or text "
+        raise UmrError(f"{type(self).__name__} has no trainable torch module; train an MLLM, CLIP-SF or text "
                          "embedder")
 
     def save_pretrained(self, out_dir: str | Path) -> Path:

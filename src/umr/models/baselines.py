@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from umr.errors import UmrError
 from umr.items import Item, as_items
 from umr.models.base import Embedder
 
@@ -107,7 +108,7 @@ class OracleEmbedder(_VectorEmbedder):
         super().__init__(dim)
         path = Path(data_root) / "world_meta.jsonl"
         if not path.is_file():
-            raise ValueError(f"the oracle needs a generated world: {path} not found (make one with `umr world`)")
+            raise UmrError(f"the oracle needs a generated world: {path} not found (make one with `umr world`)")
         self.keys: dict[tuple[str, str], str] = {}  # (kind "qid" | "did", id) → key
         with path.open(encoding="utf-8") as fh:
             for line in fh:
@@ -119,7 +120,7 @@ class OracleEmbedder(_VectorEmbedder):
         kind, ident = ("qid", item.id[len(_QUERY_MARK):]) if item.id and item.id.startswith(_QUERY_MARK) \
             else ("did", item.id)
         if (kind, ident) not in self.keys:
-            raise ValueError(f"oracle: {kind} {ident!r} is not in {self.source}")
+            raise UmrError(f"oracle: {kind} {ident!r} is not in {self.source}")
         return _unit(self.keys[(kind, ident)], self.dim)
 
     def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:

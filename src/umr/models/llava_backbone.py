@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from umr.errors import UmrError
 from umr.models.backbones import Backbone, check_loading, padding_only_mask
 from umr.models.recipe import Recipe
 
@@ -60,7 +61,7 @@ class LlavaNextBackbone(Backbone):
             feats = feats.reshape(-1, embeds.shape[-1])
             slots = (ids == cfg.image_token_index).unsqueeze(-1).expand_as(embeds)
             if int(slots.sum()) != feats.numel():
-                raise ValueError(f"image tokens ({int(slots.sum()) // embeds.shape[-1]}) do not match image "
+                raise UmrError(f"image tokens ({int(slots.sum()) // embeds.shape[-1]}) do not match image "
                                  f"features ({feats.shape[0]}); is the recipe's image placeholder right?")
             embeds = embeds.masked_scatter(slots, feats.to(embeds.dtype))
         attn = padding_only_mask(mask) if self.recipe.attention == "bidirectional" else mask

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from umr.errors import UmrError
 from umr.items import Item, ItemError
 from umr.models import pooling as P
 from umr.models.backbones import Backbone, load_backbone, save_hf_folder
@@ -34,7 +35,7 @@ def local_model_dir(name_or_dir: str) -> str:
     try:
         return snapshot_download(name_or_dir)
     except Exception as exc:  # offline, unknown id, no access: all mean "cannot get this model"
-        raise ValueError(f"model {name_or_dir!r} is not a local folder and could not be downloaded "
+        raise UmrError(f"model {name_or_dir!r} is not a local folder and could not be downloaded "
                          f"({type(exc).__name__}); give a local directory or check the hub id / network") from exc
 
 
@@ -168,7 +169,7 @@ class MLLMEmbedder(Embedder):
             return P.before_token(hidden, batch["input_ids"], self._pool_token_id, batch["attention_mask"])
         if how == "latent_attention":
             return self.pooler(hidden, batch["pool_mask"])
-        raise ValueError(f"pooling {how!r} is not for MLLM backbones")
+        raise UmrError(f"pooling {how!r} is not for MLLM backbones")
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _visuals(self, item: Item) -> list[Image.Image]:

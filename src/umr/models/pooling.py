@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from torch import nn
 
+from umr.errors import UmrError
+
 
 def last_token(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Hidden state of the last real token of each row (works for left or right padding)."""
@@ -33,7 +35,7 @@ def before_token(hidden: torch.Tensor, input_ids: torch.Tensor, token_id: int,
     hits = input_ids == token_id
     found = hits.any(dim=1)
     if not bool(found.all()) and attention_mask is None:
-        raise ValueError(f"pooling token id {token_id} missing from a prompt; the template must contain it")
+        raise UmrError(f"pooling token id {token_id} missing from a prompt; the template must contain it")
     index = hits.long().argmax(dim=1) - 1
     if attention_mask is not None:
         last = attention_mask.long().sum(dim=1) - 1
@@ -137,7 +139,7 @@ class LatentAttentionPooling(nn.Module):
         num_latents, dim = state["latents"].shape
         inner = state["cross_attend_blocks.0.fn.to_q.weight"].shape[0]
         if inner % heads:
-            raise ValueError(f"{model_dir}: latent attention width {inner} does not split into {heads} heads")
+            raise UmrError(f"{model_dir}: latent attention width {inner} does not split into {heads} heads")
         head = cls(dim, num_latents, heads, inner // heads)
         head.load_state_dict(state)  # strict: a missing or extra key is an error naming it
         return head

@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.models.recipe import Recipe
 
@@ -49,7 +50,7 @@ def render(recipe: Recipe, item: Item, image_strings: list[str]) -> Rendered:
     """The prompt for one item. image_strings: one (already expanded) placeholder string per image/frame."""
     style = STYLES.get(recipe.prompt)
     if style is None:
-        raise ValueError(f"recipe {recipe.name!r}: unknown prompt style {recipe.prompt!r}; one of {sorted(STYLES)}")
+        raise UmrError(f"recipe {recipe.name!r}: unknown prompt style {recipe.prompt!r}; one of {sorted(STYLES)}")
     return style(recipe, item, "".join(image_strings))
 
 
@@ -139,5 +140,5 @@ def span_token_mask(offsets: list[tuple[int, int]], span: tuple[int, int] | None
 def expand_placeholder(placeholder: str, pad_token: str, count: int) -> str:
     """One image's placeholder with its pad token repeated `count` times (what a full processor does)."""
     if pad_token not in placeholder:
-        raise ValueError(f"image placeholder {placeholder!r} must contain the image token {pad_token!r}")
+        raise UmrError(f"image placeholder {placeholder!r} must contain the image token {pad_token!r}")
     return placeholder.replace(pad_token, pad_token * count, 1)

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from umr.errors import UmrError
+
 FAMILIES = ("qwen2-vl", "llava-next", "clip", "text")
 POOLINGS = ("last", "mean", "before_token", "latent_attention", "clip")
 
@@ -63,20 +65,20 @@ class Recipe:
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
-            raise ValueError(f"recipe {self.name!r}: family must be one of {FAMILIES}, got {self.family!r}")
+            raise UmrError(f"recipe {self.name!r}: family must be one of {FAMILIES}, got {self.family!r}")
         if self.pooling not in POOLINGS:
-            raise ValueError(f"recipe {self.name!r}: pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            raise UmrError(f"recipe {self.name!r}: pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if self.attention not in ("causal", "bidirectional"):
-            raise ValueError(f"recipe {self.name!r}: attention must be causal or bidirectional")
+            raise UmrError(f"recipe {self.name!r}: attention must be causal or bidirectional")
         if self.pooling == "before_token" and not self.pool_token:
-            raise ValueError(f"recipe {self.name!r}: pooling before_token needs pool_token")
+            raise UmrError(f"recipe {self.name!r}: pooling before_token needs pool_token")
         choices = {"positions": ("1d", "mrope"), "truncation": ("error", "all", "corpus"),
                    "text_format": ("none", "uniir")}
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
-                raise ValueError(f"recipe {self.name!r}: {key} must be one of {allowed}, got {getattr(self, key)!r}")
+                raise UmrError(f"recipe {self.name!r}: {key} must be one of {allowed}, got {getattr(self, key)!r}")
         if self.instruction_markers is not None and len(self.instruction_markers) != 2:
-            raise ValueError(f"recipe {self.name!r}: instruction_markers is [start, end]")
+            raise UmrError(f"recipe {self.name!r}: instruction_markers is [start, end]")
 
     def with_overrides(self, overrides: dict[str, Any] | None) -> Recipe:
         if not overrides:
@@ -84,7 +86,7 @@ class Recipe:
         known = {f.name for f in fields(self)}
         unknown = set(overrides) - known
         if unknown:
-            raise ValueError(f"recipe {self.name!r}: unknown settings {sorted(unknown)}")
+            raise UmrError(f"recipe {self.name!r}: unknown settings {sorted(unknown)}")
         return Recipe(**{**asdict(self), **overrides})
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,7 +107,7 @@ def get_recipe(name_or_path: str | Path, overrides: dict[str, Any] | None = None
         name = str(name_or_path)
         res = resources.files("umr.models") / "recipes" / f"{name}.yaml"
         if not res.is_file():
-            raise ValueError(f"unknown recipe {name!r}; built-in recipes: {', '.join(list_recipes())}")
+            raise UmrError(f"unknown recipe {name!r}; built-in recipes: {', '.join(list_recipes())}")
         data = yaml.safe_load(res.read_text())
     return Recipe(**data).with_overrides(overrides)
 

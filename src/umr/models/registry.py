@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
 from umr.models.base import Embedder
 from umr.models.recipe import get_recipe, recipe_for_checkpoint
 
@@ -81,7 +82,7 @@ def import_object(spec: str, what: str = "--model") -> Any:
     try:
         return getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"{what} {spec!r}: cannot import {attr!r} from module {module_name!r} ({exc})") from exc
+        raise UmrError(f"{what} {spec!r}: cannot import {attr!r} from module {module_name!r} ({exc})") from exc
 
 
 def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: str | None = None,
@@ -97,7 +98,7 @@ def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: st
         if name == "random":
             return RandomEmbedder()
         if data_root is None:
-            raise ValueError("the oracle needs the data root of a generated world")
+            raise UmrError("the oracle needs the data root of a generated world")
         return OracleEmbedder(data_root)
     if name.startswith("tiny:"):
         name = str(tiny_model_dir(name.split(":", 1)[1]))
@@ -111,7 +112,7 @@ def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: st
     if chosen is None and Path(name).is_dir():
         chosen = _infer_recipe(name)
     if chosen is None:
-        raise ValueError(f"cannot tell which recipe {name!r} uses; pass recipe= (one of gme, u-marvel, lamra, "
+        raise UmrError(f"cannot tell which recipe {name!r} uses; pass recipe= (one of gme, u-marvel, lamra, "
                          f"mm-embed, clip-sf, text) or `umr recipes` to list them")
     spec = get_recipe(chosen, {**(saved_overrides if chosen == declared else {}), **overrides})
     if spec.family == "text":

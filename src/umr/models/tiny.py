@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
+from umr.errors import UmrError
 from umr.models.recipe import write_marker
 
 QWEN_SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
@@ -180,7 +181,7 @@ def parse_tiny_name(spec: str) -> tuple[str, dict[str, int]]:
         return recipe, {}
     hidden, sep, layers = size.partition("x")
     if not (sep and hidden.isdigit() and layers.isdigit() and int(hidden) % 32 == 0 and int(layers) > 0):
-        raise ValueError(f"tiny model size {size!r} must be <hidden>x<layers>, hidden a multiple of 32, e.g. 64x2")
+        raise UmrError(f"tiny model size {size!r} must be <hidden>x<layers>, hidden a multiple of 32, e.g. 64x2")
     return recipe, {"hidden": int(hidden), "layers": int(layers)}
 
 
@@ -192,7 +193,7 @@ def build_tiny(recipe: str, out_dir: str | Path, seed: int = 0, **sizes: int) ->
 
         return build_tiny_clip(out, seed=seed, **sizes)
     if recipe not in TINY_BUILDERS:
-        raise ValueError(f"no tiny model for recipe {recipe!r}; choose one of {tiny_recipes()}")
+        raise UmrError(f"no tiny model for recipe {recipe!r}; choose one of {tiny_recipes()}")
     TINY_BUILDERS[recipe](out, seed, **sizes)
     base_recipe = "gme" if recipe == "gme-qwen2.5" else recipe
     write_marker(out, base_recipe, TINY_OVERRIDES.get(recipe), built_by="umr.models.tiny")

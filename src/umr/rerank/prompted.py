@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.models.backbones import Backbone, load_backbone, save_hf_folder
 from umr.models.base import resolve_device, resolve_dtype
@@ -69,7 +70,7 @@ class Reranker:
         self.model_path = local_model_dir(name)
         model_type = AutoConfig.from_pretrained(self.model_path).model_type
         if model_type not in FAMILY_OF:
-            raise ValueError(f"{self.model_path}: re-ranking needs a Qwen2-VL, Qwen2.5-VL or LLaVA-NeXT model, "
+            raise UmrError(f"{self.model_path}: re-ranking needs a Qwen2-VL, Qwen2.5-VL or LLaVA-NeXT model, "
                              f"this is {model_type!r}")
         declared, overrides = recipe_for_checkpoint(self.model_path)
         # The checkpoint's recipe keeps its image-token budget; generation runs causal, with the positions the
@@ -86,7 +87,7 @@ class Reranker:
         self.template, self.placeholder = TEMPLATES[self.family]
         self.yes_id, self.no_id = self._first_token(yes), self._first_token(no)
         if self.yes_id == self.no_id:
-            raise ValueError(f"{yes!r} and {no!r} start with the same token; choose other answer words")
+            raise UmrError(f"{yes!r} and {no!r} start with the same token; choose other answer words")
         self.batch_size = batch_size
 
     @property
@@ -96,7 +97,7 @@ class Reranker:
     def _first_token(self, word: str) -> int:
         ids = self.tokenizer(word, add_special_tokens=False)["input_ids"]
         if not ids:
-            raise ValueError(f"answer word {word!r} encodes to no token")
+            raise UmrError(f"answer word {word!r} encodes to no token")
         return int(ids[0])
 
     # -- inputs ----------------------------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from umr.errors import UmrError
+
 
 def temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -92,5 +94,5 @@ def read_json(path: str | Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{what} {path} is not valid JSON ({exc.msg}, line {exc.lineno}); it was damaged "
+        raise UmrError(f"{what} {path} is not valid JSON ({exc.msg}, line {exc.lineno}); it was damaged "
                          "outside umr (umr writes it atomically) — restore it or rebuild") from exc

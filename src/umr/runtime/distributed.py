@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from datetime import timedelta
 
+from umr.errors import UmrError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -33,7 +35,7 @@ def _env_int(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError as exc:
-        raise ValueError(f"environment variable {name}={raw!r} is not an integer") from exc
+        raise UmrError(f"environment variable {name}={raw!r} is not an integer") from exc
 
 
 def dist_info() -> DistInfo:
@@ -42,7 +44,7 @@ def dist_info() -> DistInfo:
     rank = _env_int("RANK", 0)
     local = _env_int("LOCAL_RANK", rank)
     if world < 1 or not 0 <= rank < world:
-        raise ValueError(f"RANK={rank} is not in [0, WORLD_SIZE={world}); check the launcher's environment")
+        raise UmrError(f"RANK={rank} is not in [0, WORLD_SIZE={world}); check the launcher's environment")
     return DistInfo(rank=rank, world_size=world, local_rank=local)
 
 

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from umr.errors import UmrError
 from umr.index.base import Index
 from umr.models.base import Embedder
 from umr.serve import embed_route, routes
@@ -39,7 +40,7 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     """The FastAPI app serving `index`, embedding queries with `embedder` (the model the index was built with)."""
     settings = settings or ServeSettings()
     if index.dim != embedder.dim:
-        raise ValueError(f"index holds {index.dim}-d vectors but the model makes {embedder.dim}-d ones; serve the "
+        raise UmrError(f"index holds {index.dim}-d vectors but the model makes {embedder.dim}-d ones; serve the "
                          "index with the model it was built with")
     if reranker is not None and not isinstance(reranker, Scorer):
         raise TypeError("reranker must have a score(query, candidates) -> list[float] method")

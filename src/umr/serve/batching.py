@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from umr.errors import UmrError
 from umr.items import Item
 
 #: role → embed function: "query" items already carry their instruction; "candidate" items are embedded plainly
@@ -43,9 +44,9 @@ class Batcher:
     def __init__(self, encode: EncodeFn, max_batch: int = 32, max_wait_ms: float = 5.0, enabled: bool = True,
                  executor: ThreadPoolExecutor | None = None) -> None:
         if max_batch < 1:
-            raise ValueError(f"max_batch must be ≥ 1, got {max_batch}")
+            raise UmrError(f"max_batch must be ≥ 1, got {max_batch}")
         if max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be ≥ 0, got {max_wait_ms}")
+            raise UmrError(f"max_wait_ms must be ≥ 0, got {max_wait_ms}")
         self.encode = encode
         self.max_batch = max_batch
         self.max_wait = max_wait_ms / 1000.0

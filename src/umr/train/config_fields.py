@@ -13,6 +13,8 @@ import math
 import typing
 from typing import Any
 
+from umr.errors import UmrError
+
 #: field → (lowest allowed, highest allowed, whether the lowest is excluded); None = unbounded
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "epochs": (1, None, False), "max_steps": (0, None, False), "batch_size": (1, None, False),
@@ -30,18 +32,18 @@ def _number(name: str, value: Any, kind: type) -> int | float:
     """value as `kind` (int or float), from a number or a numeric string; ValueError naming the field else."""
     what = "an integer" if kind is int else "a number"
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"{name}: expected {what}, got {type(value).__name__} {value!r:.40}")
+        raise UmrError(f"{name}: expected {what}, got {type(value).__name__} {value!r:.40}")
     if isinstance(value, str):
         try:
             value = float(value.strip()) if kind is float or not value.strip().lstrip("+-").isdigit() \
                 else int(value.strip())
         except ValueError:
-            raise ValueError(f"{name}: expected {what}, got {value!r:.40}") from None
+            raise UmrError(f"{name}: expected {what}, got {value!r:.40}") from None
     if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+        raise UmrError(f"{name}: expected a finite number, got {value!r}")
     if kind is int:
         if value != int(value):
-            raise ValueError(f"{name}: expected an integer, got {value!r}")
+            raise UmrError(f"{name}: expected an integer, got {value!r}")
         return int(value)
     return float(value)
 
@@ -63,18 +65,18 @@ def check_fields(cls: type, values: dict[str, Any], prefix: str = "") -> dict[st
         label = prefix + name
         if value is None:
             if not optional and kinds <= {int, float, bool}:
-                raise ValueError(f"{label}: must be set (got null)")
+                raise UmrError(f"{label}: must be set (got null)")
             continue
         if kinds == {bool}:
             if not isinstance(value, bool):
-                raise ValueError(f"{label}: expected true or false, got {value!r:.40}")
+                raise UmrError(f"{label}: expected true or false, got {value!r:.40}")
         elif kinds in ({int}, {float}):
             value = out[name] = _number(label, value, kinds.pop())
         else:
             continue
         low, high, open_low = RANGES.get(name, (None, None, False))
         if low is not None and (value < low or (open_low and value == low)):
-            raise ValueError(f"{label}: must be {'>' if open_low else '≥'} {low}, got {value!r}")
+            raise UmrError(f"{label}: must be {'>' if open_low else '≥'} {low}, got {value!r}")
         if high is not None and value > high:
-            raise ValueError(f"{label}: must be ≤ {high}, got {value!r}")
+            raise UmrError(f"{label}: must be ≤ {high}, got {value!r}")
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from umr.errors import UmrError
 from umr.train.data import Pair
 
 
@@ -22,7 +23,7 @@ def mix_pairs(main: Sequence[Pair], extra: Sequence[Pair], share: float, seed: i
     The sample is drawn once (not per epoch), so a resumed run sees the same data; epoch_batches shuffles it in.
     """
     if not 0.0 <= share < 1.0:
-        raise ValueError(f"mix_share must be in [0, 1), got {share}")
+        raise UmrError(f"mix_share must be in [0, 1), got {share}")
     n_extra = min(len(extra), round(len(main) * share / (1.0 - share)))
     rng = random.Random(seed * 7_919 + 1)
     return [*main, *rng.sample(list(extra), n_extra)]

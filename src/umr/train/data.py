@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
 from umr.items import Item, ItemError
 
 
@@ -44,7 +45,7 @@ def item_from_json(value: Any, root: Path | None, where: str) -> Item:
         return Item(text=value)
     if isinstance(value, dict):
         return Item.from_dict(value, root=root)
-    raise ValueError(f"{where}: expected an item object or a string, got {type(value).__name__}")
+    raise UmrError(f"{where}: expected an item object or a string, got {type(value).__name__}")
 
 
 def read_pairs(path: str | Path, root: str | Path | None = None) -> list[Pair]:
@@ -60,17 +61,17 @@ def read_pairs(path: str | Path, root: str | Path | None = None) -> list[Pair]:
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not JSON ({exc.msg})") from exc
+                raise UmrError(f"{where}: not JSON ({exc.msg})") from exc
             if not isinstance(obj, dict) or "query" not in obj or "positive" not in obj:
-                raise ValueError(f"{where}: a pair needs 'query' and 'positive' keys")
+                raise UmrError(f"{where}: a pair needs 'query' and 'positive' keys")
             try:
                 negs = [item_from_json(n, base, where) for n in obj.get("negatives") or []]
                 query, positive = (item_from_json(obj[k], base, where) for k in ("query", "positive"))
                 pairs.append(Pair(query, positive, negs))
             except ItemError as exc:
-                raise ValueError(f"{where}: {exc}") from exc
+                raise UmrError(f"{where}: {exc}") from exc
     if not pairs:
-        raise ValueError(f"{path}: no training pairs")
+        raise UmrError(f"{path}: no training pairs")
     return pairs
 
 
@@ -96,7 +97,7 @@ def read_mbeir_pairs(query_file: str | Path, pool_file: str | Path, root: str | 
     for q in read_queries(query_file, root=root, check_images=False):
         missing = [d for d in q.pos + q.neg if d not in pool]
         if missing or not q.pos:
-            raise ValueError(f"{query_file}:{q.line}: query {q.qid} has "
+            raise UmrError(f"{query_file}:{q.line}: query {q.qid} has "
                              + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
         pairs.append(Pair(q.to_item(root, instruction), pool[q.pos[0]].to_item(root),
                           [pool[d].to_item(root) for d in q.neg]))
@@ -149,7 +150,7 @@ def read_mbeir_root_pairs(root: str | Path, split: str = "train", tasks: list[st
         where = root / "query" / split
     pairs = _pairs_from_rows(rows, pool, root, table, seed, where, tasks, datasets)
     if not pairs:
-        raise ValueError(f"{root}: no training queries under query/{split}"
+        raise UmrError(f"{root}: no training queries under query/{split}"
                          + (f" match datasets={datasets} tasks={tasks}" if datasets or tasks else ""))
     return pairs
 
@@ -166,7 +167,7 @@ def _pairs_from_rows(rows: list[tuple[Any, str]], pool: dict[str, Any], root: Pa
     for q, dataset in rows:
         missing = [d for d in q.pos + q.neg if d not in pool]
         if missing or not q.pos:
-            raise ValueError(f"{where}:{q.line}: query {q.qid} has "
+            raise UmrError(f"{where}:{q.line}: query {q.qid} has "
                              + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
         task = q.task_id if q.task_id is not None else task_id_for(q.modality, pool[q.pos[0]].modality)
         if want_sets and dataset.lower() not in want_sets:
@@ -212,7 +213,7 @@ def _batch_order(pairs: Sequence[Pair], batch_size: int, rng: random.Random, bat
             rest.extend(rows[cut:])
         groups.append(rest)
     else:
-        raise ValueError(f"batch_by must be 'none' or 'task', got {batch_by!r}")
+        raise UmrError(f"batch_by must be 'none' or 'task', got {batch_by!r}")
     batches = [g[s:s + batch_size] for g in groups for s in range(0, len(g) - batch_size + 1, batch_size)]
     if batch_by != "none":  # "none" keeps the historical order (and RNG stream) bit for bit
         rng.shuffle(batches)
@@ -228,7 +229,7 @@ def epoch_batches(pairs: Sequence[Pair], batch_size: int, num_negatives: int, se
     see `_batch_order`.
     """
     if len(pairs) < batch_size:
-        raise ValueError(f"{len(pairs)} training pairs is fewer than one batch of {batch_size}")
+        raise UmrError(f"{len(pairs)} training pairs is fewer than one batch of {batch_size}")
     rng = random.Random(seed * 100_003 + epoch)
     out = []
     for batch in _batch_order(pairs, batch_size, rng, batch_by):

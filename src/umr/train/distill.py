@@ -27,6 +27,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.rerank.fusion import fuse
 from umr.train.data import Pair, item_from_json
@@ -106,14 +107,14 @@ def read_distill(path: str | Path) -> list[DistillRow]:
             obj = json.loads(line)
             where = f"{path}:{lineno}"
             if not {"query", "candidates", "teacher"} <= set(obj) or len(obj["candidates"]) != len(obj["teacher"]):
-                raise ValueError(f"{where}: a distillation row needs 'query', and 'candidates' and 'teacher' of "
+                raise UmrError(f"{where}: a distillation row needs 'query', and 'candidates' and 'teacher' of "
                                  "equal length (make the file with umr.train.distill.build_teacher)")
             rows.append(DistillRow(str(obj.get("qid", lineno)), item_from_json(obj["query"], path.parent, where),
                                    [item_from_json(c, path.parent, where) for c in obj["candidates"]],
                                    [float(x) for x in obj["teacher"]],
                                    None if obj.get("positive") is None else int(obj["positive"])))
     if not rows:
-        raise ValueError(f"{path}: no distillation rows")
+        raise UmrError(f"{path}: no distillation rows")
     return rows
 
 
@@ -121,7 +122,7 @@ def check_distill_config(config: TrainConfig, where: str = "distillation") -> No
     """Refuse settings the distillation trainer cannot honour (before any model is loaded or stage trained)."""
     if config.batch_by != "none":
         # its batches are whole teacher lists drawn across the file; a teacher row records no task to group by
-        raise ValueError(f"{where}: batch_by: {config.batch_by} does not apply to a distill stage (each query is "
+        raise UmrError(f"{where}: batch_by: {config.batch_by} does not apply to a distill stage (each query is "
                          "batched with its own teacher list, across tasks); set `batch_by: none` in this stage")
 
 
@@ -134,7 +135,7 @@ class DistillTrainer(Trainer):
         # Lists can differ in length (a small pool); all queries of a batch need the same n, so keep the top n.
         self.n = min(len(r.candidates) for r in rows)
         if self.n < 2:
-            raise ValueError("distillation needs at least 2 candidates per query")
+            raise UmrError("distillation needs at least 2 candidates per query")
         self.rows = rows
         pairs = [Pair(r.query, r.candidates[0], r.candidates[1:self.n]) for r in rows]
         super().__init__(config, embedder=embedder, pairs=pairs)

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.models.base import Embedder
 
@@ -58,7 +59,7 @@ def split_batch(queries: Sequence[Item], positives: Sequence[Item],
     if negatives:
         k = len(negatives[0])
         if any(len(n) != k for n in negatives) or len(negatives) != len(queries):
-            raise ValueError("every query in a batch needs the same number of hard negatives")
+            raise UmrError("every query in a batch needs the same number of hard negatives")
         if k:
             groups.append([n for row in negatives for n in row])
     return groups, k
@@ -82,7 +83,7 @@ def gradcache_backward(embedder: Embedder, loss_fn: LossFn, queries: Sequence[It
     """Accumulate into .grad what `full_batch_loss(...).backward()` would, holding one micro-batch graph at a
     time. Returns the (detached) loss."""
     if micro_batch < 1:
-        raise ValueError(f"micro_batch must be ≥ 1, got {micro_batch}")
+        raise UmrError(f"micro_batch must be ≥ 1, got {micro_batch}")
     groups, k = split_batch(queries, positives, negatives)
     prepared: list[list[tuple[Any, RngState]]] = []
     reps: list[torch.Tensor] = []

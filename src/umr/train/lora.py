@@ -17,6 +17,8 @@ from typing import Any
 
 from torch import nn
 
+from umr.errors import UmrError
+
 #: attention and MLP projections of Qwen2 / Mistral / Llama decoder layers
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 #: the vision parts of each MLLM family, frozen unless training asks otherwise
@@ -58,7 +60,7 @@ def freeze_matching(modules: dict[str, nn.Module], patterns: list[str]) -> int:
         rx = re.compile(pattern)
         hits = [p for n, p in named if rx.search(n)]
         if not hits:
-            raise ValueError(f"frozen pattern {pattern!r} matches no parameter; names look like "
+            raise UmrError(f"frozen pattern {pattern!r} matches no parameter; names look like "
                              f"{[n for n, _ in named[:3]]}")
         for p in hits:
             frozen += int(p.requires_grad)
@@ -74,7 +76,7 @@ def apply_lora(model: nn.Module, spec: LoraSpec) -> Any:
                         target_modules=spec.target_regex(), bias="none")
     peft_model = get_peft_model(model, config)  # freezes every non-LoRA parameter
     if not any(p.requires_grad for p in model.parameters()):
-        raise ValueError(f"LoRA matched no module for targets {spec.target_modules}")
+        raise UmrError(f"LoRA matched no module for targets {spec.target_modules}")
     return peft_model
 
 
@@ -106,7 +108,7 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, base: str | None
     marker = json.loads((adapter / TRAIN_MARKER).read_text()) if (adapter / TRAIN_MARKER).is_file() else {}
     base = base or marker.get("base_model")
     if not base:
-        raise ValueError(f"{adapter}: no base model recorded; pass the base model folder")
+        raise UmrError(f"{adapter}: no base model recorded; pass the base model folder")
     embedder = load_embedder(base, recipe=marker.get("recipe"), device=device, dtype="fp32")
     peft_model = PeftModel.from_pretrained(embedder.model, str(adapter))
     merge_into_embedder(embedder, peft_model)

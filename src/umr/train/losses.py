@@ -32,6 +32,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from umr.errors import UmrError
+
 
 def world() -> tuple[int, int]:
     """(rank, world_size); (0, 1) when not running distributed."""
@@ -112,7 +114,7 @@ class InfoNCELoss(nn.Module):
                  share_negatives: bool = True, min_tau: float = 0.01) -> None:
         super().__init__()
         if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+            raise UmrError(f"temperature must be > 0, got {temperature}")
         scale = torch.tensor(math.log(1.0 / temperature))
         # log-space keeps τ positive and makes its steps multiplicative, as CLIP does.
         self.log_scale = nn.Parameter(scale, requires_grad=True) if learnable else None

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.rerank.prompted import Reranker
 from umr.train.data import read_pairs
@@ -72,12 +73,12 @@ def pointwise_loss(yes_no_logits: torch.Tensor, labels: torch.Tensor) -> torch.T
 def train_reranker(cfg: RerankTrainConfig) -> Path:
     """Train and save; returns the final folder."""
     if not cfg.data:
-        raise ValueError("no training data: set `data` to a mined pairs JSONL (umr mine --take 100)")
+        raise UmrError("no training data: set `data` to a mined pairs JSONL (umr mine --take 100)")
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     pairs = read_pairs(cfg.data)
     if not any(p.negatives for p in pairs):
-        raise ValueError(f"{cfg.data}: no line has negatives; mine them first (umr mine --top 100 --take 100)")
+        raise UmrError(f"{cfg.data}: no line has negatives; mine them first (umr mine --top 100 --take 100)")
     rr = Reranker(cfg.model, device=cfg.device, dtype=cfg.dtype)
     peft_model = apply_lora(rr.model, cfg.lora) if cfg.lora is not None else None
     set_vision_trainable(rr.model, False)

@@ -21,6 +21,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
 from umr.mine.negatives import MineOptions
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ _TEACHER_KEYS = {"top": 10, "weight": 1.0, "reranker": None, "pool": "local", "m
 def _root(stage: Any, option: str) -> Path:
     root = Path(stage.data)
     if not root.is_dir():
-        raise ValueError(f"stage {stage.output_dir}: `{option}` needs `data` to be an M-BEIR root folder, "
+        raise UmrError(f"stage {stage.output_dir}: `{option}` needs `data` to be an M-BEIR root folder, "
                          f"got {stage.data!r}")
     return root
 
@@ -48,23 +49,23 @@ def check_stage_options(stage: Any) -> None:
     """Fail before any training when a stage's mine / teacher options are unknown or inconsistent."""
     where = f"stage {stage.output_dir}"
     if stage.mine is not None and stage.teacher is not None:
-        raise ValueError(f"{where}: `mine` and `teacher` each build the stage's data (hard-negative pairs or "
+        raise UmrError(f"{where}: `mine` and `teacher` each build the stage's data (hard-negative pairs or "
                          "distillation lists); a stage takes one: mine in one stage, distil in a later one")
     if stage.mine is not None:
         known = {f.name for f in dataclasses.fields(MineOptions)} | set(_MINE_EXTRA)
         bad = sorted(set(stage.mine) - known)
         if bad:
-            raise ValueError(f"{where}: unknown mine option(s) {bad}; known: {sorted(known)}")
+            raise UmrError(f"{where}: unknown mine option(s) {bad}; known: {sorted(known)}")
     if stage.teacher is not None:
         bad = sorted(set(stage.teacher) - set(_TEACHER_KEYS))
         if bad:
-            raise ValueError(f"{where}: unknown teacher option(s) {bad}; known: {sorted(_TEACHER_KEYS)}")
+            raise UmrError(f"{where}: unknown teacher option(s) {bad}; known: {sorted(_TEACHER_KEYS)}")
         if stage.type != "distill":
-            raise ValueError(f"{where}: `teacher` belongs to a `type: distill` stage")
+            raise UmrError(f"{where}: `teacher` belongs to a `type: distill` stage")
     if stage.type == "reranker" and stage.mine is None:
-        raise ValueError(f"{where}: a reranker stage learns from mined lists; add `mine: {{top: 20, take: 19}}`")
+        raise UmrError(f"{where}: a reranker stage learns from mined lists; add `mine: {{top: 20, take: 19}}`")
     if stage.type == "distill" and stage.teacher is None and Path(stage.data).is_dir():
-        raise ValueError(f"{where}: a distill stage on an M-BEIR root needs `teacher:` options")
+        raise UmrError(f"{where}: a distill stage on an M-BEIR root needs `teacher:` options")
     if stage.type == "distill":
         from umr.train.distill import check_distill_config
 

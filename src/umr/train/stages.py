@@ -24,6 +24,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
 from umr.train.stage_data import check_stage_options, mine_stage_negatives, prepare_stage, train_stage_reranker
 from umr.train.trainer import TrainConfig, Trainer
 
@@ -37,11 +38,11 @@ def stage_configs(config: TrainConfig) -> list[TrainConfig]:
     out = []
     for i, stage in enumerate(config.stages):
         if not isinstance(stage, dict):
-            raise ValueError(f"stage {i} must be a mapping of training options, got {type(stage).__name__}")
+            raise UmrError(f"stage {i} must be a mapping of training options, got {type(stage).__name__}")
         fields: dict[str, Any] = dict(stage)
         name = str(fields.pop("name", i))
         if "stages" in fields or "output_dir" in fields:
-            raise ValueError(f"stage {name}: 'stages' and 'output_dir' are set once, at the top level")
+            raise UmrError(f"stage {name}: 'stages' and 'output_dir' are set once, at the top level")
         merged = {**base, **fields, "output_dir": str(Path(config.output_dir) / f"stage-{i}-{name}")}
         stage_cfg = TrainConfig.from_dict(merged)
         check_stage_options(stage_cfg)
@@ -57,7 +58,7 @@ def stage_name(stage: TrainConfig) -> str:
 def make_trainer(config: TrainConfig, embedder: object = None) -> Trainer:
     """The trainer for a config's `type`: contrastive (InfoNCE) or distill (KL to teacher scores)."""
     if config.type == "reranker":
-        raise ValueError("a reranker stage trains a re-ranker, not an embedder: run it through run_stages")
+        raise UmrError("a reranker stage trains a re-ranker, not an embedder: run it through run_stages")
     if config.type == "distill":
         from umr.train.distill import DistillTrainer
 
@@ -72,7 +73,7 @@ def _finished(final: Path) -> bool:
 def run_stages(config: TrainConfig, resume: bool = False) -> Path:
     """Train every stage in order, merging each stage's LoRA into the base of the next; returns the last final/."""
     if not config.stages:
-        raise ValueError("the config has no `stages`")
+        raise UmrError("the config has no `stages`")
     from umr.models.registry import load_embedder
 
     model = config.model

@@ -29,6 +29,7 @@ import yaml
 from torch import nn
 from tqdm.auto import tqdm
 
+from umr.errors import UmrError
 from umr.runtime.distributed import dist_info, init_process_group
 from umr.train.checkpoints import finished_checkpoints, remove_partial_checkpoints
 from umr.train.config_fields import check_fields
@@ -103,16 +104,16 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+            raise UmrError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
         values = check_fields(cls, raw)  # numeric strings ("1e-4") become numbers; negative counts are refused
         if isinstance(values.get("lora"), dict):
             lora_known = {f.name for f in dataclasses.fields(LoraSpec)}
             bad = sorted(set(values["lora"]) - lora_known)
             if bad:
-                raise ValueError(f"unknown lora option(s) {bad}; known: {sorted(lora_known)}")
+                raise UmrError(f"unknown lora option(s) {bad}; known: {sorted(lora_known)}")
             values["lora"] = LoraSpec(**check_fields(LoraSpec, values["lora"], "lora."))
         if values.get("type", "contrastive") not in ("contrastive", "distill", "reranker"):
-            raise ValueError(f"type must be contrastive, distill or reranker, not {values['type']!r}")
+            raise UmrError(f"type must be contrastive, distill or reranker, not {values['type']!r}")
         if isinstance(values.get("tasks"), str | int):
             values["tasks"] = [values["tasks"]]
         if values.get("tasks") is not None:
@@ -120,9 +121,9 @@ class TrainConfig:
         if isinstance(values.get("datasets"), str):
             values["datasets"] = [values["datasets"]]
         if values.get("schedule", "constant") not in ("constant", "linear", "cosine"):
-            raise ValueError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
+            raise UmrError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
         if values.get("batch_by", "none") not in ("none", "task"):
-            raise ValueError(f"batch_by must be none or task, not {values['batch_by']!r}")
+            raise UmrError(f"batch_by must be none or task, not {values['batch_by']!r}")
         if isinstance(values.get("frozen"), str):
             values["frozen"] = [values["frozen"]]
         config = cls(**values)
@@ -136,7 +137,7 @@ class TrainConfig:
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         raw = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(raw, dict):
-            raise ValueError(f"{path}: a training config is a YAML mapping")
+            raise UmrError(f"{path}: a training config is a YAML mapping")
         return cls.from_dict(raw)
 
     def to_dict(self) -> dict[str, Any]:
@@ -151,7 +152,7 @@ class TrainConfig:
 
 def load_config_pairs(config: TrainConfig) -> list[Pair]:
     if not config.data:
-        raise ValueError("no training data: set `data` to a pairs JSONL (or an M-BEIR query file + mbeir_pool)")
+        raise UmrError("no training data: set `data` to a pairs JSONL (or an M-BEIR query file + mbeir_pool)")
     if Path(config.data).is_dir():  # an M-BEIR data root: every task (or `tasks`) of its train split
         pairs = read_mbeir_root_pairs(config.data, tasks=config.tasks, seed=config.seed, datasets=config.datasets)
         if config.instruction is not None:
@@ -189,7 +190,7 @@ class Trainer:
         self.dist = dist_info()
         init_process_group(self.dist)
         if self.dist.world_size > 1 and config.batch_size % self.dist.world_size:
-            raise ValueError(f"batch_size {config.batch_size} must divide by the {self.dist.world_size} processes")
+            raise UmrError(f"batch_size {config.batch_size} must divide by the {self.dist.world_size} processes")
         torch.manual_seed(config.seed)
         self.embedder = embedder or load_embedder(config.model, recipe=config.recipe, device=config.device,
                                                   dtype=config.dtype)
@@ -372,7 +373,7 @@ class Trainer:
         state = torch.load(Path(path) / "trainer_state.pt", map_location="cpu", weights_only=False)
         params = self.named_trainable()
         if set(state["weights"]) != set(params):
-            raise ValueError(f"{path}: checkpoint weights do not match this config's trainable parameters "
+            raise UmrError(f"{path}: checkpoint weights do not match this config's trainable parameters "
                              "(was it made with another model or LoRA setting?)")
         with torch.no_grad():
             for name, value in state["weights"].items():

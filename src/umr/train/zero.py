@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from umr.errors import UmrError
 from umr.runtime.distributed import dist_info
 
 NEEDS = "DeepSpeed needs CUDA and `pip install deepspeed` (a GPU build of torch)"
@@ -36,13 +37,13 @@ def load_ds_config(spec: str | Path | dict[str, Any]) -> dict[str, Any]:
         return dict(spec)
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(f"deepspeed: config file {path} not found (give a JSON file or a mapping)")
+        raise UmrError(f"deepspeed: config file {path} not found (give a JSON file or a mapping)")
     try:
         raw = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"deepspeed: {path} is not valid JSON: {exc}") from exc
+        raise UmrError(f"deepspeed: {path} is not valid JSON: {exc}") from exc
     if not isinstance(raw, dict):
-        raise ValueError(f"deepspeed: {path} must hold a JSON object")
+        raise UmrError(f"deepspeed: {path} must hold a JSON object")
     return raw
 
 
@@ -51,7 +52,7 @@ def _fill(ds: dict[str, Any], key: str, want: Any, why: str) -> None:
     if value == "auto":
         ds[key] = want
     elif value != want:
-        raise ValueError(f"deepspeed: {key}={value!r} but umr needs {want!r} ({why}); set it to \"auto\"")
+        raise UmrError(f"deepspeed: {key}={value!r} but umr needs {want!r} ({why}); set it to \"auto\"")
 
 
 def resolve_ds_config(config: Any, world_size: int = 1) -> dict[str, Any]:
@@ -59,19 +60,19 @@ def resolve_ds_config(config: Any, world_size: int = 1) -> dict[str, Any]:
     ds = load_ds_config(config.deepspeed)
     stage = (ds.get("zero_optimization") or {}).get("stage", 0)
     if stage not in (0, 1, 2):
-        raise ValueError(f"deepspeed: ZeRO stage {stage!r} is not supported; use 1 or 2 (ZeRO-3 partitions the "
+        raise UmrError(f"deepspeed: ZeRO stage {stage!r} is not supported; use 1 or 2 (ZeRO-3 partitions the "
                          "weights the embedder's forward reads directly)")
     for section in ("optimizer", "scheduler"):
         if section in ds:
-            raise ValueError(f"deepspeed: remove the `{section}` section; umr builds AdamW and the LR schedule "
+            raise UmrError(f"deepspeed: remove the `{section}` section; umr builds AdamW and the LR schedule "
                              "from the training config (lr, weight_decay, warmup_steps, schedule)")
     if config.micro_batch_size:
-        raise ValueError("deepspeed: GradCache (micro_batch_size) is not supported with DeepSpeed; drop "
+        raise UmrError("deepspeed: GradCache (micro_batch_size) is not supported with DeepSpeed; drop "
                          "micro_batch_size or use gradient_checkpointing to save memory")
     if config.type != "contrastive":
-        raise ValueError(f"deepspeed: only contrastive stages run under DeepSpeed, not type {config.type!r}")
+        raise UmrError(f"deepspeed: only contrastive stages run under DeepSpeed, not type {config.type!r}")
     if config.batch_size % world_size:
-        raise ValueError(f"deepspeed: batch_size {config.batch_size} must divide by the {world_size} processes")
+        raise UmrError(f"deepspeed: batch_size {config.batch_size} must divide by the {world_size} processes")
     _fill(ds, "train_batch_size", config.batch_size, "the contrastive batch is batch_size")
     _fill(ds, "train_micro_batch_size_per_gpu", config.batch_size // world_size, "each rank holds its slice")
     _fill(ds, "gradient_accumulation_steps", 1, "every step is one full contrastive batch")

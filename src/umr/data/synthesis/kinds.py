@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from umr.data.mbeir import TASKS
+from umr.errors import UmrError
 
 
 @dataclass(frozen=True)
@@ -73,5 +74,5 @@ def parse_kinds(names: list[str] | None) -> list[Kind]:
         return list(KINDS.values())
     bad = [n for n in names if n not in KINDS]
     if bad:
-        raise ValueError(f"unknown kind(s) {bad}; use some of {list(KINDS)}")
+        raise UmrError(f"unknown kind(s) {bad}; use some of {list(KINDS)}")
     return [KINDS[n] for n in KINDS if n in names]

@@ -27,6 +27,7 @@ from umr.data.synthesis.kinds import Kind, parse_kinds
 from umr.data.synthesis.progress import Progress
 from umr.data.synthesis.sources import Source, load_sources
 from umr.data.synthesis.writer import write_root
+from umr.errors import UmrError
 from umr.items import Item
 
 COUNT_KEYS = ("sources", "generated", "failed", "duplicates", "filtered_out", "kept")
@@ -132,7 +133,7 @@ def synthesize(cfg: SynthConfig, generator: Generator | None = None, filter_embe
     images: dict[str, Path] = {}
     ranked_now = 0
     if cfg.query_image not in ("same", "mirror"):
-        raise ValueError(f"query_image must be 'same' or 'mirror', not {cfg.query_image!r}")
+        raise UmrError(f"query_image must be 'same' or 'mirror', not {cfg.query_image!r}")
     for kind in kinds:
         pool, pos_of = _pool(kind, sources, cfg.dataset_id_base)
         c, drafts = _dedup(kind, sources, gen_prog)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from umr.data.synthesis.dedup import normalise
+from umr.errors import UmrError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
@@ -84,7 +85,7 @@ def _sidecar_text(image: Path) -> str | None:
     if js.is_file():
         obj = json.loads(js.read_text(encoding="utf-8"))
         if not isinstance(obj, dict):
-            raise ValueError(f"{js}: a caption sidecar is a JSON object with a 'text' or 'caption' key")
+            raise UmrError(f"{js}: a caption sidecar is a JSON object with a 'text' or 'caption' key")
         text = obj.get("text", obj.get("caption"))
         return text.strip() or None if isinstance(text, str) else None
     return None
@@ -110,5 +111,5 @@ def load_sources(source: str | Path, split: str = "train") -> list[Source]:
         return sources_from_mbeir(source, split)
     found = sources_from_folder(source)
     if not found:
-        raise ValueError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) and no query/ folder")
+        raise UmrError(f"{source}: no images ({', '.join(IMAGE_SUFFIXES)}) and no query/ folder")
     return found

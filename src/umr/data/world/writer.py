@@ -37,6 +37,7 @@ from umr.data.world.tasks import (
     similar_image_set,
     wiki_sets,
 )
+from umr.errors import UmrError
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, i
     elif size in SIZES:
         spec = SIZES[size]
     else:
-        raise ValueError(f"unknown size {size!r}; use one of {list(SIZES)}")
+        raise UmrError(f"unknown size {size!r}; use one of {list(SIZES)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)

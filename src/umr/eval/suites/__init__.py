@@ -25,6 +25,7 @@ import importlib
 from dataclasses import asdict
 from pathlib import Path
 
+from umr.errors import UmrError
 from umr.eval.suites.metrics import check_ties
 from umr.eval.suites.runner import Row, SuiteOptions, SuiteResult
 from umr.models.base import Embedder
@@ -47,7 +48,7 @@ __all__ = ["SUITES", "Row", "SuiteOptions", "SuiteResult", "run_suite"]
 def run_suite(name: str, embedder: Embedder, data: str | Path, opts: SuiteOptions | None = None) -> SuiteResult:
     """Run one suite on the data folder; the result carries the model's description and the options."""
     if name not in SUITES:
-        raise ValueError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
+        raise UmrError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
     data = Path(data)
     if not data.is_dir():
         raise FileNotFoundError(f"{data}: no such data folder")

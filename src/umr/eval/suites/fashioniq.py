@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from umr.errors import UmrError
 from umr.eval.suites.composed import INSTRUCTION, target_ranks
 from umr.eval.suites.metrics import recall_at_k
 from umr.eval.suites.runner import (
@@ -56,7 +57,7 @@ STRIP = ".?, "  # the characters both protocols strip from each end of a caption
 def query_text(captions: list[str], join: str = "searle") -> str:
     """The two relative captions as one modification text, by the named protocol (see the module docstring)."""
     if join not in CAPTION_JOINS:
-        raise ValueError(f"caption_join must be one of {CAPTION_JOINS}, got {join!r}")
+        raise UmrError(f"caption_join must be one of {CAPTION_JOINS}, got {join!r}")
     first, second = (c.strip(STRIP) for c in captions)
     return f"{first.capitalize() if join == 'clip4cir' else first} and {second}"
 

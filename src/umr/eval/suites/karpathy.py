@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from umr.errors import UmrError
 from umr.eval.suites.metrics import first_hit_ranks, recall_at_k
 from umr.eval.suites.runner import (
     Row,
@@ -119,7 +120,7 @@ def run(embedder: Embedder, data: Path, opts: SuiteOptions, dataset: str = "flic
     path = first_file(data, [f"dataset_{dataset}.json"], f"Karpathy split file for {dataset}")
     timer = Timer()
     if opts.captions_per_image is not None and opts.captions_per_image < 1:
-        raise ValueError(f"captions_per_image must be at least 1 (None: all), got {opts.captions_per_image}")
+        raise UmrError(f"captions_per_image must be at least 1 (None: all), got {opts.captions_per_image}")
     images, captions, owner = load(path, data, split, opts.captions_per_image)
     if opts.max_queries is not None:  # keep whole images: the first N images and their captions
         images = images[:opts.max_queries]

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from umr.errors import UmrError
+
 #: rank of a query whose positives are all absent or excluded: larger than any cut-off
 MISS = np.iinfo(np.int64).max // 2
 #: tie rules: "pool-order" (earlier candidate first, the project's rule) and "pessimistic" (ties against positives)
@@ -29,7 +31,7 @@ TIES = ("pool-order", "pessimistic")
 
 def check_ties(ties: str) -> str:
     if ties not in TIES:
-        raise ValueError(f"ties must be one of {TIES}, got {ties!r}")
+        raise UmrError(f"ties must be one of {TIES}, got {ties!r}")
     return ties
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from umr.errors import UmrError
 from umr.eval.suites.metrics import first_hit_ranks, mean_rank, median_rank, recall_at_k
 from umr.eval.suites.runner import Row, SuiteOptions, SuiteResult, Timer, encode, find_file, score_blocks
 from umr.items import Item
@@ -82,7 +83,7 @@ def encode_videos(embedder: Embedder, videos: list[Item], opts: SuiteOptions, qu
     """float32 [n, d]: the model's own video path, or the re-normalised mean of per-frame image embeddings."""
     mode = opts.video_mode
     if mode not in VIDEO_MODES:
-        raise ValueError(f"video_mode must be one of {VIDEO_MODES}, got {mode!r}")
+        raise UmrError(f"video_mode must be one of {VIDEO_MODES}, got {mode!r}")
     instruction = V2T if query else None
     if mode == "native" or (mode == "auto" and supports_video(embedder)):
         return encode(embedder, videos, opts, instruction, query=query)
