@@ -148,7 +148,7 @@ class PoolView:
         missing = [d for d in cands if d not in self.row]
         if missing:
             raise UmrError(f"{path}: {len(missing)} candidate(s) are not in the global pool (e.g. {missing[:3]}); "
-                             "evaluate the local pools without local_from_global")
+                           "evaluate the local pools without local_from_global")
         return PoolView(cands, self.emb[[self.row[d] for d in cands]], self.root)
 
     def item_dict(self, row: int) -> dict[str, Any]:

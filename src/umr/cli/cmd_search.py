@@ -52,12 +52,12 @@ def check_model(embedder_desc: dict[str, Any], index_info: dict[str, Any], index
     built_with = index_info.get("model")
     if built_with is None:
         raise UmrError(f"{index_dir} does not record which model built it, so the query model cannot be checked "
-                         "against it; rebuild it with `umr index build` (which records it), or save it with "
-                         "create_index(..., info={'model': embedder.describe(), 'model_spec': NAME})")
+                       "against it; rebuild it with `umr index build` (which records it), or save it with "
+                       "create_index(..., info={'model': embedder.describe(), 'model_spec': NAME})")
     if json.dumps(built_with, sort_keys=True) != json.dumps(embedder_desc, sort_keys=True):
         raise UmrError(f"index/model mismatch: {index_dir} was built with {json.dumps(built_with, sort_keys=True)}"
-                         f" but the query model is {json.dumps(embedder_desc, sort_keys=True)}; search with the "
-                         "index's own model (omit --model) or rebuild the index with this one")
+                       f" but the query model is {json.dumps(embedder_desc, sort_keys=True)}; search with the "
+                       "index's own model (omit --model) or rebuild the index with this one")
 
 
 def _rerank(args: argparse.Namespace, query: Any, found: list, records: list, spec: str) -> tuple[list, list]:

@@ -106,7 +106,7 @@ def check_exposure(host: str, token: str | None, insecure: bool) -> None:
     /items shows the indexed texts and images."""
     if host not in LOOPBACK and not token and not insecure:
         raise UmrError(f"--host {host} opens the API to other machines, but no --token is set; pass --token "
-                         "(or $UMR_SERVE_TOKEN), or --insecure to serve without one")
+                       "(or $UMR_SERVE_TOKEN), or --insecure to serve without one")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -84,7 +84,7 @@ def check_vectors(vectors: np.ndarray, dim: int, what: str = "vectors") -> np.nd
         arr = arr[None, :]
     if arr.ndim != 2 or arr.shape[1] != dim:
         raise UmrError(f"wrong vector dimension: {what} have shape {list(np.shape(vectors))}, this index holds "
-                         f"{dim}-d vectors — were they made by the model the index was built with?")
+                       f"{dim}-d vectors — were they made by the model the index was built with?")
     if not np.isfinite(arr).all():
         raise UmrError(f"{what} contain NaN or inf")
     return np.ascontiguousarray(arr)
@@ -158,7 +158,7 @@ def read_index_json(path: str | Path) -> dict[str, Any]:
     version = meta.get("format_version")
     if not isinstance(version, int) or version > INDEX_FORMAT_VERSION:
         raise UmrError(f"{spec} has format_version {version!r}; this umr reads ≤ {INDEX_FORMAT_VERSION} — "
-                         "upgrade umr")
+                       "upgrade umr")
     return meta
 
 

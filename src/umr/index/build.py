@@ -50,7 +50,7 @@ def build_index(store: EmbeddingStore, kind: str = "flat", backend: str = "faiss
             why = "embeddings have changed since" if (old.get("type"), old.get("backend")) == (kind, backend) else \
                 f"it is a {old.get('backend')} {old.get('type')} index, not {backend} {kind}"
             raise UmrError(f"{target} already holds an index ({why}); pass --reindex to replace it (the "
-                             "embeddings are kept)")
+                           "embeddings are kept)")
     emb = store.embeddings(mmap=True)
     records = store.records()
     if backend == "milvus":

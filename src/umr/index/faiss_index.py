@@ -255,11 +255,11 @@ class FaissIndex(Index):
                 index.parts[mod] = faiss.read_index(str(file), flags)
             except RuntimeError as exc:
                 raise UmrError(f"{file} is not a readable faiss index ({str(exc).splitlines()[0]}); rebuild "
-                                 "it with `umr index build --reindex`") from exc
+                               "it with `umr index build --reindex`") from exc
             index.part_kinds[mod] = part.get("kind", spec.get("type", "flat"))
             if index.parts[mod].d != index.dim:
                 raise UmrError(f"wrong vector dimension: {file} holds {index.parts[mod].d}-d vectors, "
-                                 f"index.json says {index.dim}")
+                               f"index.json says {index.dim}")
         index.meta = MetadataStore(path / spec["meta"])
         labels, dids = index.meta.label_table()
         index._dids = np.full(index.meta.next_label, None, dtype=object)
@@ -267,6 +267,6 @@ class FaissIndex(Index):
         stored = sum(int(p.ntotal) for p in index.parts.values()) - len(index.meta.tombstones())
         if stored != len(index.meta):
             raise UmrError(f"{path}: the faiss files hold {stored} live vectors but the metadata has "
-                             f"{len(index.meta)} records (files from different saves?); rebuild the index")
+                           f"{len(index.meta)} records (files from different saves?); rebuild the index")
         index._readonly = mmap
         return index

@@ -51,7 +51,7 @@ class MetadataStore:
                 self._db.execute("SELECT count(*) FROM items").fetchone()
             except sqlite3.DatabaseError as exc:
                 raise UmrError(f"index metadata {self.path} is not a readable SQLite database ({exc}); "
-                                 "rebuild the index") from exc
+                               "rebuild the index") from exc
 
     def _writable(self) -> sqlite3.Connection:
         if self._readonly:  # copy-on-write: never modify the saved file in place
@@ -72,7 +72,7 @@ class MetadataStore:
         present = [r["id"] for r in self.get(dids) if r is not None]
         if present:
             raise UmrError(f"id {present[0]!r} is already in the index ({len(present)} such ids); delete them "
-                             "first to replace them")
+                           "first to replace them")
         db = self._writable()
         start = self.next_label
         labels = np.arange(start, start + len(records), dtype=np.int64)

@@ -61,7 +61,7 @@ class MilvusIndex(Index):
             from pymilvus import MilvusClient
         except ImportError as exc:
             raise UmrError("the milvus backend needs pymilvus (and milvus-lite for local files): "
-                             "pip install 'umr[milvus]'") from exc
+                           "pip install 'umr[milvus]'") from exc
         self.dim, self.kind, self.uri, self.collection = int(dim), kind, str(uri), collection
         self.params = {"hnsw_m": hnsw_m, "ef_construction": ef_construction, "ef_search": ef_search,
                        "nlist": nlist, "pq_m": pq_m, "nprobe": nprobe}
@@ -76,7 +76,7 @@ class MilvusIndex(Index):
             return
         if exists and not overwrite:
             raise UmrError(f"Milvus collection {collection!r} already exists at {self.uri}; load it with "
-                             "load_index(), pick another collection, or pass overwrite=True (--reindex)")
+                           "load_index(), pick another collection, or pass overwrite=True (--reindex)")
         if exists:
             self.client.drop_collection(collection)
         self._create_collection()
@@ -129,7 +129,7 @@ class MilvusIndex(Index):
                                    strict=True) if r is not None]
         if present:
             raise UmrError(f"id {present[0]!r} is already in the index ({len(present)} such ids); delete them "
-                             "first to replace them")
+                           "first to replace them")
         if any(len(r.get("text") or "") > MAX_TEXT for r in recs):
             warnings.warn(f"texts longer than {MAX_TEXT} characters are stored cut (vectors are unaffected)",
                           stacklevel=2)
@@ -223,7 +223,7 @@ class MilvusIndex(Index):
         got = int(field["params"]["dim"]) if field else None
         if got != index.dim:
             raise UmrError(f"wrong vector dimension: collection {index.collection!r} at {uri} holds {got}-d "
-                             f"vectors, {path / 'index.json'} says {index.dim}")
+                           f"vectors, {path / 'index.json'} says {index.dim}")
         return index
 
     def close(self) -> None:

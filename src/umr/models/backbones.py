@@ -53,7 +53,7 @@ def check_loading(path: str, info: dict[str, list[str]], expected_unexpected: tu
     missing = [k for k in info.get("missing_keys", []) if not k.endswith("lm_head.weight")]
     if missing:
         raise UmrError(f"{path}: {len(missing)} weights missing from the checkpoint (e.g. {missing[:3]}); its "
-                         "key layout is not one umr knows")
+                       "key layout is not one umr knows")
     extra = [k for k in info.get("unexpected_keys", []) if not k.startswith(expected_unexpected)
              and k not in TRAINING_ONLY_KEYS]
     if extra:
@@ -122,7 +122,7 @@ class QwenVLBackbone(Backbone):
             slots = (ids == self.model.config.image_token_id).unsqueeze(-1).expand_as(embeds)
             if int(slots.sum()) != feats.numel():
                 raise UmrError(f"image tokens ({int(slots.sum()) // embeds.shape[-1]}) do not match image "
-                                 f"features ({feats.shape[0]})")
+                               f"features ({feats.shape[0]})")
             embeds = embeds.masked_scatter(slots, feats.to(embeds.dtype))
         if self.recipe.positions == "mrope":
             positions, _ = inner.get_rope_index(input_ids=ids, image_grid_thw=grid, attention_mask=mask)
@@ -151,7 +151,7 @@ def load_backbone(path: str, recipe: Recipe, dtype: torch.dtype, with_lm_head: b
             from transformers import Qwen2VLForConditionalGeneration as Model
         else:
             raise UmrError(f"{path}: recipe {recipe.name!r} needs a Qwen2-VL/Qwen2.5-VL model, "
-                             f"this is {config.model_type!r}")
+                           f"this is {config.model_type!r}")
         # Both layouts load: transformers maps the pre-4.52 one (model.*, visual.*) that the hub checkpoints use.
         model, info = Model.from_pretrained(path, dtype=dtype, attn_implementation="sdpa", output_loading_info=True)
         return QwenVLBackbone(model, processor, recipe, check_loading(path, info))

@@ -141,7 +141,7 @@ class Embedder(ABC):
     def trainable_modules(self) -> dict[str, torch.nn.Module]:
         """The torch modules training updates, by a stable name (checkpoints key their weights with it)."""
         raise UmrError(f"{type(self).__name__} has no trainable torch module; train an MLLM, CLIP-SF or text "
-                         "embedder")
+                       "embedder")
 
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """Write a folder `umr.models.registry.load_embedder` reads back; returns it."""

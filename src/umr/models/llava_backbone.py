@@ -62,7 +62,7 @@ class LlavaNextBackbone(Backbone):
             slots = (ids == cfg.image_token_index).unsqueeze(-1).expand_as(embeds)
             if int(slots.sum()) != feats.numel():
                 raise UmrError(f"image tokens ({int(slots.sum()) // embeds.shape[-1]}) do not match image "
-                                 f"features ({feats.shape[0]}); is the recipe's image placeholder right?")
+                               f"features ({feats.shape[0]}); is the recipe's image placeholder right?")
             embeds = embeds.masked_scatter(slots, feats.to(embeds.dtype))
         attn = padding_only_mask(mask) if self.recipe.attention == "bidirectional" else mask
         out = inner.language_model(inputs_embeds=embeds, attention_mask=attn, use_cache=False)

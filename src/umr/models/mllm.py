@@ -36,7 +36,7 @@ def local_model_dir(name_or_dir: str) -> str:
         return snapshot_download(name_or_dir)
     except Exception as exc:  # offline, unknown id, no access: all mean "cannot get this model"
         raise UmrError(f"model {name_or_dir!r} is not a local folder and could not be downloaded "
-                         f"({type(exc).__name__}); give a local directory or check the hub id / network") from exc
+                       f"({type(exc).__name__}); give a local directory or check the hub id / network") from exc
 
 
 class MLLMEmbedder(Embedder):

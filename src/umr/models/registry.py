@@ -113,7 +113,7 @@ def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: st
         chosen = _infer_recipe(name)
     if chosen is None:
         raise UmrError(f"cannot tell which recipe {name!r} uses; pass recipe= (one of gme, u-marvel, lamra, "
-                         f"mm-embed, clip-sf, text) or `umr recipes` to list them")
+                       f"mm-embed, clip-sf, text) or `umr recipes` to list them")
     spec = get_recipe(chosen, {**(saved_overrides if chosen == declared else {}), **overrides})
     if spec.family == "text":
         from umr.models.text import TextEmbedder

@@ -71,7 +71,7 @@ class Reranker:
         model_type = AutoConfig.from_pretrained(self.model_path).model_type
         if model_type not in FAMILY_OF:
             raise UmrError(f"{self.model_path}: re-ranking needs a Qwen2-VL, Qwen2.5-VL or LLaVA-NeXT model, "
-                             f"this is {model_type!r}")
+                           f"this is {model_type!r}")
         declared, overrides = recipe_for_checkpoint(self.model_path)
         # The checkpoint's recipe keeps its image-token budget; generation runs causal, with the positions the
         # base MLLM was pretrained with (M-RoPE), not the 1-D ones the published embedders were tuned with.

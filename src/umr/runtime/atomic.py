@@ -95,4 +95,4 @@ def read_json(path: str | Path, what: str) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise UmrError(f"{what} {path} is not valid JSON ({exc.msg}, line {exc.lineno}); it was damaged "
-                         "outside umr (umr writes it atomically) — restore it or rebuild") from exc
+                       "outside umr (umr writes it atomically) — restore it or rebuild") from exc

@@ -41,7 +41,7 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     settings = settings or ServeSettings()
     if index.dim != embedder.dim:
         raise UmrError(f"index holds {index.dim}-d vectors but the model makes {embedder.dim}-d ones; serve the "
-                         "index with the model it was built with")
+                       "index with the model it was built with")
     if reranker is not None and not isinstance(reranker, Scorer):
         raise TypeError("reranker must have a score(query, candidates) -> list[float] method")
     # a request's own limit can never be over the server-wide one, or such a request would wait forever

@@ -98,7 +98,7 @@ def read_mbeir_pairs(query_file: str | Path, pool_file: str | Path, root: str | 
         missing = [d for d in q.pos + q.neg if d not in pool]
         if missing or not q.pos:
             raise UmrError(f"{query_file}:{q.line}: query {q.qid} has "
-                             + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
+                           + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
         pairs.append(Pair(q.to_item(root, instruction), pool[q.pos[0]].to_item(root),
                           [pool[d].to_item(root) for d in q.neg]))
     return pairs
@@ -151,7 +151,7 @@ def read_mbeir_root_pairs(root: str | Path, split: str = "train", tasks: list[st
     pairs = _pairs_from_rows(rows, pool, root, table, seed, where, tasks, datasets)
     if not pairs:
         raise UmrError(f"{root}: no training queries under query/{split}"
-                         + (f" match datasets={datasets} tasks={tasks}" if datasets or tasks else ""))
+                       + (f" match datasets={datasets} tasks={tasks}" if datasets or tasks else ""))
     return pairs
 
 
@@ -168,7 +168,7 @@ def _pairs_from_rows(rows: list[tuple[Any, str]], pool: dict[str, Any], root: Pa
         missing = [d for d in q.pos + q.neg if d not in pool]
         if missing or not q.pos:
             raise UmrError(f"{where}:{q.line}: query {q.qid} has "
-                             + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
+                           + (f"dids not in the pool: {missing[:3]}" if missing else "no positive"))
         task = q.task_id if q.task_id is not None else task_id_for(q.modality, pool[q.pos[0]].modality)
         if want_sets and dataset.lower() not in want_sets:
             continue

@@ -108,7 +108,7 @@ def read_distill(path: str | Path) -> list[DistillRow]:
             where = f"{path}:{lineno}"
             if not {"query", "candidates", "teacher"} <= set(obj) or len(obj["candidates"]) != len(obj["teacher"]):
                 raise UmrError(f"{where}: a distillation row needs 'query', and 'candidates' and 'teacher' of "
-                                 "equal length (make the file with umr.train.distill.build_teacher)")
+                               "equal length (make the file with umr.train.distill.build_teacher)")
             rows.append(DistillRow(str(obj.get("qid", lineno)), item_from_json(obj["query"], path.parent, where),
                                    [item_from_json(c, path.parent, where) for c in obj["candidates"]],
                                    [float(x) for x in obj["teacher"]],
@@ -123,7 +123,7 @@ def check_distill_config(config: TrainConfig, where: str = "distillation") -> No
     if config.batch_by != "none":
         # its batches are whole teacher lists drawn across the file; a teacher row records no task to group by
         raise UmrError(f"{where}: batch_by: {config.batch_by} does not apply to a distill stage (each query is "
-                         "batched with its own teacher list, across tasks); set `batch_by: none` in this stage")
+                       "batched with its own teacher list, across tasks); set `batch_by: none` in this stage")
 
 
 class DistillTrainer(Trainer):

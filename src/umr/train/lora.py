@@ -61,7 +61,7 @@ def freeze_matching(modules: dict[str, nn.Module], patterns: list[str]) -> int:
         hits = [p for n, p in named if rx.search(n)]
         if not hits:
             raise UmrError(f"frozen pattern {pattern!r} matches no parameter; names look like "
-                             f"{[n for n, _ in named[:3]]}")
+                           f"{[n for n, _ in named[:3]]}")
         for p in hits:
             frozen += int(p.requires_grad)
             p.requires_grad_(False)

@@ -35,7 +35,7 @@ def _root(stage: Any, option: str) -> Path:
     root = Path(stage.data)
     if not root.is_dir():
         raise UmrError(f"stage {stage.output_dir}: `{option}` needs `data` to be an M-BEIR root folder, "
-                         f"got {stage.data!r}")
+                       f"got {stage.data!r}")
     return root
 
 
@@ -50,7 +50,7 @@ def check_stage_options(stage: Any) -> None:
     where = f"stage {stage.output_dir}"
     if stage.mine is not None and stage.teacher is not None:
         raise UmrError(f"{where}: `mine` and `teacher` each build the stage's data (hard-negative pairs or "
-                         "distillation lists); a stage takes one: mine in one stage, distil in a later one")
+                       "distillation lists); a stage takes one: mine in one stage, distil in a later one")
     if stage.mine is not None:
         known = {f.name for f in dataclasses.fields(MineOptions)} | set(_MINE_EXTRA)
         bad = sorted(set(stage.mine) - known)

@@ -374,7 +374,7 @@ class Trainer:
         params = self.named_trainable()
         if set(state["weights"]) != set(params):
             raise UmrError(f"{path}: checkpoint weights do not match this config's trainable parameters "
-                             "(was it made with another model or LoRA setting?)")
+                           "(was it made with another model or LoRA setting?)")
         with torch.no_grad():
             for name, value in state["weights"].items():
                 params[name].copy_(value)

@@ -61,14 +61,14 @@ def resolve_ds_config(config: Any, world_size: int = 1) -> dict[str, Any]:
     stage = (ds.get("zero_optimization") or {}).get("stage", 0)
     if stage not in (0, 1, 2):
         raise UmrError(f"deepspeed: ZeRO stage {stage!r} is not supported; use 1 or 2 (ZeRO-3 partitions the "
-                         "weights the embedder's forward reads directly)")
+                       "weights the embedder's forward reads directly)")
     for section in ("optimizer", "scheduler"):
         if section in ds:
             raise UmrError(f"deepspeed: remove the `{section}` section; umr builds AdamW and the LR schedule "
-                             "from the training config (lr, weight_decay, warmup_steps, schedule)")
+                           "from the training config (lr, weight_decay, warmup_steps, schedule)")
     if config.micro_batch_size:
         raise UmrError("deepspeed: GradCache (micro_batch_size) is not supported with DeepSpeed; drop "
-                         "micro_batch_size or use gradient_checkpointing to save memory")
+                       "micro_batch_size or use gradient_checkpointing to save memory")
     if config.type != "contrastive":
         raise UmrError(f"deepspeed: only contrastive stages run under DeepSpeed, not type {config.type!r}")
     if config.batch_size % world_size:
