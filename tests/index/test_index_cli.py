@@ -115,6 +115,26 @@ def test_search_refuses_another_model(text_corpus: Path, tmp_path: Path, capsys:
     assert rc == 2 and "index/model mismatch" in capsys.readouterr().err
 
 
+def test_search_reranks_past_k(text_corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture) -> None:
+    """--rerank 5 -k 1 re-ranks the top 5 and prints the best one; it used to search (and re-rank) only k."""
+    assert build(text_corpus, tmp_path / "job") == 0
+    capsys.readouterr()
+    search = ["search", "--index", str(tmp_path / "job"), "--text", "red cat", "--json"]
+    assert main([*search, "-k", "5"]) == 0
+    fifth = json.loads(capsys.readouterr().out)["results"][4]["id"]
+
+    class PrefersFifth:
+        def __init__(self, *args: object, **kwargs: object) -> None: ...
+
+        def score(self, query: object, cands: list) -> list[float]:
+            return [float(c.id == fifth) for c in cands]
+
+    monkeypatch.setattr("umr.rerank.prompted.Reranker", PrefersFifth)
+    assert main([*search, "-k", "1", "--rerank", "5", "--reranker", "any"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)["results"]] == [fifth]
+
+
 def test_build_refuses_a_directory_of_another_model(text_corpus: Path, tmp_path: Path,
                                                      capsys: pytest.CaptureFixture) -> None:
     assert build(text_corpus, tmp_path / "job") == 0

@@ -29,10 +29,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help="model to embed the query (default: the one recorded in the index; must match it)")
     p.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
+    p.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"],
+                   help="model dtype (default: bf16 on GPU, fp32 on CPU; an index built in one searches in another)")
     p.add_argument("--mmap", action="store_true", help="memory-map flat index files instead of reading them")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--rerank", type=int, default=0, metavar="N",
-                   help="re-rank the top N with an MLLM Yes/No re-ranker: score = cos + W · P(Yes)")
+                   help="re-rank the top N with an MLLM Yes/No re-ranker: score = cos + W · P(Yes); N may be over "
+                   "-k (the top N are re-ranked, the first k printed)")
     p.add_argument("--fuse-weight", type=float, default=1.0, metavar="W", help="weight of P(Yes) (default 1.0)")
     p.add_argument("--reranker", default=None, help="re-ranker model (default: the query model)")
     p.set_defaults(func=run)
@@ -46,20 +49,6 @@ def find_index_dir(path: Path) -> Path:
                             "`umr index build`")
 
 
-def check_model(embedder_desc: dict[str, Any], index_info: dict[str, Any], index_dir: Path) -> None:
-    """The query must be embedded by the model that embedded the corpus, or scores are meaningless. An index that
-    records no model is refused too: any model of the right size would run against it, silently."""
-    built_with = index_info.get("model")
-    if built_with is None:
-        raise UmrError(f"{index_dir} does not record which model built it, so the query model cannot be checked "
-                       "against it; rebuild it with `umr index build` (which records it), or save it with "
-                       "create_index(..., info={'model': embedder.describe(), 'model_spec': NAME})")
-    if json.dumps(built_with, sort_keys=True) != json.dumps(embedder_desc, sort_keys=True):
-        raise UmrError(f"index/model mismatch: {index_dir} was built with {json.dumps(built_with, sort_keys=True)}"
-                       f" but the query model is {json.dumps(embedder_desc, sort_keys=True)}; search with the "
-                       "index's own model (omit --model) or rebuild the index with this one")
-
-
 def _rerank(args: argparse.Namespace, query: Any, found: list, records: list, spec: str) -> tuple[list, list]:
     """Re-order the top --rerank results by cos + W · P(Yes) (umr.rerank); scores shown are the fused ones."""
     import numpy as np
@@ -68,7 +57,7 @@ def _rerank(args: argparse.Namespace, query: Any, found: list, records: list, sp
     from umr.rerank.fusion import rerank_list
     from umr.rerank.prompted import Reranker
 
-    reranker = Reranker(args.reranker or spec, device=args.device)
+    reranker = Reranker(args.reranker or spec, device=args.device, dtype=args.dtype)
     query = query.with_instruction(args.instruction)
     cands = [Item(text=(r or {}).get("text"), image=(r or {}).get("image"), id=i) for (_, i), r in zip(found, records)]
     order, fused = rerank_list(np.arange(len(found)), np.array([s for s, _ in found]),
@@ -79,6 +68,7 @@ def _rerank(args: argparse.Namespace, query: Any, found: list, records: list, sp
 
 def run(args: argparse.Namespace) -> int:
     from umr.index.base import load_index
+    from umr.index.portable import check_model, record_image_path
     from umr.items import Item
     from umr.models.registry import load_embedder
 
@@ -88,23 +78,29 @@ def run(args: argparse.Namespace) -> int:
         raise UmrError(f"-k must be ≥ 1, got {args.k}")
     directory = find_index_dir(args.index)
     index = load_index(directory, mmap=args.mmap)
-    k = min(args.k, max(len(index), 1))  # the result arrays are [1, k]: k = 10^9 would ask for gigabytes
     spec = args.model or index.info.get("model_spec")
     if not spec:
         raise UmrError(f"{directory} does not record which model built it; pass --model")
-    embedder = load_embedder(spec, device=args.device)
+    embedder = load_embedder(spec, device=args.device, dtype=args.dtype)
     check_model(embedder.describe(), index.info, directory)
     query = Item(text=args.text, image=str(args.image) if args.image else None, id="query")
     if args.image is not None:
         query.validate()
     vec = embedder.encode_queries([query], instruction=args.instruction)
-    scores, ids = index.search(vec, k, modality=args.modality)
+    # re-ranking reorders the top --rerank, which may reach past k; the result arrays are [1, depth], so depth
+    # is capped at the index size (k = 10^9 would ask for gigabytes)
+    depth = min(max(args.k, args.rerank), max(len(index), 1))
+    scores, ids = index.search(vec, depth, modality=args.modality)
     found = [(float(s), i) for s, i in zip(scores[0], ids[0], strict=True) if i is not None]
     records = index.get([i for _, i in found])
+    root = index.info.get("image_root")
+    for rec in records:  # relative paths start at the index's image root, not at this working directory
+        if rec and rec.get("image"):
+            rec["image"] = str(record_image_path(rec["image"], directory, root))
     if args.rerank > 0 and found:
         found, records = _rerank(args, query, found, records, spec)
     results = [{"rank": r + 1, "score": round(s, 6), **(rec or {"id": i})}
-               for r, ((s, i), rec) in enumerate(zip(found, records, strict=True))]
+               for r, ((s, i), rec) in enumerate(zip(found[:args.k], records[:args.k], strict=True))]
     if args.json:
         print(json.dumps({"query": query.to_dict() | {"instruction": args.instruction},
                           "modality": args.modality, "k": args.k, "results": results}, ensure_ascii=False, indent=1))

@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None,
                    help="model to embed queries (default: the one recorded in the index; must match it)")
     p.add_argument("--device", default=None, help="cpu, cuda … (default: cuda if available)")
+    p.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"],
+                   help="model (and re-ranker) dtype (default: bf16 on GPU, fp32 on CPU; an index built in one "
+                   "serves in another)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default: 127.0.0.1, this machine only); any other needs --token")
     p.add_argument("--insecure", action="store_true",
@@ -59,14 +62,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_reranker(spec: str | None, device: str | None = None) -> Any:
+def load_reranker(spec: str | None, device: str | None = None, dtype: str | None = None) -> Any:
     """'py:module:Class' → an instance; a model name → umr.rerank's MLLM Reranker; None → none (501 answers)."""
     if spec is None:
         return None
     if not spec.startswith("py:"):
         from umr.rerank.prompted import Reranker
 
-        return Reranker(spec, device=device)
+        return Reranker(spec, device=device, dtype=dtype)
     from umr.models.registry import import_object
 
     return import_object(spec, "--reranker")()
@@ -78,8 +81,9 @@ def build_app(args: argparse.Namespace) -> Any:
         from umr.serve.app import ServeSettings, create_app
     except ImportError as exc:
         raise UmrError(f"umr serve needs the serve extra ({exc.name} is missing): pip install 'umr[serve]'") from exc
-    from umr.cli.cmd_search import check_model, find_index_dir
+    from umr.cli.cmd_search import find_index_dir
     from umr.index.base import load_index
+    from umr.index.portable import check_model
     from umr.models.registry import load_embedder
 
     directory = find_index_dir(args.index)
@@ -87,7 +91,7 @@ def build_app(args: argparse.Namespace) -> Any:
     spec = args.model or index.info.get("model_spec")
     if not spec:
         raise UmrError(f"{directory} does not record which model built it; pass --model")
-    embedder = load_embedder(spec, device=args.device)
+    embedder = load_embedder(spec, device=args.device, dtype=args.dtype)
     check_model(embedder.describe(), index.info, directory)
     settings = ServeSettings(token=args.token or None, batching=not args.no_batching, max_batch=args.max_batch,
                              max_wait_ms=args.max_wait_ms, max_request_bytes=int(args.max_request_mb * 1024 * 1024),
@@ -95,7 +99,7 @@ def build_app(args: argparse.Namespace) -> Any:
                              rerank_weight=args.fuse_weight, rerank_depth=args.rerank_depth, index_dir=directory,
                              max_images=args.max_images, max_request_pixels=args.max_request_pixels,
                              max_inflight_pixels=args.max_inflight_pixels, body_timeout_s=args.body_timeout)
-    return create_app(index, embedder, settings, reranker=load_reranker(args.reranker, args.device))
+    return create_app(index, embedder, settings, reranker=load_reranker(args.reranker, args.device, args.dtype))
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

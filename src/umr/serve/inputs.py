@@ -109,25 +109,6 @@ def make_item(text: str | None, image: str | bytes | None, instruction: str | No
         raise ApiError(422, "invalid_item", f"{field}: {exc.problem}") from exc
 
 
-def record_image_path(image: str | None, index_dir: Path | None, root: str | None = None) -> Path | None:
-    """Where an indexed item's image lives. The path comes from the index (trusted), never from a client.
-
-    A relative path is resolved against the index's own root, never first against the server's working
-    directory (a server started elsewhere would find nothing, or another file): `root` (the folder the index
-    recorded its paths relative to, `info["image_root"]`), then the job directory and the index folder; the
-    working directory only last, for indexes saved by hand without a root."""
-    if not image:
-        return None
-    path = Path(image)
-    if path.is_absolute() or index_dir is None:
-        return path
-    bases = [Path(root)] if root else []
-    for base in (*bases, index_dir.parent, index_dir, Path.cwd()):
-        if (base / path).is_file():
-            return base / path
-    return (bases[0] if bases else index_dir.parent) / path
-
-
 def public_description(desc: dict[str, Any]) -> dict[str, Any]:
     """A model description with absolute paths cut to their last folder: the server's file layout is not for
     clients without the token (a hub id or tiny:… name is kept as it is)."""

@@ -22,11 +22,12 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from umr.index.base import Index
+from umr.index.portable import record_image_path
 from umr.items import Item, ItemError
 from umr.models.base import Embedder
 from umr.serve import schemas as S
 from umr.serve.batching import Batcher
-from umr.serve.inputs import ApiError, make_item, public_description, record_image_path, thumbnail_jpeg
+from umr.serve.inputs import ApiError, make_item, public_description, thumbnail_jpeg
 from umr.serve.limits import PixelBudget, QueueGate
 
 log = logging.getLogger("umr.serve")
