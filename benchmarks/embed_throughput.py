@@ -22,8 +22,8 @@ from PIL import Image, ImageDraw
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from umr import Item, load_embedder  # noqa: E402
-from umr.models.tiny import build_tiny  # noqa: E402
+from umr import Item, load_embedder
+from umr.models.tiny import build_tiny
 
 COLOURS = ["red", "green", "blue", "yellow", "purple", "orange"]
 WORDS = ["a", "small", "large", "red", "green", "blue", "circle", "square", "star", "on", "the", "left", "right",

@@ -1,5 +1,7 @@
 """umr — universal multimodal retrieval with MLLM embedders."""
 
+from typing import Any
+
 from umr.errors import UmrError
 from umr.items import Item, ItemError, read_items
 from umr.models.base import Embedder
@@ -7,7 +9,7 @@ from umr.models.base import Embedder
 __version__ = "0.1.0"
 
 
-def load_embedder(name_or_dir: str, recipe: str | None = None, **kwargs):  # noqa: ANN201 - re-exported
+def load_embedder(name_or_dir: str, recipe: str | None = None, **kwargs: Any) -> Embedder:
     """Load any embedder by hub id, local directory or short name; see `umr.models.registry.load_embedder`."""
     from umr.models.registry import load_embedder as _load
 

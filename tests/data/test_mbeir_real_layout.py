@@ -24,7 +24,7 @@ from umr.data.world import DATASETS, build_world
 from umr.train.data import read_mbeir_root_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from mbeir_real import build_real_layout  # noqa: E402
+from mbeir_real import build_real_layout
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import torch
 
 pytest.importorskip("mteb")
 
-from umr.eval.mteb_wrapper import MTEBEncoder, local_retrieval_task, main_scores  # noqa: E402
-from umr.items import Item  # noqa: E402
-from umr.models.base import Embedder  # noqa: E402
-from umr.models.baselines import RandomEmbedder  # noqa: E402
+from umr.eval.mteb_wrapper import MTEBEncoder, local_retrieval_task, main_scores
+from umr.items import Item
+from umr.models.base import Embedder
+from umr.models.baselines import RandomEmbedder
 
 ANIMALS = ["otter", "falcon", "badger", "lynx", "heron", "walrus", "gecko", "bison", "puffin", "marmot", "cobra",
            "tapir"]
@@ -23,7 +23,7 @@ FOODS = ["fish", "pigeons", "worms", "hares", "frogs", "clams", "insects", "gras
          "fruit"]
 
 
-def _task(instruction: str | None = None):  # noqa: ANN202 - an mteb task
+def _task(instruction: str | None = None):  # an mteb task
     corpus = {f"d{i}": f"The {a} lives in {p} and feeds mostly on {f}." for i, (a, p, f)
               in enumerate(zip(ANIMALS, PLACES, FOODS, strict=True))}
     queries = {f"q{i}": f"What does the {a} eat?" for i, a in enumerate(ANIMALS)}

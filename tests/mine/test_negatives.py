@@ -15,7 +15,7 @@ LIST = [RankedCandidate(did, rank, score, modality) for did, rank, score, modali
 POS = {"p1", "p2"}
 
 
-def dids(sel) -> list[str]:  # noqa: ANN001
+def dids(sel) -> list[str]:
     return [c.did for c in sel.negatives]
 
 

@@ -22,7 +22,7 @@ class KnowsTheAnswer:
                 qid, _, did, *_ = line.split()
                 self.pos.setdefault(qid, set()).add(did)
 
-    def score(self, query, candidates) -> np.ndarray:  # noqa: ANN001
+    def score(self, query, candidates) -> np.ndarray:
         return np.array([float(c.id in self.pos[query.id]) for c in candidates], dtype=np.float32)
 
 

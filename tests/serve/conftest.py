@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the serve tests need the serve extra: pip install 'umr[serve]'")
 
-from fastapi.testclient import TestClient  # noqa: E402
-from serve_support import ToyEmbedder, build_index  # noqa: E402
+from fastapi.testclient import TestClient
+from serve_support import ToyEmbedder, build_index
 
-from umr.index.base import load_index  # noqa: E402
-from umr.serve.app import ServeSettings, create_app  # noqa: E402
+from umr.index.base import load_index
+from umr.serve.app import ServeSettings, create_app
 
 
 @pytest.fixture(scope="session")

@@ -31,12 +31,12 @@ def tiny_gme_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture()
-def tiny_gme(tiny_gme_dir: str):  # noqa: ANN201 - a fresh, trainable copy per test
+def tiny_gme(tiny_gme_dir: str):  # a fresh, trainable copy per test
     from umr import load_embedder
 
     return load_embedder(tiny_gme_dir, device="cpu")
 
 
 @pytest.fixture(scope="session")
-def draw():  # noqa: ANN201 - the drawing function, as a fixture so tests need not import conftest by name
+def draw():  # the drawing function, as a fixture so tests need not import conftest by name
     return shape_image

@@ -19,7 +19,7 @@ from umr.train.trainer import TrainConfig, Trainer
 CONFIGS = Path(__file__).parents[2] / "src" / "umr" / "train" / "configs"
 
 
-def make_pairs(folder: Path, draw, n: int = 8) -> Path:  # noqa: ANN001
+def make_pairs(folder: Path, draw, n: int = 8) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     colours = ["red", "green", "blue", "yellow"]
     pairs = []

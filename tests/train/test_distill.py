@@ -95,7 +95,7 @@ def test_mix_pairs_share() -> None:
         mix_pairs(main, extra, 1.0)
 
 
-def _teacher_file(path: Path, draw) -> Path:  # noqa: ANN001
+def _teacher_file(path: Path, draw) -> Path:
     colours = ["red", "green", "blue", "yellow", "purple", "black"]
     img_dir = path.parent / "img"
     img_dir.mkdir(exist_ok=True)
@@ -110,7 +110,7 @@ def _teacher_file(path: Path, draw) -> Path:  # noqa: ANN001
     return path
 
 
-def test_distill_stage_trains_toward_teacher(tiny_gme_dir: str, tmp_path: Path, draw) -> None:  # noqa: ANN001
+def test_distill_stage_trains_toward_teacher(tiny_gme_dir: str, tmp_path: Path, draw) -> None:
     data = _teacher_file(tmp_path / "teacher.jsonl", draw)
     rows = read_distill(data)
     assert len(rows) == 6 and rows[0].candidates[0].image.endswith("img/red.png")

@@ -20,7 +20,7 @@ def batch(shape_image: Callable) -> tuple[list[Item], list[Item], list[list[Item
     return queries, positives, negatives
 
 
-def grads(embedder, loss_fn) -> dict[str, torch.Tensor]:  # noqa: ANN001
+def grads(embedder, loss_fn) -> dict[str, torch.Tensor]:
     out = {n: p.grad.clone() for n, p in embedder.model.named_parameters() if p.grad is not None}
     out["tau"] = loss_fn.log_scale.grad.clone()
     return out

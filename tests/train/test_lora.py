@@ -11,7 +11,7 @@ from umr.items import Item
 from umr.train.lora import LoraSpec, apply_lora, save_adapter, set_vision_trainable
 
 
-def items(draw) -> list[Item]:  # noqa: ANN001
+def items(draw) -> list[Item]:
     return [Item(text="a red circle", instruction="find the image"), Item(image=draw("blue")),
             Item(image=draw("green", "square"), text="green square")]
 

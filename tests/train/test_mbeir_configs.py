@@ -15,7 +15,7 @@ from umr.cli import main
 from umr.cli.cmd_train import apply_overrides
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fixtures"))
-from mbeir_real import build_real_layout  # noqa: E402
+from mbeir_real import build_real_layout
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((REPO / "src/umr/train/configs/mbeir").glob("*.yaml"))

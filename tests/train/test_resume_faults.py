@@ -31,7 +31,7 @@ def test_kill_during_checkpoint_then_resume_equals_an_uninterrupted_run(tiny_gme
 
     real_save = torch.save
 
-    def killed_mid_save(obj, path, *args, **kwargs):  # noqa: ANN001, ANN202 - torch.save's signature
+    def killed_mid_save(obj, path, *args, **kwargs):  # torch.save's signature
         if isinstance(obj, dict) and obj.get("step") == 4:
             Path(path).write_bytes(b"PK\x03\x04 half a zip")  # what a SIGKILL mid-write leaves
             raise KeyboardInterrupt

@@ -13,7 +13,7 @@ from umr.train.data import Pair
 from umr.train.trainer import TrainConfig, Trainer
 
 
-def colour_pairs(draw) -> list[Pair]:  # noqa: ANN001
+def colour_pairs(draw) -> list[Pair]:
     return [Pair(Item(text=f"a {c} circle"), Item(image=draw(c, jitter=j))) for c in ("red", "blue") for j in (0, 3)]
 
 

@@ -30,7 +30,7 @@ class BagOfLetters(Embedder):
     def dim(self) -> int:
         return 8
 
-    def prepare(self, items):  # noqa: ANN001, ANN201
+    def prepare(self, items):
         rows = np.zeros((len(items), 26), dtype=np.float32)
         for i, it in enumerate(items):
             for ch in (it.text or "").lower():

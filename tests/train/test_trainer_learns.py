@@ -21,7 +21,7 @@ def caption(c: str) -> Item:
     return Item(text=f"a {c} circle")
 
 
-def recall_at_1(embedder, draw: Callable) -> float:  # noqa: ANN001
+def recall_at_1(embedder, draw: Callable) -> float:
     """Mean of text→image R@1 (4 captions vs 12 images) and image→text R@1 (12 images vs 4 captions)."""
     texts = embedder.encode([caption(c) for c in COLOURS])
     images = embedder.encode([Item(image=draw(c, jitter=j)) for j in (-6, 1, 7) for c in COLOURS])

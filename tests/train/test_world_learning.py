@@ -31,7 +31,7 @@ STEPS, BATCH = 100, 32
 ALL_MARGIN, CAPTION_MARGIN = 0.04, 0.12  # absolute R@5 gains the trained model must add
 
 
-def world_recall(model, world: Path) -> tuple[float, float]:  # noqa: ANN001
+def world_recall(model, world: Path) -> tuple[float, float]:
     """Mean test R@5 over every set, and over the caption↔image sets (task0, task3)."""
     report = evaluate(model, world, EvalOptions(pool="local", check_images=False, batch_size=32))
     every = [r.metrics.recall[5] for r in report.results]

@@ -68,7 +68,7 @@ def test_without_deepspeed_or_cuda_the_error_says_what_to_install(monkeypatch) -
 class StandInEngine:
     """What DeepSpeed's engine does for ZeRO-1/2 on one process, minus the sharding: backward, clip, step."""
 
-    def __init__(self, model, optimizer, lr_scheduler, config) -> None:  # noqa: ANN001
+    def __init__(self, model, optimizer, lr_scheduler, config) -> None:
         self.model, self.optimizer, self.scheduler, self.config = model, optimizer, lr_scheduler, config
         self.saved: list[str] = []
 

@@ -60,7 +60,7 @@ def _teacher(ws: Workspace, retriever: str, reranker: str) -> str:
     return str(path)
 
 
-def run_ablation(cfg: AblationConfig, console: Any = None) -> list[Row]:  # noqa: PLR0915 - one linear recipe
+def run_ablation(cfg: AblationConfig, console: Any = None) -> list[Row]:  # one linear recipe
     """Run (or resume) the ablation in cfg.out; returns the rows and writes ablation.json / ablation.md."""
     from umr.mine.negatives import MineOptions
     from umr.models.baselines import RandomEmbedder

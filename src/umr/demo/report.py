@@ -15,10 +15,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from umr.demo.pipeline import MAIN, model_columns  # noqa: E402 - the staged model's name in the summary
-from umr.train.run_log import read_log  # noqa: E402
+from umr.demo.pipeline import MAIN, model_columns
+from umr.train.run_log import read_log
 
 CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}table{border-collapse:collapse;margin:.6em 0}

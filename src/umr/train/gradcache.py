@@ -15,7 +15,7 @@ full-batch gradient. Prepared inputs (tokenised, images processed) from step 1 a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,7 +36,7 @@ class RngState:
         self.cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
 
     @contextmanager
-    def replay(self):  # noqa: ANN201 - a context manager
+    def replay(self) -> Iterator[None]:
         devices = list(range(torch.cuda.device_count())) if self.cuda is not None else []
         with torch.random.fork_rng(devices=devices):
             torch.set_rng_state(self.cpu)
