@@ -84,3 +84,24 @@ def test_relative_image_paths_start_at_the_recorded_root(tmp_path: Path, monkeyp
     results = json.loads(capsys.readouterr().out)["results"]
     assert [r["id"] for r in results] == ["blue", "red"]
     assert all(Path(r["image"]).is_file() for r in results) and all(Path(p).is_file() for p in seen)
+
+
+def test_two_final_folders_with_other_weights_are_told_apart(tmp_path: Path) -> None:
+    """Weights are matched by name *and* a fingerprint of their content: a copy of the same folder elsewhere fits,
+    another run's `final/` (same name, other weights) is refused, an index saved before fingerprints still fits."""
+    import shutil
+
+    from umr.models.fingerprint import weights_fingerprint
+    from umr.models.tiny import build_tiny
+
+    a = build_tiny("gme", tmp_path / "run-a" / "final", seed=0)
+    b = build_tiny("gme", tmp_path / "run-b" / "final", seed=1)
+    copy = Path(shutil.copytree(a, tmp_path / "elsewhere" / "final"))
+    fp_a, fp_b, fp_copy = (weights_fingerprint(p) for p in (a, b, copy))
+    assert fp_a == fp_copy != fp_b and weights_fingerprint("Alibaba-NLP/gme-2B") is None
+    desc = {**GPU_DESC, "model": str(a), "weights": fp_a}
+    check_model({**desc, "model": str(copy)}, {"model": desc}, Path("idx"))
+    with pytest.raises(UmrError, match="differ in weights"):
+        check_model({**desc, "model": str(b), "weights": fp_b}, {"model": desc}, Path("idx"))
+    old_index = {k: v for k, v in desc.items() if k != "weights"}
+    check_model({**desc, "model": str(b), "weights": fp_b}, {"model": old_index}, Path("idx"))

@@ -25,7 +25,8 @@ def weights_name(model: str) -> str:
 
 def model_identity(desc: dict[str, Any]) -> dict[str, Any]:
     """The part of an Embedder.describe() that changes the vectors: the recipe and its settings, and the
-    weights by name (`weights_name`) — not the dtype, the device or where the model folder lies on this host."""
+    weights by name (`weights_name`) and content (`weights`, a fingerprint: two runs' `final/` folders differ) —
+    not the dtype, the device or where the model folder lies on this host."""
     out = {k: v for k, v in desc.items() if k not in RUNTIME_KEYS}
     if isinstance(out.get("model"), str):
         out["model"] = weights_name(out["model"])
@@ -41,6 +42,8 @@ def check_model(embedder_desc: dict[str, Any], index_info: dict[str, Any], index
                        "against it; rebuild it with `umr index build` (which records it), or save it with "
                        "create_index(..., info={'model': embedder.describe(), 'model_spec': NAME})")
     want, got = model_identity(built_with), model_identity(embedder_desc)
+    if not (want.get("weights") and got.get("weights")):  # an index saved before fingerprints, or a bare hub id
+        want.pop("weights", None), got.pop("weights", None)
     if want != got:
         differ = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))
         raise UmrError(f"index/model mismatch: {index_dir} was built with {json.dumps(want, sort_keys=True)} but "

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from umr.items import Item
 from umr.models.base import Embedder, resolve_device, resolve_dtype
+from umr.models.fingerprint import weights_fingerprint
 from umr.models.recipe import write_marker
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
@@ -152,4 +153,5 @@ class ClipScoreFusionEmbedder(Embedder):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "model": self.model_name, "fusion": "sum of unit embeddings",
                 "instruction": "prepended to the query text", "dtype": str(self.dtype).removeprefix("torch."),
-                "device": str(self._device), "max_text_tokens": self.max_length}
+                "device": str(self._device), "max_text_tokens": self.max_length,
+                "weights": weights_fingerprint(self.model_name)}

@@ -20,6 +20,7 @@ from umr.items import Item, ItemError
 from umr.models import pooling as P
 from umr.models.backbones import Backbone, load_backbone, save_hf_folder
 from umr.models.base import Embedder, resolve_device, resolve_dtype
+from umr.models.fingerprint import weights_fingerprint
 from umr.models.prompts import Rendered, expand_placeholder, render, span_token_mask
 from umr.models.recipe import Recipe, write_recipe_marker
 
@@ -213,4 +214,4 @@ class MLLMEmbedder(Embedder):
         r = self.recipe
         return {"name": r.name, "dim": self.dim, "model": self.model_path, "family": r.family,
                 "attention": r.attention, "pooling": r.pooling, "exclude_instruction": r.exclude_instruction,
-                "dtype": str(self.dtype).replace("torch.", "")}
+                "dtype": str(self.dtype).replace("torch.", ""), "weights": weights_fingerprint(self.model_path)}

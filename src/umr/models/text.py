@@ -15,6 +15,7 @@ import torch
 
 from umr.items import Item
 from umr.models.base import Embedder, resolve_device
+from umr.models.fingerprint import weights_fingerprint
 
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -84,4 +85,5 @@ class TextEmbedder(Embedder):
         return Path(out_dir)
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self.dim, "model": self.model_name, "pooling": "sentence-transformers"}
+        return {"name": self.name, "dim": self.dim, "model": self.model_name, "pooling": "sentence-transformers",
+                "weights": weights_fingerprint(self.model_name)}
