@@ -102,10 +102,10 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
-    from umr.data.synthesis import SynthConfig, synthesize
     from umr.data.world import build_world
     from umr.eval.mbeir import EvalOptions, evaluate
     from umr.models.registry import load_embedder
+    from umr.synthesis import SynthConfig, synthesize
     from umr.train.data import read_mbeir_root_pairs
     from umr.train.trainer import TrainConfig, Trainer
 

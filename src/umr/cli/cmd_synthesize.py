@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.data.synthesis import SynthConfig, synthesize
+    from umr.synthesis import SynthConfig, synthesize
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.top_k < 1:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import re
 
-from umr.data.synthesis.generators import Request
+from umr.synthesis.generators import Request
 
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b")
 _MATERIAL = re.compile(r"\bmade (?:of|from) ([A-Za-z]+)")

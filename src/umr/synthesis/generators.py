@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from umr.data.synthesis.kinds import Kind
-from umr.data.synthesis.sources import Source
+from umr.synthesis.kinds import Kind
+from umr.synthesis.sources import Source
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,9 @@ class Generator(Protocol):
 def make_generator(name: str, **options: Any) -> Generator:
     """"rule" → RuleGenerator; anything else is loaded with transformers (HFGenerator; options go to it)."""
     if name == "rule":
-        from umr.data.synthesis.rule import RuleGenerator
+        from umr.synthesis.rule import RuleGenerator
 
         return RuleGenerator()
-    from umr.data.synthesis.hf import HFGenerator
+    from umr.synthesis.hf import HFGenerator
 
     return HFGenerator(name, **options)

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from umr.data.synthesis.rule import RuleGenerator
 from umr.items import Item
 from umr.models.base import Embedder
+from umr.synthesis.rule import RuleGenerator
 
 COLOURS = [(220, 40, 40), (40, 170, 60), (40, 80, 220), (235, 210, 40), (140, 60, 180), (245, 140, 30)]
 PLACES = ["Varn", "Ostrel", "Tarsk", "Quenby", "Jorvik", "Lorwen"]

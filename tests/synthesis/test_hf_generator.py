@@ -8,9 +8,9 @@ from pathlib import Path
 from synth_helpers import image_folder, tiny_causal_lm
 
 from umr.cli import main
-from umr.data.synthesis.generators import Request, make_generator
-from umr.data.synthesis.kinds import KINDS
-from umr.data.synthesis.sources import load_sources
+from umr.synthesis.generators import Request, make_generator
+from umr.synthesis.kinds import KINDS
+from umr.synthesis.sources import load_sources
 from umr.train.data import read_mbeir_root_pairs
 
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from synth_helpers import CountingGenerator, RoutedEmbedder, image_folder
 
-from umr.data.synthesis import SynthConfig, synthesize
-from umr.data.synthesis.dedup import Deduper, normalise
-from umr.data.synthesis.generators import Request
-from umr.data.synthesis.kinds import KINDS
-from umr.data.synthesis.rule import RuleGenerator, facts
-from umr.data.synthesis.sources import Source, load_sources
+from umr.synthesis import SynthConfig, synthesize
+from umr.synthesis.dedup import Deduper, normalise
+from umr.synthesis.generators import Request
+from umr.synthesis.kinds import KINDS
+from umr.synthesis.rule import RuleGenerator, facts
+from umr.synthesis.sources import Source, load_sources
 from umr.train.data import read_mbeir_root_pairs
 
 N = 6

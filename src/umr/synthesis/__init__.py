@@ -1,6 +1,6 @@
 """GME-style fused-modal training data synthesis (see design.md §2 and `umr synthesize --help`).
 
-    from umr.data.synthesis import SynthConfig, synthesize
+    from umr.synthesis import SynthConfig, synthesize
     report = synthesize(SynthConfig(source="data/world", out="data/synth", generator="rule",
                                     filter_model="runs/base/final", top_k=5))
     print(report.table())
@@ -9,10 +9,10 @@ Modules: sources (image + text sources), kinds (the three query kinds), generato
 dedup, filter (retriever consistency), progress (resume files), writer (the M-BEIR root), pipeline (the whole).
 """
 
-from umr.data.synthesis.generators import Generator, Request, make_generator
-from umr.data.synthesis.kinds import KINDS, Kind
-from umr.data.synthesis.pipeline import SynthConfig, SynthReport, synthesize
-from umr.data.synthesis.sources import Source, load_sources
+from umr.synthesis.generators import Generator, Request, make_generator
+from umr.synthesis.kinds import KINDS, Kind
+from umr.synthesis.pipeline import SynthConfig, SynthReport, synthesize
+from umr.synthesis.sources import Source, load_sources
 
 __all__ = ["KINDS", "Generator", "Kind", "Request", "Source", "SynthConfig", "SynthReport", "load_sources",
            "make_generator", "synthesize"]

@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from umr.data.mbeir import Candidate, Query
-from umr.data.synthesis.dedup import Deduper
-from umr.data.synthesis.filter import embed_pool, pool_fingerprint, positive_ranks
-from umr.data.synthesis.generators import Generator, Request, make_generator
-from umr.data.synthesis.kinds import Kind, parse_kinds
-from umr.data.synthesis.progress import Progress
-from umr.data.synthesis.sources import Source, load_sources
-from umr.data.synthesis.writer import write_root
 from umr.errors import UmrError
 from umr.items import Item
+from umr.synthesis.dedup import Deduper
+from umr.synthesis.filter import embed_pool, pool_fingerprint, positive_ranks
+from umr.synthesis.generators import Generator, Request, make_generator
+from umr.synthesis.kinds import Kind, parse_kinds
+from umr.synthesis.progress import Progress
+from umr.synthesis.sources import Source, load_sources
+from umr.synthesis.writer import write_root
 
 COUNT_KEYS = ("sources", "generated", "failed", "duplicates", "filtered_out", "kept")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from umr.data.synthesis.generators import Request
+from umr.synthesis.generators import Request
 
 PROMPTS = {
     "it2t": "Write one question about the pictured object that this text answers.\nText: {text}\nQuestion:",

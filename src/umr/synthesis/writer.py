@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from umr.data.mbeir import Candidate, Query, write_instructions, write_pool, write_qrels, write_queries
-from umr.data.synthesis.kinds import Kind
+from umr.synthesis.kinds import Kind
 
 
 def place_image(src: Path, dst: Path) -> None:

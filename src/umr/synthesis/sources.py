@@ -19,8 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from umr.data.synthesis.dedup import normalise
 from umr.errors import UmrError
+from umr.synthesis.dedup import normalise
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
