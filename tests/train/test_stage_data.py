@@ -73,3 +73,15 @@ def test_bad_stage_options_fail_before_training(world: Path, stage: dict, messag
     cfg = TrainConfig.from_dict({"data": str(world), "stages": [{"name": "s", **stage}]})
     with pytest.raises(ValueError, match=message):
         stage_configs(cfg)
+
+
+# `instruction` on an M-BEIR root: None keeps each query's drawn instruction, "" trains without one (U-MARVEL's
+# and LamRA's text and caption stages), a text replaces every query's.
+def test_instruction_option_on_a_root(world: Path) -> None:
+    drawn = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"]))
+    assert drawn and all(p.query.instruction for p in drawn)
+    bare = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"], instruction=""))
+    assert [p.query.instruction for p in bare] == [None] * len(drawn)
+    assert [p.query.text for p in bare] == [p.query.text for p in drawn]  # only the instruction went
+    fixed = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"], instruction="Find the passage."))
+    assert {p.query.instruction for p in fixed} == {"Find the passage."}
