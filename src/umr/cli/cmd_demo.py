@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "baselines (plain contrastive, CLIP-SF, text-only) on the same budget; evaluate them on local and global "
         "pools, re-rank, build a FAISS index and write OUT/report/report.html (tables, plots, example queries). "
         "Needs no network. Every finished step is kept: rerunning the same command resumes (a failed step says "
-        "which and why). --size small (default) takes about 7 minutes on 2 CPU cores; --size tiny is the "
+        "which and why). --size small (default) takes 7 to 10 minutes on 2 CPU cores; --size tiny is the "
         "seconds-long smoke version the tests run. The plans are in umr/demo/plans.yaml.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="where every step writes its files")
