@@ -78,3 +78,10 @@ def test_trainer_trains_and_saves_through_the_contract(tmp_path: Path) -> None:
 def test_an_embedder_that_cannot_train_says_so(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Frozen has no trainable torch module"):
         Trainer(TrainConfig(output_dir=str(tmp_path / "run"), batch_size=4), embedder=Frozen(), pairs=_pairs())
+
+
+def test_lora_on_an_embedder_without_an_mllm_is_refused(tmp_path: Path) -> None:
+    """LoRA used to be skipped without a word when the embedder had no `backbone`; now the contract's
+    mllm_model() says there is none and the config is refused, naming the field."""
+    with pytest.raises(ValueError, match="lora: LoRA applies to MLLM embedders"):
+        Trainer(TrainConfig(output_dir=str(tmp_path), lora={"r": 4}), embedder=BagOfLetters(), pairs=_pairs())

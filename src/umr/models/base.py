@@ -143,6 +143,11 @@ class Embedder(ABC):
         raise UmrError(f"{type(self).__name__} has no trainable torch module; train an MLLM, CLIP-SF or text "
                        "embedder")
 
+    def mllm_model(self) -> torch.nn.Module | None:
+        """The multimodal LLM that LoRA, vision freezing and gradient checkpointing act on; None for embedders
+        without one (CLIP-SF, text), which train whole or with `frozen` patterns."""
+        return None
+
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """Write a folder `umr.models.registry.load_embedder` reads back; returns it."""
         raise NotImplementedError(f"{type(self).__name__} cannot be saved as a model folder")

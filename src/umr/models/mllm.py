@@ -86,6 +86,9 @@ class MLLMEmbedder(Embedder):
     def model(self) -> torch.nn.Module:
         return self.backbone.model
 
+    def mllm_model(self) -> torch.nn.Module:
+        return self.backbone.model
+
     def cost(self, item: Item) -> int:
         visuals = 0 if item.image is None else 1
         if item.video is not None:

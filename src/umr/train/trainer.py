@@ -197,14 +197,17 @@ class Trainer:
         self.pairs = pairs if pairs is not None else load_config_pairs(config)
         self.out = Path(config.output_dir)
         self.peft_model = None
-        if hasattr(self.embedder, "backbone"):
+        mllm = self.embedder.mllm_model()
+        if mllm is None and config.lora is not None:
+            raise UmrError(f"lora: LoRA applies to MLLM embedders, and {self.embedder.name} is not one; train it "
+                           "whole, or keep parts fixed with `frozen` patterns")
+        if mllm is not None:
             if config.lora is not None:
-                self.peft_model = apply_lora(self.embedder.backbone.model, config.lora)
-            set_vision_trainable(self.embedder.backbone.model, config.train_vision)
+                self.peft_model = apply_lora(mllm, config.lora)
+            set_vision_trainable(mllm, config.train_vision)
             if config.gradient_checkpointing:
                 # Non-reentrant checkpointing works with frozen inputs (LoRA) and with GradCache's RNG replay.
-                self.embedder.backbone.model.gradient_checkpointing_enable(
-                    gradient_checkpointing_kwargs={"use_reentrant": False})
+                mllm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.modules = self.embedder.trainable_modules()
         if config.frozen:
             freeze_matching(self.modules, config.frozen)
