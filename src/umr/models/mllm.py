@@ -71,7 +71,7 @@ class MLLMEmbedder(Embedder):
         self._image_token_id = convert(self.backbone.image_token)
         # Special tokens the tokenizer appends (MM-Embed's </s>): truncation keeps them, as HF tokenizers do.
         plain, full = (self.tokenizer("a", add_special_tokens=flag)["input_ids"] for flag in (False, True))
-        self._special_tail = len(full) - full.index(plain[-1]) - 1
+        self._special_tail = len(full) - full.index(plain[-1]) - 1 if plain and plain[-1] in full else 0
 
     # -- contract --------------------------------------------------------------------------------------------
     @property
