@@ -3,7 +3,7 @@ modification text, the corpus is a set of images, and the reference itself may b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -25,17 +25,24 @@ def _eligible(n_rows: int, n_cands: int, drop: Sequence[Sequence[int]],
     return mask
 
 
-def target_ranks(queries: np.ndarray, cands: np.ndarray, targets: Sequence[Sequence[int]],
-                 drop: Sequence[Sequence[int]] | None = None,
-                 keep_only: Sequence[Sequence[int]] | None = None, ties: str = "pool-order") -> np.ndarray:
-    """First-hit rank of each query's targets (int64 [n]) over the corpus (or its `keep_only` columns) minus `drop`."""
-    out = []
+def _blocks(queries: np.ndarray, cands: np.ndarray, drop: Sequence[Sequence[int]] | None,
+            keep_only: Sequence[Sequence[int]] | None) -> Iterator[tuple[range, np.ndarray, np.ndarray | None]]:
+    """Score blocks with their query rows and, when anything is dropped or kept only, the eligible columns."""
     for start, s in score_blocks(queries, cands):
         rows = range(start, start + len(s))
         eligible = None
         if drop is not None or keep_only is not None:
             eligible = _eligible(len(s), s.shape[1], [drop[i] if drop else () for i in rows],
                                  [keep_only[i] for i in rows] if keep_only is not None else None)
+        yield rows, s, eligible
+
+
+def target_ranks(queries: np.ndarray, cands: np.ndarray, targets: Sequence[Sequence[int]],
+                 drop: Sequence[Sequence[int]] | None = None,
+                 keep_only: Sequence[Sequence[int]] | None = None, ties: str = "pool-order") -> np.ndarray:
+    """First-hit rank of each query's targets (int64 [n]) over the corpus (or its `keep_only` columns) minus `drop`."""
+    out = []
+    for rows, s, eligible in _blocks(queries, cands, drop, keep_only):
         out.append(first_hit_ranks(s, [targets[i] for i in rows], eligible, ties))
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
@@ -60,12 +67,7 @@ def top_columns(queries: np.ndarray, cands: np.ndarray, depth: int, drop: Sequen
     Ties follow the project's rule (the earlier candidate first): these are the ranked lists a test server scores.
     """
     out = []
-    for start, s in score_blocks(queries, cands):
-        rows = range(start, start + len(s))
-        eligible = None
-        if drop is not None or keep_only is not None:
-            eligible = _eligible(len(s), s.shape[1], [drop[i] if drop else () for i in rows],
-                                 [keep_only[i] for i in rows] if keep_only is not None else None)
+    for _, s, eligible in _blocks(queries, cands, drop, keep_only):
         out += [ranked_order(row, depth, None if eligible is None else eligible[j]).tolist()
                 for j, row in enumerate(s)]
     return out
