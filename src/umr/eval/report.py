@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Any
 
 from umr.eval.mbeir import MBEIR_16, EvalReport
 from umr.eval.published import published_for
@@ -54,19 +55,25 @@ def comparison_by_set(report: EvalReport) -> tuple[list[str], list[list[str]]]:
     return header, body + [["avg (16)", *(r[-1] for r in table)]]
 
 
+def rich_table(title: str, header: list[str], body: list[list[str]], label: str) -> Any:
+    """A rich Table of string rows: the `label` column left-aligned, the numbers right-aligned."""
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in header:
+        table.add_column(c, justify="left" if c == label else "right")
+    for row in body:
+        table.add_row(*row)
+    return table
+
+
 def print_report(report: EvalReport, compare: bool = False) -> None:
     from rich.console import Console
-    from rich.table import Table
 
     console = Console(width=max(Console().width, 180))  # wide enough for 15 columns when piped
     title = f"{report.model.get('name', 'model')} on {report.data} ({report.options['pool']} pool, " \
             f"{report.options['split']})"
-    table = Table(title=title)
-    for c in COLUMNS:
-        table.add_column(c, justify="left" if c == "set" else "right")
-    for row in rows(report):
-        table.add_row(*row)
-    console.print(table)
+    console.print(rich_table(title, list(COLUMNS), rows(report), "set"))
     t = report.timings
     console.print(f"time: {t.get('total_s', 0):.1f}s (pool embed {t.get('embed_pool_s', 0):.1f}s, queries "
                   f"{t.get('embed_queries_s', 0):.1f}s, search {t.get('search_s', 0):.1f}s)")
@@ -83,12 +90,8 @@ def print_report(report: EvalReport, compare: bool = False) -> None:
                           "is not real M-BEIR (or not all 16 sets were run), so there is nothing to compare.")
             return
         header, body = comparison_by_set(report)
-        cmp_table = Table(title=f"Published M-BEIR numbers ({report.options['pool']} pool, headline recall, %)")
-        for c in header:
-            cmp_table.add_column(c, justify="left" if c == "set" else "right")
-        for row in body:
-            cmp_table.add_row(*row)
-        console.print(cmp_table)
+        title = f"Published M-BEIR numbers ({report.options['pool']} pool, headline recall, %)"
+        console.print(rich_table(title, header, body, "set"))
         console.print("sources: " + "; ".join(sorted({p.source for p in published_for(report.options["pool"])})))
 
 

@@ -34,16 +34,13 @@ def table(result: SuiteResult) -> tuple[list[str], list[list[str]]]:
 
 def print_result(result: SuiteResult) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from umr.eval.report import rich_table
 
     console = Console(width=max(Console().width, 160))
     header, body = table(result)
-    t = Table(title=f"{result.model.get('name', 'model')} on {result.suite} ({result.data})")
-    for c in header:
-        t.add_column(c, justify="left" if c == "row" else "right")
-    for row in body:
-        t.add_row(*row)
-    console.print(t)
+    console.print(rich_table(f"{result.model.get('name', 'model')} on {result.suite} ({result.data})", header, body,
+                             "row"))
     for note in result.notes:
         console.print(f"note: {note}")
     times = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in result.timings.items())
