@@ -10,7 +10,7 @@ from rich.table import Table
 
 from umr.models.recipe import get_recipe, list_recipes
 
-SHOWN = ("family", "attention", "pooling", "exclude_instruction", "default_model")
+SHOWN = ("family", "attention", "pooling", "prompt", "default_model")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
