@@ -29,17 +29,13 @@ def masked_mean(hidden: torch.Tensor, pool_mask: torch.Tensor) -> torch.Tensor:
 
 
 def before_token(hidden: torch.Tensor, input_ids: torch.Tensor, token_id: int,
-                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+                 attention_mask: torch.Tensor) -> torch.Tensor:
     """Hidden state of the position just before the first `token_id` in each row. A row whose token was cut by
     truncation pools its last real token, as LamRA's argmax-then-minus-one does."""
     hits = input_ids == token_id
-    found = hits.any(dim=1)
-    if not bool(found.all()) and attention_mask is None:
-        raise UmrError(f"pooling token id {token_id} missing from a prompt; the template must contain it")
-    index = hits.long().argmax(dim=1) - 1
-    if attention_mask is not None:
-        last = attention_mask.long().sum(dim=1) - 1
-        index = torch.where(found, index, last)
+    before = hits.long().argmax(dim=1) - 1
+    last = attention_mask.long().sum(dim=1) - 1
+    index = torch.where(hits.any(dim=1), before, last)
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index.clamp_min(0)]
 
 
