@@ -32,19 +32,32 @@ def test_plain_mining_takes_the_top_survivors() -> None:
 
 
 def test_false_negative_filter_drops_exactly_scores_above_ratio_times_positive() -> None:
-    # threshold 0.9 × 0.80 = 0.72: t1 (0.90) and i1 (0.79) go; t2 (0.70) stays; positives are not counted.
+    # threshold 0.9 × 0.80 = 0.72: i1 (0.79) goes; t1 (0.90) is a text, never a positive of an image task, so it
+    # stays; positives are not counted.
     sel = select_negatives(LIST, POS, 0.80, "image", MineOptions(take=8, fn_ratio=0.9))
-    assert sel.fn_dropped == 2
-    assert dids(sel) == ["t2", "i2", "t3", "i3"]
-    # a score equal to the threshold is kept (strictly greater is dropped): 0.875 × 0.80 = 0.70 = t2's score
-    sel = select_negatives(LIST, POS, 0.80, "image", MineOptions(take=8, fn_ratio=0.875))
-    assert sel.fn_dropped == 2 and "t2" in dids(sel)
+    assert sel.fn_dropped == 1
+    assert dids(sel) == ["t1", "t2", "i2", "t3", "i3"]
+    # a score equal to the threshold is kept (strictly greater is dropped): 0.75 × 0.80 = 0.60 = i2's score
+    sel = select_negatives(LIST, POS, 0.80, "image", MineOptions(take=8, fn_ratio=0.75))
+    assert sel.fn_dropped == 1 and "i2" in dids(sel)
 
 
 def test_filter_counts_every_dropped_candidate_even_beyond_take() -> None:
     sel = select_negatives(LIST, POS, 0.80, "image", MineOptions(take=1, fn_ratio=0.5))
-    # above 0.40: t1 i1 t2 i2 t3 (5 non-positives); i3 (0.40) is not above and is the one negative
-    assert sel.fn_dropped == 5 and dids(sel) == ["i3"]
+    # images above 0.40: i1 i2 (2 non-positives); the best survivor is the text t1
+    assert sel.fn_dropped == 2 and dids(sel) == ["t1"]
+    sel = select_negatives(LIST, POS, 0.80, "text", MineOptions(take=8, fn_ratio=0.5))
+    assert sel.fn_dropped == 3 and dids(sel) == ["i1", "i2", "i3"]  # a text task: t1 t2 t3 go, the images stay
+
+
+def test_rank_window_skips_the_best_right_modality_candidates_at_any_scale() -> None:
+    sel = select_negatives(LIST, POS, 0.80, "image", MineOptions(take=8, fn_skip=2))
+    assert sel.fn_dropped == 2 and dids(sel) == ["t1", "t2", "t3", "i3"]  # i1, i2 skipped; texts kept
+    squeezed = [RankedCandidate(c.did, c.rank, 0.9 + c.score / 100, c.modality) for c in LIST]  # cosines 0.904–0.909
+    again = select_negatives(squeezed, POS, 0.908, "image", MineOptions(take=8, fn_skip=2))
+    assert dids(again) == dids(sel)  # the same choice when every cosine is squeezed near 0.9
+    assert dids(select_negatives(squeezed, POS, 0.908, "image", MineOptions(take=8, fn_ratio=0.95))) == \
+        ["t1", "t2", "t3"]  # the ratio rule drops every image there
 
 
 def test_modality_aware_quota_wrong_then_right() -> None:
@@ -67,6 +80,8 @@ def test_options_are_validated() -> None:
         MineOptions(strategy="nearest")
     with pytest.raises(ValueError, match="ratio"):
         MineOptions(fn_ratio=0.0)
+    with pytest.raises(ValueError, match="fn_skip"):
+        MineOptions(fn_skip=-1)
 
 
 def test_random_negatives_exclude_positives() -> None:

@@ -48,6 +48,16 @@ def test_task_batches_are_pure_until_the_remainders() -> None:
         [b.queries for b in batches]
 
 
+def test_query_modality_batches_mix_the_tasks_of_one_query_modality() -> None:
+    pairs = _pairs()
+    batches = epoch_batches(pairs, 4, 0, seed=3, epoch=0, batch_by="query_modality")
+    kinds = [{q.modality for q in b.queries} for b in batches]
+    # text queries: 20 + 5 = 25 → 6 full batches, image queries: 11 → 2; remainders 1 + 3 → 1 mixed batch
+    assert sum(len(k) == 1 for k in kinds) == 8 and len(batches) == 9
+    cands = [{c.modality for c in b.positives} for b in batches if {q.modality for q in b.queries} == {"text"}]
+    assert any(c == {"image", "text"} for c in cands)  # a text→image query meets text→text candidates
+
+
 def test_unknown_batch_by_is_an_error() -> None:
     with pytest.raises(ValueError, match="batch_by"):
         epoch_batches(_pairs(), 4, 0, seed=0, epoch=0, batch_by="dataset")
@@ -56,5 +66,5 @@ def test_unknown_batch_by_is_an_error() -> None:
 def test_a_config_with_an_unknown_batch_by_fails_before_any_model_loads() -> None:
     from umr.train.trainer import TrainConfig
 
-    with pytest.raises(ValueError, match="batch_by must be none or task, not 'dataset'"):
+    with pytest.raises(ValueError, match="batch_by must be one of none, task, query_modality, not 'dataset'"):
         TrainConfig.from_dict({"model": "tiny:gme", "batch_by": "dataset"})

@@ -12,8 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "mine", help="mine hard negatives (top-k, modality-aware, false-negative filter) for training",
         description="Embed the training queries and pool with a model (usually the previous training stage), "
-        "retrieve each query's top-N, drop labelled positives (and, with --fn-filter, candidates scoring above "
-        "RATIO × the positive's score) and keep --take negatives. Output: pairs JSONL (query, positive, "
+        "retrieve each query's top-N, drop labelled positives (and, with --fn-filter / --fn-skip, likely unlabelled "
+        "positives of the task's modality) and keep --take negatives. Output: pairs JSONL (query, positive, "
         "negatives + each negative's rank and score) that `umr train` reads with `data: FILE`, "
         "`num_negatives: TAKE`. Rerunning continues where a run stopped.",
         epilog="example: umr mine --model runs/stage-2/final --data data/world --pool global --top 100 --take 5 "
@@ -31,7 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--wrong-quota", type=int, default=None,
                    help="with --modality-aware: wrong-modality negatives per query (default half of --take)")
     p.add_argument("--fn-filter", type=float, default=None, metavar="RATIO",
-                   help="drop candidates scoring above RATIO × the positive's score (NV-Retriever: 0.95)")
+                   help="drop candidates of the task's modality scoring above RATIO × the positive's score "
+                   "(NV-Retriever: 0.95; depends on the model's cosine scale)")
+    p.add_argument("--fn-skip", type=int, default=0, metavar="N",
+                   help="drop the N best-ranked candidates of the task's modality (a rank window: works at any "
+                   "cosine scale; default 0)")
     p.add_argument("--strategy", default="hard", choices=["hard", "random"],
                    help="random: uniform pool negatives (the ablation baseline)")
     p.add_argument("--seed", type=int, default=0, help="random strategy seed")
@@ -51,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not args.data.is_dir():
         raise FileNotFoundError(f"{args.data}: no such data folder")
-    opts = MineOptions(top=args.top, take=args.take, fn_ratio=args.fn_filter, modality_aware=args.modality_aware,
+    opts = MineOptions(top=args.top, take=args.take, fn_ratio=args.fn_filter, fn_skip=args.fn_skip,
+                       modality_aware=args.modality_aware,
                        wrong_quota=args.wrong_quota, strategy=args.strategy, seed=args.seed)
     embedder = load_embedder(args.model, data_root=args.data, device=args.device)
     cache = args.cache or args.out.with_name(args.out.name + ".cache")
@@ -60,8 +65,8 @@ def run(args: argparse.Namespace) -> int:
     s = summary.to_dict()
     print(f"mined {s['written']} queries ({s['resumed']} already done), {s['negatives']} negatives, "
           f"wrong-modality share {s['wrong_modality_share']:.3f}")
-    if args.fn_filter is not None:
-        print(f"false-negative filter (> {args.fn_filter} × positive score) dropped {s['fn_dropped']} candidates")
+    if args.fn_filter is not None or args.fn_skip:
+        print(f"false-negative filters dropped {s['fn_dropped']} candidates")
     (args.out.with_name(args.out.name + ".summary.json")).write_text(json.dumps(s, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0

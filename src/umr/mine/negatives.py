@@ -5,9 +5,14 @@
 
 Rules, in this order, over the retriever's top-N (rank 1 = best):
 1. labelled positives are never negatives (every positive of the query, not only the one in the pair);
-2. false-negative filter (NV-Retriever's positive-aware "TopK-PercPos"): a candidate whose score is
-   *strictly greater* than `fn_ratio × positive_score` is dropped and counted — it scores almost like (or above)
-   the positive, so it is likely an unlabelled positive;
+2. false-negative filters, over candidates of the modality the task returns only (a candidate of another
+   modality can never be a positive of the task, so it is never a false negative):
+   - `fn_ratio` (NV-Retriever's positive-aware "TopK-PercPos"): a candidate whose score is *strictly greater*
+     than `fn_ratio × positive_score` is dropped and counted — it scores almost like (or above) the positive, so
+     it is likely an unlabelled positive. It depends on the model's cosine scale: a model whose cosines all sit
+     in 0.81–0.99 (a tiny MLLM mean-pooling a long shared prompt) has every candidate above 0.95 × positive;
+   - `fn_skip` (a rank window, as RocketQA/SimANS skip the very top): the `fn_skip` best-ranked candidates left
+     are dropped and counted, whatever the scale;
 3. plain mining (U-MARVEL) takes the `take` best survivors; modality-aware mining (MM-Embed) takes up to
    `wrong_quota` of the best survivors whose modality is *not* the one the task asks for, and fills the rest
    with the best survivors of the right modality (topping up from the other group when one runs out).
@@ -27,6 +32,7 @@ class MineOptions:
     top: int = 100  # retrieved list length the negatives come from (U-MARVEL: top-100)
     take: int = 5  # negatives kept per query (U-MARVEL: 5)
     fn_ratio: float | None = None  # false-negative filter ratio (NV-Retriever: 0.95); None = off
+    fn_skip: int = 0  # rank-window false-negative filter: skip this many best right-modality candidates
     modality_aware: bool = False  # MM-Embed: include high-ranked candidates of the wrong modality
     wrong_quota: int | None = None  # wrong-modality negatives per query; None = half of `take`, rounded up
     strategy: str = "hard"  # "hard": from the retrieved list; "random": uniform over the pool (ablation baseline)
@@ -39,6 +45,8 @@ class MineOptions:
             raise UmrError(f"strategy must be 'hard' or 'random', got {self.strategy!r}")
         if self.fn_ratio is not None and self.fn_ratio <= 0:
             raise UmrError(f"the false-negative ratio must be > 0, got {self.fn_ratio}")
+        if self.fn_skip < 0:
+            raise UmrError(f"fn_skip must be ≥ 0, got {self.fn_skip}")
 
     @property
     def quota(self) -> int:
@@ -74,13 +82,18 @@ def select_negatives(ranked: Sequence[RankedCandidate], positives: Collection[st
                      want_modality: str, opts: MineOptions) -> Selection:
     """Apply the module's rules to one query's retrieved list (already cut to the top-N, best first)."""
     limit = false_negative_threshold(positive_score, opts.fn_ratio)
-    survivors, dropped = [], 0
+    survivors, dropped, skip = [], 0, opts.fn_skip
     for cand in ranked:
         if cand.did in positives:
             continue
-        if cand.score > limit:
-            dropped += 1
-            continue
+        if cand.modality == want_modality:
+            if cand.score > limit:
+                dropped += 1
+                continue
+            if skip:
+                skip -= 1
+                dropped += 1
+                continue
         survivors.append(cand)
     if not opts.modality_aware:
         return Selection(survivors[:opts.take], dropped)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,18 +194,26 @@ def task_key(pair: Pair) -> tuple[str, str, str]:
     return dataset, pair.query.modality, pair.positive.modality
 
 
+#: batch_by → the key a batch's pairs share
+BATCH_KEYS: dict[str, Callable[[Pair], Any]] = {"task": task_key, "query_modality": lambda p: p.query.modality}
+BATCH_BY = ("none", *BATCH_KEYS)
+
+
 def _batch_order(pairs: Sequence[Pair], batch_size: int, rng: random.Random, batch_by: str) -> list[list[int]]:
     """Row indices of each batch. "task": every batch from one task while a task has a full batch left, so the
     in-batch negatives share the query's modality and instruction and only content tells them apart; the
-    remainders of all tasks are pooled into mixed batches. "none": one shuffled order."""
+    remainders of all tasks are pooled into mixed batches. "query_modality": the same with every task of one
+    query modality as the group, so a text query asking for an image meets the texts other text queries ask for
+    (the confusion of a global pool) while its batch still shares its input kind. "none": one shuffled order."""
     order = list(range(len(pairs)))
     rng.shuffle(order)
     if batch_by == "none":
         groups = [order]
-    elif batch_by == "task":
-        by_task: dict[tuple[str, str, str], list[int]] = {}
+    elif batch_by in BATCH_KEYS:
+        key = BATCH_KEYS[batch_by]
+        by_task: dict[Any, list[int]] = {}
         for i in order:
-            by_task.setdefault(task_key(pairs[i]), []).append(i)
+            by_task.setdefault(key(pairs[i]), []).append(i)
         groups, rest = [], []
         for rows in by_task.values():
             cut = len(rows) - len(rows) % batch_size
@@ -213,7 +221,7 @@ def _batch_order(pairs: Sequence[Pair], batch_size: int, rng: random.Random, bat
             rest.extend(rows[cut:])
         groups.append(rest)
     else:
-        raise UmrError(f"batch_by must be 'none' or 'task', got {batch_by!r}")
+        raise UmrError(f"batch_by must be one of {BATCH_BY}, got {batch_by!r}")
     batches = [g[s:s + batch_size] for g in groups for s in range(0, len(g) - batch_size + 1, batch_size)]
     if batch_by != "none":  # "none" keeps the historical order (and RNG stream) bit for bit
         rng.shuffle(batches)

@@ -33,7 +33,7 @@ from umr.errors import UmrError
 from umr.runtime.distributed import dist_info, init_process_group
 from umr.train.checkpoints import finished_checkpoints, remove_partial_checkpoints
 from umr.train.config_fields import check_fields
-from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_mbeir_root_pairs, read_pairs
+from umr.train.data import BATCH_BY, Pair, epoch_batches, read_mbeir_pairs, read_mbeir_root_pairs, read_pairs
 from umr.train.gradcache import full_batch_loss, gradcache_backward
 from umr.train.lora import (
     LoraSpec,
@@ -75,7 +75,7 @@ class TrainConfig:
     temperature: float = 0.05  # τ at start (U-MARVEL: 0.05)
     learn_temperature: bool = True  # U-MARVEL learns τ; fix it for ablations
     symmetric: bool = False  # add the candidate → query loss (image-caption stages)
-    batch_by: str = "none"  # "task": batches from one task each (in-batch negatives differ only in content)
+    batch_by: str = "none"  # "task" / "query_modality": batches from one task / query modality (umr.train.data)
     lora: LoraSpec | None = None  # None = full fine-tuning
     train_vision: bool = False  # the reference recipes keep the vision tower and projector frozen
     frozen: list[str] | None = None  # regexes: parameters whose name matches one stay fixed (partial fine-tuning)
@@ -122,8 +122,8 @@ class TrainConfig:
             values["datasets"] = [values["datasets"]]
         if values.get("schedule", "constant") not in ("constant", "linear", "cosine"):
             raise UmrError(f"schedule must be constant, linear or cosine, not {values['schedule']!r}")
-        if values.get("batch_by", "none") not in ("none", "task"):
-            raise UmrError(f"batch_by must be none or task, not {values['batch_by']!r}")
+        if values.get("batch_by", "none") not in BATCH_BY:
+            raise UmrError(f"batch_by must be one of {', '.join(BATCH_BY)}, not {values['batch_by']!r}")
         if isinstance(values.get("frozen"), str):
             values["frozen"] = [values["frozen"]]
         config = cls(**values)
