@@ -66,6 +66,27 @@ FROM_CAPTION: dict[str, list[dict[str, Any]]] = {
 VARIANTS.update(FROM_CAPTION)
 
 
+def pool_size_effect(model: str, world: Path, cache: Path) -> dict[str, float]:
+    """Mean headline recall on the global pool with every candidate of another modality than the task's removed:
+    what the global pool costs with no modality bias at all (17x the local pool's candidates, same rendering)."""
+    from umr.data.mbeir import TASKS
+    from umr.data.world.writer import DATASETS
+    from umr.models.registry import load_embedder
+    from umr.retrieval import retrieve
+
+    k_of = {d.name: d.headline_k for d in DATASETS}
+    hits = []
+    for name, task_id, view, got in retrieve(load_embedder(model, device="cpu"), world, "test", "global",
+                                             top=1000, cache_dir=cache):
+        want, k = TASKS[task_id][1], k_of[name.rsplit("_", 1)[0]]
+        rate = []
+        for r in got:
+            kept = [view.dids[row] for row in r.rows if view.modality[row] == want][:k]
+            rate.append(any(d in r.query.pos for d in kept))
+        hits.append(100 * sum(rate) / len(rate))
+    return {"global_right_modality": round(sum(hits) / len(hits), 2)}
+
+
 def _link_stages(src: Path, out: Path, n: int) -> None:
     (out / "train" / "u-marvel").mkdir(parents=True, exist_ok=True)
     for d in src.glob("stage-*"):
@@ -74,8 +95,11 @@ def _link_stages(src: Path, out: Path, n: int) -> None:
             link.symlink_to(d.resolve())
 
 
-def run(variant: str, seed: int, out: Path, base: str | None = None, tag: str = "") -> dict[str, Any]:
+def run(variant: str, seed: int, out: Path, base: str | None = None, tag: str = "",
+        lr: float | None = None) -> dict[str, Any]:
     plan = load_plan("small")
+    if lr:
+        plan["staged"]["lr"] = lr
     if base:
         plan["staged"]["model"] = base
     world = out / f"world-s{seed}"
@@ -98,7 +122,7 @@ def run(variant: str, seed: int, out: Path, base: str | None = None, tag: str = 
     seconds = time.time() - t0
     glob = evaluate_model(result["final"], world, var_out, "m", "global")
     loc = evaluate_model(result["final"], world, var_out, "m", local_from_global=True)
-    row = {}
+    row = pool_size_effect(result["final"], world, var_out / "cache" / "m")
     if "reranker" in result["stages"]:
         rr = str(Path(result["stages"]["reranker"]) / "final")
         for n in (5, 10):
@@ -116,11 +140,12 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path("/tmp/q"))
     ap.add_argument("--base", default=None, help="start model of the chain (default: the plan's)")
+    ap.add_argument("--lr", type=float, default=None, help="the chain's LR (default: the plan's)")
     ap.add_argument("--tag", default="", help="suffix of the run folders (another --base needs its own)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     torch.set_num_threads(1)
-    row = run(args.variant, args.seed, args.out, args.base, args.tag)
+    row = run(args.variant, args.seed, args.out, args.base, args.tag, args.lr)
     print(json.dumps(row))
     with (args.out / "results.jsonl").open("a") as fh:
         fh.write(json.dumps(row) + "\n")

@@ -32,6 +32,21 @@ def test_global_pool_shows_modality_bias_for_random(world_tiny):
     assert all(r.wrong_modality > 0.3 for r in report.results)
 
 
+def test_global_modality_pool_keeps_the_tasks_modality_and_only_lifts_ranks(world_tiny):
+    from umr.data.mbeir import TASKS
+
+    full = evaluate(RandomEmbedder(), world_tiny, EvalOptions(pool="global", ks=(5, 20)))
+    same = evaluate(RandomEmbedder(), world_tiny, EvalOptions(pool="global-modality", ks=(5, 20)))
+    sizes = {}
+    for f, s in zip(full.results, same.results):
+        assert s.wrong_modality is None and s.n_pool < f.n_pool
+        sizes.setdefault(TASKS[s.task_id][1], set()).add(s.n_pool)
+        # the same scores with only wrong-modality candidates taken out: a positive can only move up
+        assert s.metrics.recall[20] >= f.metrics.recall[20], s.name
+    assert all(len(v) == 1 for v in sizes.values()) and len(sizes) == 3  # one pool per candidate modality
+    assert sum(s.metrics.recall[20] for s in same.results) > sum(f.metrics.recall[20] for f in full.results)
+
+
 @pytest.fixture(scope="module")
 def minilm_report(world_tiny):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -18,7 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True,
                    help="random | oracle | minilm | tiny:<recipe> | a model directory or hub id")
     p.add_argument("--data", required=True, help="M-BEIR data root (real M-BEIR or `umr world` output)")
-    p.add_argument("--pool", default="local", choices=["local", "global"], help="candidate pool (default local)")
+    p.add_argument("--pool", default="local", choices=["local", "global", "global-modality"],
+                   help="candidate pool (default local); global-modality: the global pool's candidates of the task's "
+                   "modality only, which separates the global pool's cost by size from its modality bias")
     p.add_argument("--split", default="test", choices=["val", "test"], help="query split (default test)")
     p.add_argument("--tasks", nargs="*", default=None,
                    help="eval sets to run: names (mscoco_task0), datasets (mscoco) or tasks (task7 / 7)")

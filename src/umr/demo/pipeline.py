@@ -88,6 +88,8 @@ def evaluate_model(model: str, world: Path, out: Path, name: str, pool: str = "l
                    rerank: int = 0, fuse_weight: float = 1.0, local_from_global: bool = False) -> dict[str, Any]:
     """Evaluate on the world's test split; writes OUT/eval/NAME-POOL.json and returns a compact summary.
 
+    A global run also evaluates the global pool's candidates of each task's modality only (`same_modality`:
+    what the pool's size costs with no room for modality bias).
     `local_from_global`: the local pools take their vectors from the global pool's, cached by a global run
     of the same model (OUT/cache/NAME), so evaluating both pools embeds the candidates once.
     """
@@ -106,6 +108,16 @@ def evaluate_model(model: str, world: Path, out: Path, name: str, pool: str = "l
     report = evaluate(embedder, world, opts, reranker=rr)
     label = f"{name}-{pool}" + (f"-rerank{rerank}" if rr else "")
     write_results(report, out / "eval" / label)
+    result = _compact(report)
+    if pool == "global":  # the same vectors on the task-modality part of the pool: the pool's cost by size alone
+        opts.pool = "global-modality"
+        same = evaluate(embedder, world, opts)
+        write_results(same, out / "eval" / f"{name}-global-modality")
+        result["same_modality"] = {k: v for k, v in _compact(same).items() if k in ("average", "sets")}
+    return result
+
+
+def _compact(report: Any) -> dict[str, Any]:
     sets = {r.name: {"task_id": r.task_id, "headline": round(100 * r.headline, 2), "k": r.headline_k,
                      "r1": round(100 * r.metrics.recall[1], 2), "mrr10": round(100 * r.metrics.mrr10, 2),
                      "wrong_modality": None if r.wrong_modality is None else round(100 * r.wrong_modality, 2)}
@@ -282,10 +294,13 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     table.add_column("model")
     table.add_column("mean", justify="right")
     table.add_column("global pool", justify="right")
+    table.add_column("global, task modality only", justify="right")
     table.add_column("wrong modality (global top-10)", justify="right")
     for name in names:
         g = summary["global"].get(name) or {}
+        same = g.get("same_modality")
         table.add_row(name, f"{ev[name]['average']:.1f}", f"{g['average']:.1f}" if g else "",
+                      f"{same['average']:.1f}" if same else "",
                       f"{g['wrong_modality']:.1f}%" if g.get("wrong_modality") is not None else "")
     console.print(table)
     rr = ev.get(f"{MAIN}+rerank")

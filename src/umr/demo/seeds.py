@@ -34,12 +34,14 @@ _FIXED_LABELS = {
     "effect:staged_vs_plain_local": f"staged recipe: {MAIN} − plain (local mean)",
     "effect:staged_vs_plain_global": f"staged recipe: {MAIN} − plain (global mean)",
     "ratio:global_local": f"{MAIN}: global mean / local mean",
+    "ratio:global_samemod": f"{MAIN}: global mean / global mean with the task's modality only (1 = no bias cost)",
     "effect:global_vs_best_baseline": f"{MAIN} − best other model (global mean)",
 }
 _PREFIX_LABELS = {
     "local": "{}: mean headline recall, local pools",
     "global": "{}: mean headline recall, global pool",
     "wrong": "{}: wrong-modality share of the global top-10 (%)",
+    "samemod": "{}: mean headline recall, global pool, the task's modality only",
 }
 
 
@@ -64,6 +66,8 @@ def seed_measures(summary: dict[str, Any]) -> dict[str, float]:
             m[f"global:{name}"] = float(g["average"])
             if g.get("wrong_modality") is not None:
                 m[f"wrong:{name}"] = float(g["wrong_modality"])
+            if g.get("same_modality"):
+                m[f"samemod:{name}"] = float(g["same_modality"]["average"])
     for stage in ("instruct", "hard"):
         if f"stage:{stage}" in ev:
             m[f"stage:{stage}"] = float(ev[f"stage:{stage}"]["average"])
@@ -90,6 +94,8 @@ def seed_measures(summary: dict[str, Any]) -> dict[str, float]:
     diff("effect:staged_vs_plain_global", f"global:{MAIN}", "global:plain")
     if m.get(f"local:{MAIN}") and f"global:{MAIN}" in m:  # a zero local mean has no ratio
         m["ratio:global_local"] = m[f"global:{MAIN}"] / m[f"local:{MAIN}"]
+    if m.get(f"samemod:{MAIN}") and f"global:{MAIN}" in m:
+        m["ratio:global_samemod"] = m[f"global:{MAIN}"] / m[f"samemod:{MAIN}"]
     others = [m[f"global:{n}"] for n in names if n != MAIN and f"global:{n}" in m]
     if f"global:{MAIN}" in m and others:
         m["effect:global_vs_best_baseline"] = m[f"global:{MAIN}"] - max(others)

@@ -65,11 +65,16 @@ MBEIR_16 = ("visualnews_task0", "mscoco_task0", "fashion200k_task0", "webqa_task
 HEADLINE_K = {"fashion200k": 10, "fashioniq": 10}
 
 
+POOLS = ("local", "global", "global-modality")
+
+
 @dataclass
 class EvalOptions:
     """Settings of one evaluation run."""
 
-    pool: str = "local"  # "local": each set against its own pool; "global": every set against the union pool
+    pool: str = "local"  # "local": each set against its own pool; "global": every set against the union pool;
+    # "global-modality": the union pool's candidates of the task's modality only — what the global pool costs
+    # by its size alone, with no room for modality bias (global-modality minus global = the bias' cost)
     split: str = "test"  # which query/qrels split to evaluate
     tasks: list[str] | None = None  # filter: set names, datasets, "task7" or "7"; None = all sets
     ks: tuple[int, ...] = DEFAULT_KS  # recall cut-offs
@@ -224,7 +229,7 @@ def _score_set(es: EvalSet, q_emb: np.ndarray, pool: PoolView, opts: EvalOptions
         others.append(other)
     metrics, alt = aggregate(results, opts.ks), aggregate(others, opts.ks)
     alt = None if alt == metrics else alt
-    if opts.pool != "global":
+    if opts.pool != "global":  # (global-modality holds the task's modality only: no bias to measure)
         return metrics, alt, None
     return metrics, alt, [wrong_modality_share(tops, pool.modality, es.cand_modality, k) for k in (opts.bias_k, 1)]
 
@@ -237,8 +242,8 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
     cos + opts.fuse_weight · P(Yes).
     """
     opts = opts or EvalOptions()
-    if opts.pool not in ("local", "global"):
-        raise UmrError(f"pool must be 'local' or 'global', got {opts.pool!r}")
+    if opts.pool not in POOLS:
+        raise UmrError(f"pool must be one of {', '.join(POOLS)}, got {opts.pool!r}")
     root = Path(data)
     t_start = time.perf_counter()
     timings = {"embed_pool_s": 0.0, "embed_queries_s": 0.0, "search_s": 0.0}
@@ -254,11 +259,18 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
         return view
 
     union = build_pool(global_pool_file(root, opts.split), f"pool-global-{opts.split}") \
-        if opts.pool == "global" or opts.local_from_global else None
+        if opts.pool != "local" or opts.local_from_global else None
+    by_modality: dict[str, PoolView] = {}
     results = []
     for ref in refs:
         if opts.pool == "global":
             pool = union
+        elif opts.pool == "global-modality":
+            cmod = TASKS[ref.task_id][1]
+            if cmod not in by_modality:
+                keep = {d: c for d, c in zip(union.dids, union.cands) if c.modality == cmod}
+                by_modality[cmod] = union.sub_view(keep, global_pool_file(root, opts.split))
+            pool = by_modality[cmod]
         elif union is not None:
             pool = union.sub_view(load_pool(ref.local_pool_file, root, check_images=opts.check_images),
                                   ref.local_pool_file)

@@ -4,6 +4,7 @@ Accepted names:
   - a local directory (its `umr_recipe.json` says which recipe, else `recipe=` or the config's model type);
   - a hub id (downloaded for users with internet), e.g. "Alibaba-NLP/gme-Qwen2-VL-2B-Instruct";
   - "tiny:<recipe>": the tiny random model for that recipe, built once into the umr cache;
+  - "tiny:<recipe>@<size>+pre": that tiny model pretrained on a world of its own (umr.models.pretrained);
   - "text" / "minilm": the offline MiniLM text baseline;
   - "random" / "oracle": the chance floor and the answer-key ceiling (`umr.models.baselines`; the oracle needs
     `data_root`, a generated world);
@@ -32,9 +33,13 @@ def cache_dir() -> Path:
 
 
 def tiny_model_dir(spec: str, seed: int = 0) -> Path:
-    """Build (once) and return the tiny model folder for "recipe[@<hidden>x<layers>]"; safe from several processes."""
+    """Build (once) and return the tiny model folder for "recipe[@<hidden>x<layers>]"; safe from several processes.
+    "…+pre" is the pretrained base (umr.models.pretrained), shipped with the package."""
+    from umr.models.pretrained import SUFFIX, pretrained_dir
     from umr.models.tiny import build_tiny, parse_tiny_name
 
+    if spec.endswith(SUFFIX):
+        return pretrained_dir(spec[:-len(SUFFIX)])
     recipe, sizes = parse_tiny_name(spec)
     size = spec.partition("@")[2]
     out = cache_dir() / "tiny" / (f"{recipe}-{size}-seed{seed}" if size else f"{recipe}-seed{seed}")
