@@ -36,6 +36,8 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
     "ma-skip": [{**HARD, "mine": {**GLOBAL_MA, "fn_skip": 2}}],
     "ma-ratio1": [{**HARD, "mine": {**GLOBAL_MA, "fn_ratio": 1.0}}],
     "ma-mixed": [{**HARD, "batch_by": "none", "mine": {**GLOBAL_MA, "fn_skip": 2}}],
+    "ma-skip10": [{**HARD, "mine": {**GLOBAL_MA, "fn_skip": 10}}],
+    "local-skip10": [{**HARD, "mine": {"top": 50, "take": 2, "fn_skip": 10, "max_per_set": 100}}],
     "ma-skip-80": [{**HARD, "max_steps": 80, "mine": {**GLOBAL_MA, "fn_skip": 2}}],
     "ma-skip-lr1e-4": [{**HARD, "lr": 1.0e-4, "mine": {**GLOBAL_MA, "fn_skip": 2}}],
     "ma4-lr1e-4-80": [{**HARD, "lr": 1.0e-4, "max_steps": 80, "mine": {**GLOBAL_MA, "take": 4, "fn_skip": 2}}],

@@ -140,3 +140,16 @@ def test_the_index_records_its_model_and_refuses_another(demo_dir: Path, capsys:
     assert "index/model mismatch" in capsys.readouterr().err
     assert main([*query, "-k", "3", "--json"]) == 0  # the recorded model is the default
     assert len(json.loads(capsys.readouterr().out)["results"]) == 3
+
+
+def test_global_runs_carry_the_task_modality_only_run(demo_dir: Path) -> None:
+    """The same vectors over the global pool's candidates of the task's modality: removing other-modality
+    candidates can only lift a positive, so every set's recall is at least the global one."""
+    summary = json.loads((demo_dir / "report" / "summary.json").read_text())
+    assert set(summary["global"]) == set(summary["plan"]["eval"]["global"])
+    for name, g in summary["global"].items():
+        same = g["same_modality"]["sets"]
+        assert set(same) == set(g["sets"])
+        for s, info in g["sets"].items():
+            assert same[s]["headline"] >= info["headline"], (name, s)
+            assert same[s]["wrong_modality"] is None
