@@ -1,8 +1,9 @@
 # The two commands of the README:  `make demo`  (the main job)  and  `make test`  (the whole suite).
 # Both create .venv on first use; every pip call goes through constraints.txt so torch stays the CPU build.
+# --no-compile: byte-compiling all of torch took 70 of the install's 100 s; Python compiles what it imports.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PIP := $(VENV)/bin/pip install -q -c constraints.txt
+PIP := $(VENV)/bin/pip install -q --no-compile -c constraints.txt
 # The demo needs the library, the text baseline and the server (the README's `umr serve` after it); the tests
 # add the test tools and every optional backend on top, so a fresh `make demo` does not wait for them.
 STAMP := $(VENV)/.umr-installed
