@@ -53,3 +53,28 @@ def test_top_n_only_and_weight_zero(world: Path) -> None:
         # a positive inside the top 5 moves to rank 1; one outside stays where it was
         assert t.metrics.recall[1] == p.metrics.recall[5]
         assert t.metrics.recall[10] == p.metrics.recall[10]
+
+
+class PairsInOneCall(KnowsTheAnswer):
+    """The same answers through `score_pairs`, which eval then calls once per set for every query's top-N."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.calls: list[int] = []
+
+    def score_pairs(self, pairs) -> np.ndarray:
+        self.calls.append(len(pairs))
+        return np.array([float(c.id in self.pos[q.id]) for q, c in pairs], dtype=np.float32)
+
+    def score(self, query, candidates) -> np.ndarray:
+        raise AssertionError("a re-ranker with score_pairs is scored in one call per set")
+
+
+def test_batched_pairs_give_the_per_query_result(world: Path) -> None:
+    opts = EvalOptions(tasks=["task0", "task3"], check_images=False, rerank=5, fuse_weight=10.0)
+    per_query = evaluate(RandomEmbedder(), world, opts, reranker=KnowsTheAnswer(world))
+    batched_rr = PairsInOneCall(world)
+    batched = evaluate(RandomEmbedder(), world, opts, reranker=batched_rr)
+    assert [r.metrics for r in batched.results] == [r.metrics for r in per_query.results]
+    n_sets = len(batched.results)
+    assert len(batched_rr.calls) == n_sets and all(n == 10 * 5 for n in batched_rr.calls)  # 10 queries × top 5
