@@ -78,5 +78,5 @@ def run_seeds(args: argparse.Namespace) -> int:
     agg = aggregate(per_seed)
     md = write_seeds_report(per_seed, agg, args.out)
     console.print(seeds_table(agg))
-    console.print(f"written: [bold]{md}[/] and {md.with_suffix('.json')}")
+    print(f"written: {md} and {md.with_suffix('.json')}")  # plain: rich would wrap a long path mid-name
     return 0
