@@ -11,8 +11,9 @@ import pytest
 from umr.data.world import build_world
 from umr.errors import UmrError
 from umr.eval.mbeir import EvalOptions, evaluate
-from umr.models.pretrained import SETTINGS, packaged_dir, pretrain, sha256
+from umr.models.pretrained import SETTINGS, packaged_dir, pretrain
 from umr.models.registry import load_embedder, tiny_model_dir
+from umr.runtime.atomic import sha256_file
 
 
 @pytest.mark.parametrize("spec", sorted(SETTINGS))
@@ -23,7 +24,7 @@ def test_shipped_base_resolves_and_matches_its_record(spec: str) -> None:
     assert record["spec"] == f"{spec}+pre" and record["settings"]["max_steps"] == 1000
     assert record["world"] == {"size": "small", "seed": 1000}  # none of the demo's, validation or report seeds
     for name, digest in record["sha256"].items():
-        assert sha256(folder / name) == digest
+        assert sha256_file(folder / name) == digest
     assert record["last_loss"] < 0.5 * record["first_loss"]
 
 

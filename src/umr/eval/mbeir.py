@@ -194,17 +194,18 @@ def _with_boundary_ties(pool: PoolView, q: np.ndarray, top: np.ndarray, top_scor
     return rows, exact_scores(pool.emb, rows, q)
 
 
-def _score_set(es: EvalSet, q_emb: np.ndarray, pool: PoolView, opts: EvalOptions,
-               rerank_fn: Any = None) -> tuple[Metrics, Metrics | None, list[float] | None]:
+def _score_set(es: EvalSet, q_emb: np.ndarray, pool: PoolView, opts: EvalOptions, rerank_fn: Any = None,
+               prefetch: Any = None) -> tuple[Metrics, Metrics | None, list[float] | None]:
     """Metrics under opts.ties, the other rule's metrics when they differ, the modality-bias shares (global).
 
-    rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion."""
+    rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion;
+    prefetch(every query's retrieved rows), when given, is called once before, so rerank_fn can look scores up."""
     if opts.ties not in ("pool-order", "pessimistic"):
         raise UmrError(f"ties must be 'pool-order' or 'pessimistic', got {opts.ties!r}")
     k = min(max(*opts.ks, opts.bias_k, opts.rerank if rerank_fn else 0), len(pool))
     scores, idx = pool.search(q_emb, k)  # ordered by the tie rule: score, then pool order
-    if rerank_fn is not None and opts.rerank > 0 and hasattr(rerank_fn, "prefetch"):
-        rerank_fn.prefetch(list(idx))
+    if prefetch is not None and rerank_fn is not None and opts.rerank > 0:
+        prefetch(list(idx))
     results, others, tops = [], [], []
     for qi, q in enumerate(es.queries):
         top, top_scores = idx[qi], scores[qi]
@@ -298,7 +299,7 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, ta
     q_emb = embed_items(QuerySide(embedder), items, f"queries-{ref.name}-{ref.split}", key, **_embed_options(opts))
     timings["embed_queries_s"] += time.perf_counter() - t0
     t0 = time.perf_counter()
-    rerank_fn = None
+    rerank_fn = prefetch = None
     if reranker is not None and opts.rerank > 0:
         def cand(r: int) -> Item:
             return pool.cands[r].to_item(root, formatted=opts.format_text)
@@ -308,7 +309,7 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, ta
 
         if hasattr(reranker, "score_pairs"):
             # every query's top-N scored in one call: the re-ranker then batches pairs across queries (1600
-            # queries × 5 candidates on CPU: 72 → 51 s); rerank_fn only looks its rows up
+            # queries × 5 candidates in the demo: 72 → 54 s); rerank_fn only looks its rows up
             scored: dict[tuple[int, int], float] = {}
 
             def prefetch(tops: list[np.ndarray]) -> None:
@@ -317,9 +318,7 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, ta
 
             def rerank_fn(qi: int, rows: np.ndarray) -> np.ndarray:
                 return np.array([scored[(qi, int(r))] for r in rows], dtype=np.float32)
-
-            rerank_fn.prefetch = prefetch  # type: ignore[attr-defined]
-    metrics, alt, bias = _score_set(es, q_emb, pool, opts, rerank_fn)
+    metrics, alt, bias = _score_set(es, q_emb, pool, opts, rerank_fn, prefetch)
     timings["search_s"] += time.perf_counter() - t0
     return SetResult(name=ref.name, dataset=ref.dataset, task_id=ref.task_id, pool=opts.pool, n_pool=len(pool),
                      metrics=metrics, headline_k=headline_k(root, ref.dataset),

@@ -15,8 +15,6 @@ demo can afford. The results are small (1.4 MB and 1.1 MB) and ship inside the p
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 from importlib import resources
@@ -24,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from umr.errors import UmrError
+from umr.runtime.atomic import atomic_write_json, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +75,6 @@ def pretrain_config(spec: str, world: Path, out: Path, max_steps: int | None = N
     return TrainConfig.from_dict(raw)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def pretrain(spec: str, out: str | Path, final: str | Path | None = None, max_steps: int | None = None,
              world: str | Path | None = None) -> Path:
     """Pretrain `tiny:<spec>` into OUT (a training run, resumable) and copy its final model to `final`
@@ -114,7 +109,7 @@ def pretrain(spec: str, out: str | Path, final: str | Path | None = None, max_st
     info = {"spec": spec + SUFFIX, "world": WORLD, "settings": {**COMMON, **SETTINGS[spec],
                                                                 "max_steps": cfg.max_steps, "seed": cfg.seed},
             "first_loss": summary.get("first_loss"), "last_loss": summary.get("last_loss"),
-            "sha256": {w.name: sha256(w) for w in weights},
+            "sha256": {w.name: sha256_file(w) for w in weights},
             "rebuild": f"umr pretrain-tiny {spec} --out DIR"}
-    (target / "pretrain.json").write_text(json.dumps(info, indent=1) + "\n")
+    atomic_write_json(target / "pretrain.json", info)
     return target

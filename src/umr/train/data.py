@@ -211,11 +211,11 @@ def _batch_order(pairs: Sequence[Pair], batch_size: int, rng: random.Random, bat
         groups = [order]
     elif batch_by in BATCH_KEYS:
         key = BATCH_KEYS[batch_by]
-        by_task: dict[Any, list[int]] = {}
+        by_key: dict[Any, list[int]] = {}
         for i in order:
-            by_task.setdefault(key(pairs[i]), []).append(i)
+            by_key.setdefault(key(pairs[i]), []).append(i)
         groups, rest = [], []
-        for rows in by_task.values():
+        for rows in by_key.values():
             cut = len(rows) - len(rows) % batch_size
             groups.append(rows[:cut])
             rest.extend(rows[cut:])
