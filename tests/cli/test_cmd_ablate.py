@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
 
+from umr.ablation.measures import Row
 from umr.cli import main
 
 TINY = ["--size", "tiny", "--base-steps", "2", "--steps", "2", "--rerank-steps", "1", "--teacher-queries", "2",
@@ -36,3 +38,45 @@ def test_ablate_writes_every_row_and_resumes(tmp_path: Path) -> None:
 def test_ablate_rejects_a_missing_base(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ablate", "--out", str(tmp_path / "abl"), "--base", str(tmp_path / "nope")]) == 2
     assert "no such base model folder" in capsys.readouterr().err
+
+
+def _rows(hard: float, inbatch: float) -> list[Row]:
+    return [Row("b", "mean R@5, in-batch negatives only", inbatch, "", "b:inbatch"),
+            Row("b", "mean R@5, + 2 hard negatives", hard, "", "b:hard"),
+            Row("c", "composed (task 7) R@5, retrieval only", 40.0, "", "c:before")]
+
+
+def test_ablate_seeds_runs_each_seed_in_its_folder_and_pairs_the_effects(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from umr.ablation import run as run_module
+    from umr.ablation.config import AblationConfig
+    from umr.ablation.seeds import run_seeds
+
+    seen: list[tuple[int, Path]] = []
+    by_seed = {0: _rows(50.0, 45.0), 1: _rows(40.0, 42.0), 4: _rows(60.0, 55.0)}
+
+    def fake(cfg: AblationConfig, console: object = None) -> list[Row]:
+        seen.append((cfg.seed, cfg.out))
+        return by_seed[cfg.seed]
+
+    monkeypatch.setattr(run_module, "run_ablation", fake)
+    md = run_seeds(AblationConfig(out=tmp_path / "abl", base="tiny:u-marvel@64x2+pre"), [0, 1, 4])
+    assert seen == [(s, tmp_path / "abl" / f"seed-{s}") for s in (0, 1, 4)]
+    agg = json.loads((tmp_path / "abl" / "seeds.json").read_text())["aggregate"]
+    effect = agg["effect:b:hard"]
+    assert effect["values"] == {"0": 5.0, "1": -2.0, "4": 5.0}  # paired per seed, not mean(hard) − mean(inbatch)
+    assert effect["mean"] == pytest.approx(8 / 3) and effect["sd"] == pytest.approx(statistics.stdev([5, -2, 5]))
+    assert "effect:c:rerank" not in agg  # no "after" row: no effect invented
+    text = md.read_text()
+    assert "| (b) hard negatives − in-batch only: mean R@5 | 2.7 ± 4.0 | 0: 5.0, 1: -2.0, 4: 5.0 | positive on 2/3" \
+        in text
+    assert "tiny:u-marvel@64x2+pre" in text
+
+
+def test_ablate_takes_a_tiny_base_and_rejects_a_negative_fn_skip() -> None:
+    from umr.ablation.config import AblationConfig
+    from umr.errors import UmrError
+
+    assert AblationConfig(base="tiny:u-marvel@64x2+pre").base == "tiny:u-marvel@64x2+pre"
+    with pytest.raises(UmrError, match="fn_skip"):
+        AblationConfig(fn_skip=-1)

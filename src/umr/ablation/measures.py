@@ -26,6 +26,7 @@ class Row:
     measure: str
     value: float
     note: str = ""
+    key: str = ""  # stable name across settings (the measure text names k, N and the FN rule), for --seeds
 
 
 def is_text_task(result: dict[str, Any]) -> bool:

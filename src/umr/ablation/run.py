@@ -27,6 +27,11 @@ from umr.ablation.measures import (
 from umr.ablation.workspace import Workspace
 
 
+def fn_rule(cfg: AblationConfig) -> str:
+    """The FN arm's rule as the table names it."""
+    return f"skip top {cfg.fn_skip}" if cfg.fn_skip else f"ratio {cfg.fn_ratio}"
+
+
 def _is_mm(r: dict[str, Any]) -> bool:
     return not is_text_task(r)
 
@@ -80,8 +85,8 @@ def run_ablation(cfg: AblationConfig, console: Any = None) -> list[Row]:  # one 
     # -- hard negatives mined with the base model (one embedding cache for all four files) ----------------------
     base_emb = load_embedder(base, device=cfg.device)
     hard = ws.pairs("hard", base_emb, "base", pool="local", opts=MineOptions(top=cfg.top, take=k))
-    hard_fn = ws.pairs("hard-fn", base_emb, "base", pool="local",
-                       opts=MineOptions(top=cfg.top, take=k, fn_ratio=cfg.fn_ratio))
+    fn_opts = {"fn_skip": cfg.fn_skip} if cfg.fn_skip else {"fn_ratio": cfg.fn_ratio}
+    hard_fn = ws.pairs("hard-fn", base_emb, "base", pool="local", opts=MineOptions(top=cfg.top, take=k, **fn_opts))
     mod = ws.pairs("modality-aware", base_emb, "base", pool="global",
                    opts=MineOptions(top=cfg.top, take=k, modality_aware=True))
     top_n = ws.pairs("top-n", base_emb, "base", pool="local", opts=MineOptions(top=cfg.top, take=20))
@@ -90,17 +95,20 @@ def run_ablation(cfg: AblationConfig, console: Any = None) -> list[Row]:  # one 
     rows: list[Row] = []
     rep_base = ws.evaluate("base", base)
     n_all = resolution(query_counts(rep_base))
-    rows.append(Row("-", "base model mean R@5 (local pools)", mean_recall(rep_base), n_all))
+    rows.append(Row("-", "base model mean R@5 (local pools)", mean_recall(rep_base), n_all, "base"))
 
     # (a) random vs modality-aware negatives, judged on the global pool
     m_rnd = ws.train("random-neg", base, rnd, cfg.steps, num_negatives=k)
     m_mod = ws.train("modality-aware", base, mod, cfg.steps, num_negatives=k)
     g_rnd, g_mod = ws.evaluate("random-neg-global", m_rnd, "global"), ws.evaluate("modality-aware-global", m_mod,
                                                                                  "global")
-    rows += [Row("a", "global wrong-modality % (top-10), random negatives", wrong_modality(g_rnd), n_all),
-             Row("a", "global wrong-modality % (top-10), modality-aware negatives", wrong_modality(g_mod), n_all),
-             Row("a", "global mean R@5, random negatives", mean_recall(g_rnd), n_all),
-             Row("a", "global mean R@5, modality-aware negatives", mean_recall(g_mod), n_all)]
+    rows += [Row("a", "global wrong-modality % (top-10), random negatives", wrong_modality(g_rnd),
+                 n_all, "a:wrong:random"),
+             Row("a", "global wrong-modality % (top-10), modality-aware negatives", wrong_modality(g_mod),
+                 n_all, "a:wrong:modality-aware"),
+             Row("a", "global mean R@5, random negatives", mean_recall(g_rnd), n_all, "a:global:random"),
+             Row("a", "global mean R@5, modality-aware negatives", mean_recall(g_mod),
+                 n_all, "a:global:modality-aware")]
 
     # (b) in-batch only vs hard negatives, without / with the false-negative filter
     m_inb = ws.train("inbatch", base, rnd, cfg.steps, num_negatives=0)
@@ -108,9 +116,10 @@ def run_ablation(cfg: AblationConfig, console: Any = None) -> list[Row]:  # one 
     m_hfn = ws.train("hard-fn", base, hard_fn, cfg.steps, num_negatives=k)
     rep_inb, rep_hard, rep_hfn = ws.evaluate("inbatch", m_inb), ws.evaluate("hard", m_hard), ws.evaluate("hard-fn",
                                                                                                           m_hfn)
-    rows += [Row("b", "mean R@5, in-batch negatives only", mean_recall(rep_inb), n_all),
-             Row("b", f"mean R@5, + {k} hard negatives", mean_recall(rep_hard), n_all),
-             Row("b", f"mean R@5, + {k} hard negatives, FN filter {cfg.fn_ratio}", mean_recall(rep_hfn), n_all)]
+    rows += [Row("b", "mean R@5, in-batch negatives only", mean_recall(rep_inb), n_all, "b:inbatch"),
+             Row("b", f"mean R@5, + {k} hard negatives", mean_recall(rep_hard), n_all, "b:hard"),
+             Row("b", f"mean R@5, + {k} hard negatives, FN filter {fn_rule(cfg)}", mean_recall(rep_hfn),
+                 n_all, "b:hard-fn")]
 
     # (c) re-ranking the composed tasks with a point-wise re-ranker trained from the base model
     rr = ws.train_reranker("reranker", base, top_n, cfg.rerank_steps or cfg.steps)
@@ -118,26 +127,29 @@ def run_ablation(cfg: AblationConfig, console: Any = None) -> list[Row]:  # one 
     c0, c1 = ws.evaluate("hard-task7", m_hard, tasks=comp), ws.evaluate("hard-task7-rerank", m_hard, tasks=comp,
                                                                          reranker=rr)
     n_comp = resolution(query_counts(c0))
-    rows += [Row("c", "composed (task 7) R@5, retrieval only", mean_recall(c0), n_comp),
-             Row("c", f"composed (task 7) R@5, + re-rank top-{cfg.rerank}", mean_recall(c1), n_comp)]
+    rows += [Row("c", "composed (task 7) R@5, retrieval only", mean_recall(c0), n_comp, "c:before"),
+             Row("c", f"composed (task 7) R@5, + re-rank top-{cfg.rerank}", mean_recall(c1), n_comp, "c:after")]
 
     # (d) distillation from the fused teacher over each train query's top-N
     teacher = _teacher(ws, m_hard, rr)
     m_dist = ws.train("distill", m_hard, teacher, cfg.steps, type="distill", lr=cfg.small_lr)
     rep_dist = ws.evaluate("distill", m_dist)
-    rows += [Row("d", "mean R@5 before distillation (the + hard negatives model)", mean_recall(rep_hard), n_all),
-             Row("d", "mean R@5 after distillation", mean_recall(rep_dist), n_all)]
+    rows += [Row("d", "mean R@5 before distillation (the + hard negatives model)", mean_recall(rep_hard),
+                 n_all, "d:before"),
+             Row("d", "mean R@5 after distillation", mean_recall(rep_dist), n_all, "d:after")]
 
     # (e) continual text fine-tuning: text pairs at a small LR with a share of multimodal pairs
     m_text = ws.train("continual-text", m_hard, text, cfg.steps, lr=cfg.small_lr, mix_data=rnd,
                       mix_share=cfg.text_share)
     rep_text = ws.evaluate("continual-text", m_text)
     n_text, n_mm = resolution(query_counts(rep_hard, is_text_task)), resolution(query_counts(rep_hard, _is_mm))
-    rows += [Row("e", "text task (task 1) R@5 before", mean_recall(rep_hard, keep=is_text_task), n_text),
+    rows += [Row("e", "text task (task 1) R@5 before", mean_recall(rep_hard, keep=is_text_task),
+                 n_text, "e:text:before"),
              Row("e", "text task (task 1) R@5 after continual text FT", mean_recall(rep_text, keep=is_text_task),
-                 n_text),
-             Row("e", "multimodal tasks mean R@5 before", mean_recall(rep_hard, keep=_is_mm), n_mm),
-             Row("e", "multimodal tasks mean R@5 after continual text FT", mean_recall(rep_text, keep=_is_mm), n_mm)]
+                 n_text, "e:text:after"),
+             Row("e", "multimodal tasks mean R@5 before", mean_recall(rep_hard, keep=_is_mm), n_mm, "e:mm:before"),
+             Row("e", "multimodal tasks mean R@5 after continual text FT", mean_recall(rep_text, keep=_is_mm),
+                 n_mm, "e:mm:after")]
 
     elapsed = time.perf_counter() - t0
     base_how = f"base {cfg.base}" if cfg.base else f"base trained here for {cfg.base_steps} steps"

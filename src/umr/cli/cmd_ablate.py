@@ -24,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Resumable: mined files, finished stages (final/) and evaluations (evals/*.json) in OUT are reused as\n"
         "they are, so a crashed run continues; after changing a setting, use a new --out.",
         epilog="examples:\n  umr ablate --size tiny --out runs/ablate-tiny --base-steps 60 --steps 30\n"
+        "  umr ablate --size small --out runs/ablate-seeds --base tiny:u-marvel@64x2+pre --seeds 0 1 4 \\\n"
+        "      --steps 60 --batch-size 32 --lr 1e-4 --small-lr 5e-5 --fn-skip 2 --rerank 5 --rerank-steps 40 \\\n"
+        "      --teacher-queries 30                                                       (docs/ablation.md)\n"
         "  umr ablate --size small --out runs/ablate-small --base runs/world-small-base/final --steps 150 \\\n"
         "      --lr 2e-4 --small-lr 1e-4 --rerank-steps 200 --teacher-queries 24      (docs/ablation.md, ~28 min)\n"
         "On a CPU shared with other jobs, OMP_NUM_THREADS=1 avoids thread oversubscription.",
@@ -31,9 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=d.out, help=f"output folder (default {d.out})")
     p.add_argument("--size", default=d.size, help=f"world size: tiny, small, medium, large (default {d.size})")
     p.add_argument("--seed", type=int, default=d.seed, help="world, data order and initialisation seed")
-    p.add_argument("--base", default=None, metavar="MODEL_DIR",
-                   help="start from this trained base model (e.g. a world-small-gme base stage's final/) instead "
-                   "of training one; it must have been trained on the same world (size and seed)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                   help="run the whole ablation once per seed (OUT/seed-S) and write OUT/seeds.md: every row and "
+                   "each arm's effect as mean ± sd over the seeds, with its sign (overrides --seed)")
+    p.add_argument("--base", default=None, metavar="MODEL",
+                   help="start every arm from this model instead of training a base: a base stage's final/ trained "
+                   "on the same world, or a pretrained tiny base such as tiny:u-marvel@64x2+pre")
     p.add_argument("--base-steps", type=int, default=d.base_steps,
                    help=f"without --base: steps of the base stage (default {d.base_steps}; ~1000 at size small)")
     p.add_argument("--base-batch-size", type=int, default=d.base_batch_size, help="batch of the base stage")
@@ -45,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=d.top, help="retrieved list length negatives are mined from")
     p.add_argument("--fn-ratio", type=float, default=d.fn_ratio,
                    help="false-negative filter: drop candidates above RATIO × the positive's score")
+    p.add_argument("--fn-skip", type=int, default=d.fn_skip, metavar="N",
+                   help="the FN arm skips the N best-ranked candidates of the task's modality instead of the ratio "
+                   "rule (a rank window: works at any cosine scale; 0 = use --fn-ratio)")
     p.add_argument("--rerank", type=int, default=d.rerank, help="top-N re-ranked in (c) and distilled in (d)")
     p.add_argument("--fuse-weight", type=float, default=d.fuse_weight, help="fused score = cos + W · P(Yes)")
     p.add_argument("--rerank-steps", type=int, default=None, help="re-ranker training steps (default --steps)")
@@ -62,5 +71,10 @@ def run(args: argparse.Namespace) -> int:
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     fields = {k: getattr(args, k) for k in AblationConfig.__dataclass_fields__}
+    if args.seeds:
+        from umr.ablation.seeds import run_seeds
+
+        print(f"wrote {run_seeds(AblationConfig(**fields), list(dict.fromkeys(args.seeds)))}")
+        return 0
     run_ablation(AblationConfig(**fields))
     return 0

@@ -11,13 +11,15 @@ counts, written as OUT/seeds.json and OUT/seeds.md.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from umr.demo.pipeline import MAIN, model_columns
+from umr.eval.spread import aggregate, sign_note
+
+__all__ = ["aggregate", "label", "seed_measures", "seeds_table", "sign_note", "write_seeds_report"]
 
 _FIXED_LABELS = {
     "stage:instruct": "chain after the instruction stage (local mean)",
@@ -100,36 +102,6 @@ def seed_measures(summary: dict[str, Any]) -> dict[str, float]:
     if f"global:{MAIN}" in m and others:
         m["effect:global_vs_best_baseline"] = m[f"global:{MAIN}"] - max(others)
     return m
-
-
-def aggregate(per_seed: dict[int, dict[str, float]]) -> dict[str, dict[str, Any]]:
-    """Mean, sample sd (n − 1; 0.0 for one seed), the values by seed, how many are > 0, and n, for every key
-    that every seed has: a mean over a subset of the seeds would not be comparable with the other rows."""
-    if not per_seed:
-        return {}
-    seeds = list(per_seed)
-    first = per_seed[seeds[0]]
-    agg: dict[str, dict[str, Any]] = {}
-    for key in first:  # the first seed's order: the order seed_measures writes, related rows together
-        if not all(key in per_seed[s] for s in seeds):
-            continue
-        values = {s: float(per_seed[s][key]) for s in seeds}
-        vals = list(values.values())
-        agg[key] = {"mean": statistics.fmean(vals), "sd": statistics.stdev(vals) if len(vals) > 1 else 0.0,
-                    "values": values, "positive": sum(v > 0 for v in vals), "n": len(vals)}
-    return agg
-
-
-def sign_note(row: dict[str, Any]) -> str:
-    """The sign of an effect across seeds, with the count, so '+0.4 ± 2.0' reads as noise when it flips."""
-    n, pos = row["n"], row["positive"]
-    neg = sum(v < 0 for v in row["values"].values())
-    zero = f", zero on {n - pos - neg}" if 0 < n - pos - neg < n else ""
-    if pos > neg:
-        return f"positive on {pos}/{n} seeds{zero}"
-    if neg > pos:
-        return f"negative on {neg}/{n} seeds{zero}"
-    return "zero on every seed" if pos == 0 else "mixed"
 
 
 def _fmt(key: str, v: float) -> str:
