@@ -80,3 +80,24 @@ def test_ablate_takes_a_tiny_base_and_rejects_a_negative_fn_skip() -> None:
     assert AblationConfig(base="tiny:u-marvel@64x2+pre").base == "tiny:u-marvel@64x2+pre"
     with pytest.raises(UmrError, match="fn_skip"):
         AblationConfig(fn_skip=-1)
+
+
+def test_ablate_cli_seeds_option_reaches_every_seed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from umr.ablation import run as run_module
+    from umr.ablation.config import AblationConfig
+
+    seen: list[tuple[int, int, str | None]] = []
+
+    def fake(cfg: AblationConfig, console: object = None) -> list[Row]:
+        seen.append((cfg.seed, cfg.fn_skip, cfg.base))
+        return _rows(30.0 + cfg.seed, 30.0)
+
+    monkeypatch.setattr(run_module, "run_ablation", fake)
+    out = tmp_path / "abl"
+    assert main(["ablate", "--out", str(out), "--seeds", "4", "1", "4", "--fn-skip", "2",
+                 "--base", "tiny:u-marvel@64x2+pre"]) == 0
+    assert seen == [(4, 2, "tiny:u-marvel@64x2+pre"), (1, 2, "tiny:u-marvel@64x2+pre")]  # a repeated seed runs once
+    assert str(out / "seeds.md") in capsys.readouterr().out
+    assert json.loads((out / "seeds.json").read_text())["aggregate"]["effect:b:hard"]["values"] == {"4": 4.0,
+                                                                                                     "1": 1.0}

@@ -15,7 +15,6 @@ class AblationConfig:
     size: str = "tiny"  # world size (umr.data.world SIZES): tiny for tests, small for the reported table
     seed: int = 0  # world, data order and initialisation
     base: str | None = None  # a trained base folder or a `tiny:<spec>` (e.g. tiny:u-marvel@64x2+pre); None = train one
-
     base_steps: int = 60  # steps of the base stage: full fine-tuning (vision too) of the random tiny MLLM
     base_batch_size: int = 32  # world-small-gme.yaml's base stage: batch 32, lr 1e-3, symmetric, vision trained
     steps: int = 30  # steps of every ablation stage (each starts from the base, so they are comparable)
