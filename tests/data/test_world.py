@@ -112,3 +112,29 @@ def test_composed_queries_describe_the_edit(world):
 def test_bad_size_is_a_user_error(tmp_path, capsys):
     assert main(["world", "--out", str(tmp_path / "w"), "--size", "tiny", "--image-size", "4"]) == 2
     assert "image-size" in capsys.readouterr().err
+
+
+def test_each_dataset_has_its_own_look_so_the_global_pool_holds_no_copy_of_a_positive(world):
+    """Two datasets may draw the same object; their images must still differ, as M-BEIR's domains do, or the
+    global pool would hold an unlabelled pixel-identical copy of a query's positive (issue 20)."""
+    from PIL import Image
+
+    from umr.data.world.writer import DATASETS
+
+    union = read_pool(global_pool_file(world, "test"))
+    digests: dict[str, str] = {}
+    for cand in union:
+        if cand.img_path:
+            digest = hashlib.sha256((world / cand.img_path).read_bytes()).hexdigest()
+            # one picture may serve several cards of its dataset (an entity's facts); never another file
+            assert digests.setdefault(digest, cand.img_path) == cand.img_path, f"{cand.img_path} repeats another"
+    for spec in DATASETS:
+        paths = sorted((world / "images" / spec.name / "test").glob("*.png"))
+        assert paths, spec.name
+        corner = Image.open(paths[0]).convert("RGB").getpixel((1, 1))
+        if spec.frame is None:
+            assert corner != (0, 0, 0) and all(corner != s.frame for s in DATASETS)
+        else:
+            assert corner == spec.frame, spec.name
+    frames = [s.frame for s in DATASETS if s.frame is not None]
+    assert len(set(frames)) == len(frames)

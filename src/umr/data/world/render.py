@@ -2,6 +2,11 @@
 
 A *variant* is a small random jitter (offset, rotation, shade) seeded by (signature, variant), so two
 renderings of one object look alike without being identical (the image→image task).
+
+A *frame* is a dataset's look: each M-BEIR dataset's photos share a style of their own (press photos, catalogue
+shots, everyday scenes), so a global pool mixes domains a model can tell apart. The world draws each dataset's
+images inside a border of its own colour (see writer.DATASETS); without it, two datasets holding the same object
+wrote pixel-identical images, and the global pool held unlabelled copies of a query's positive.
 """
 
 from __future__ import annotations
@@ -47,8 +52,11 @@ def _tint(rgb: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
     return tuple(int(round(v + (255 - v) * amount)) for v in rgb)  # type: ignore[return-value]
 
 
-def render(obj: Obj, variant: int = 0, size: int = 112) -> Image.Image:
-    """An RGB image of `obj`, side `size` px. Variant 0 is the canonical rendering (still slightly jittered)."""
+def render(obj: Obj, variant: int = 0, size: int = 112, frame: tuple[int, int, int] | None = None) -> Image.Image:
+    """An RGB image of `obj`, side `size` px. Variant 0 is the canonical rendering (still slightly jittered).
+
+    frame: the dataset's border colour (None: no border).
+    """
     rng = random.Random(f"{obj.sig}#{variant}")
     jitter = 0.04 * size
     fx, fy = CENTRES[obj.position]
@@ -88,6 +96,8 @@ def render(obj: Obj, variant: int = 0, size: int = 112) -> Image.Image:
                 for x in range(period // 2, size, period):
                     fdraw.ellipse([x - dot, y - dot, x + dot, y + dot], fill=colour)
     img.paste(fg, (0, 0), mask)
+    if frame is not None:
+        ImageDraw.Draw(img).rectangle([0, 0, size - 1, size - 1], outline=frame, width=max(2, size // 22))
     return img
 
 

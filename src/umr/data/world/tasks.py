@@ -38,11 +38,12 @@ class Ctx:
     split: str
     objects: list[Obj]  # this split's objects, shuffled; disjoint from the other splits'
     counters: dict[str, int]  # "did:<dsid>" / "qid:<dsid>" → last number used (ids unique across splits)
-    images: dict[str, tuple[Obj, int]]  # relative path → (object, variant) to render
+    images: dict[str, tuple[Obj, int, tuple[int, int, int] | None]]  # relative path → (object, variant, frame)
     meta: list[dict[str, Any]]
     names: set[str]  # entity names taken, across the whole world
     object_set: set[Obj] = field(default_factory=set)
     keys: dict[str, str] = field(default_factory=dict)  # did → hidden key
+    frame: tuple[int, int, int] | None = None  # the dataset's look (render.render)
 
     def __post_init__(self) -> None:
         self.object_set = set(self.objects)
@@ -55,7 +56,7 @@ class Ctx:
     def image(self, obj: Obj, variant: int) -> str:
         slug = obj.sig.replace("|", "-")
         path = f"images/{self.dataset}/{self.split}/{slug}_v{variant}.png"
-        self.images[path] = (obj, variant)
+        self.images[path] = (obj, variant, self.frame)
         return path
 
     def cand(self, modality: str, content: str, txt: str | None = None, obj: Obj | None = None,

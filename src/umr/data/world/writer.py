@@ -48,18 +48,21 @@ class DatasetSpec:
     analogue: str  # the M-BEIR dataset it stands in for
     tasks: tuple[int, ...]
     headline_k: int = 5
+    frame: tuple[int, int, int] | None = None  # border colour of its images: the dataset's look
 
 
+# Frame colours stay clear of the object colours and backgrounds (attributes.py), so a border is never read as
+# the object or its ground. MSCOCO, the everyday photos, keeps the plain look.
 DATASETS = (
-    DatasetSpec("shapenews", 0, "ShapeNews", "VisualNews", (0, 3)),
-    DatasetSpec("shapefashion", 1, "ShapeFashion", "Fashion200K", (0, 3), headline_k=10),
-    DatasetSpec("shapewiki", 2, "ShapeWiki", "WebQA", (1, 2)),
-    DatasetSpec("shapeedis", 3, "ShapeEDIS", "EDIS", (2,)),
-    DatasetSpec("shapenights", 4, "ShapeNIGHTS", "NIGHTS", (4,)),
-    DatasetSpec("shapeoven", 5, "ShapeOVEN", "OVEN", (6, 8)),
-    DatasetSpec("shapeseek", 6, "ShapeSeek", "InfoSeek", (6, 8)),
-    DatasetSpec("shapefashioniq", 7, "ShapeFashionIQ", "FashionIQ", (7,), headline_k=10),
-    DatasetSpec("shapecirr", 8, "ShapeCIRR", "CIRR", (7,)),
+    DatasetSpec("shapenews", 0, "ShapeNews", "VisualNews", (0, 3), frame=(25, 35, 85)),
+    DatasetSpec("shapefashion", 1, "ShapeFashion", "Fashion200K", (0, 3), headline_k=10, frame=(150, 95, 50)),
+    DatasetSpec("shapewiki", 2, "ShapeWiki", "WebQA", (1, 2), frame=(95, 110, 30)),
+    DatasetSpec("shapeedis", 3, "ShapeEDIS", "EDIS", (2,), frame=(120, 25, 45)),
+    DatasetSpec("shapenights", 4, "ShapeNIGHTS", "NIGHTS", (4,), frame=(20, 105, 105)),
+    DatasetSpec("shapeoven", 5, "ShapeOVEN", "OVEN", (6, 8), frame=(175, 165, 225)),
+    DatasetSpec("shapeseek", 6, "ShapeSeek", "InfoSeek", (6, 8), frame=(160, 225, 185)),
+    DatasetSpec("shapefashioniq", 7, "ShapeFashionIQ", "FashionIQ", (7,), headline_k=10, frame=(70, 90, 115)),
+    DatasetSpec("shapecirr", 8, "ShapeCIRR", "CIRR", (7,), frame=(20, 70, 35)),
     DatasetSpec("shapecoco", 9, "ShapeCOCO", "MSCOCO", (0, 3)),
 )
 
@@ -86,7 +89,8 @@ def _build_split(rng: random.Random, split: str, objects: list, size: SizeSpec, 
     nq, npool = size.queries[split], size.pool[split]
     sets: dict[tuple[str, int], tuple[list[Query], list[Candidate]]] = {}
     for spec in DATASETS:
-        ctx = Ctx(random.Random(rng.random()), spec.name, spec.dsid, split, objects, counters, images, meta, names)
+        ctx = Ctx(random.Random(rng.random()), spec.name, spec.dsid, split, objects, counters, images, meta, names,
+                  frame=spec.frame)
         kind = spec.analogue
         if kind in ("VisualNews", "Fashion200K", "MSCOCO"):
             style = {"VisualNews": "news", "Fashion200K": "fashion", "MSCOCO": "coco"}[kind]
@@ -117,9 +121,9 @@ def _write_train(out: Path, sets: dict[tuple[str, int], tuple[list[Query], list[
     write_queries(out / "query" / "union_train" / "mbeir_union_up_train.jsonl", union)
 
 
-def _render_one(job: tuple[str, tuple, int, int]) -> None:
-    path, obj, variant, size = job
-    save_png(render(obj, variant, size), path)
+def _render_one(job: tuple[str, tuple, int, tuple[int, int, int] | None, int]) -> None:
+    path, obj, variant, frame, size = job
+    save_png(render(obj, variant, size, frame), path)
 
 
 def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, image_size: int = 112,
@@ -169,7 +173,7 @@ def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, i
         counts[split]["global_pool"] = len(union)
     write_instructions(out / "instructions" / "query_instructions.tsv", instruction_rows(DATASETS))
     write_jsonl(out / "world_meta.jsonl", meta)
-    jobs = [(str(out / p), obj, v, image_size) for p, (obj, v) in sorted(images.items())]
+    jobs = [(str(out / p), obj, v, frame, image_size) for p, (obj, v, frame) in sorted(images.items())]
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
     if workers > 1 and len(jobs) > 2000:
         with ProcessPoolExecutor(workers) as pool_ex:
@@ -177,7 +181,7 @@ def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, i
     else:
         for job in jobs:
             _render_one(job)
-    manifest = {"format": "umr-world/1", "seed": seed, "size": size, "image_size": image_size,
+    manifest = {"format": "umr-world/2", "seed": seed, "size": size, "image_size": image_size,
                 "datasets": [asdict(d) for d in DATASETS], "counts": counts, "images": len(jobs)}
     (out / "world.json").write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return manifest
