@@ -138,3 +138,17 @@ def test_each_dataset_has_its_own_look_so_the_global_pool_holds_no_copy_of_a_pos
             assert corner == spec.frame, spec.name
     frames = [s.frame for s in DATASETS if s.frame is not None]
     assert len(set(frames)) == len(frames)
+
+
+def test_plain_world_draws_no_looks(tmp_path):
+    """The tiny bases' pretraining world (looks=False) draws every dataset alike: corner = the object's ground."""
+    from PIL import Image
+
+    from umr.data.world.attributes import BACKGROUNDS
+
+    meta = build_world(tmp_path / "plain", size="tiny", seed=3, looks=False)
+    assert meta["looks"] is False
+    paths = sorted((tmp_path / "plain" / "images").rglob("*.png"))
+    for path in paths[::25]:
+        ground = path.stem.rsplit("_v", 1)[0].split("-")[-1]
+        assert Image.open(path).convert("RGB").getpixel((1, 1)) == BACKGROUNDS[ground], path.name

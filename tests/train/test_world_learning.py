@@ -2,15 +2,15 @@
 trained for 100 steps of batch 32 on every train task of a tiny world (384 pairs), beats its untrained self on
 the world's test sets (M-BEIR protocol, local pools), and its training loss ends below chance.
 
-Measured (100 steps, 1 thread, ~75 s of training at ~42 samples/s on a shared 2-core machine; untrained: mean R@5
-0.262 over the 16 sets, 0.117 over the 6 caption↔image sets; the loss sits at chance, ln 32 = 3.47, for ~40 steps):
-    seed   all 16 sets   caption↔image   last-5 loss
-    0      0.369         0.433           1.67        (the seed this test uses)
-    1      0.338         0.350           1.63
-    2      0.431         0.517           1.63
-    3      0.412         0.383           1.67
-At 80 steps the gain over all 16 sets was only +0.02 to +0.05, hence 100. The margins are about half the smallest
-gain measured (+0.076 all, +0.233 caption), so the test fails on a model that does not learn.
+Measured on umr-world/2 (each dataset in its own look; 100 steps, 1 thread, ~90 s of training on a shared 2-core
+machine; the loss sits at chance, ln 32 = 3.47, for ~40 steps). Mean R@5, untrained -> trained:
+    seed   all 16 sets      caption↔image    loss, steps 5-10 -> last 5
+    0      0.256 -> 0.294   0.117 -> 0.283   3.27 -> 1.72   (the seed this test uses)
+    1      0.200 -> 0.388   0.050 -> 0.350   3.33 -> 1.16
+    2      0.225 -> 0.325   0.133 -> 0.433   3.32 -> 1.17
+    3      0.244 -> 0.319   0.067 -> 0.283   3.38 -> 1.25
+At 80 steps the gain over all 16 sets was only +0.02 to +0.05 (umr-world/1), hence 100. The margins are about half
+the smallest gain measured (+0.038 all, +0.167 caption), so the test fails on a model that does not learn.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from umr.eval.mbeir import EvalOptions, evaluate
 from umr.train.trainer import TrainConfig, Trainer
 
 STEPS, BATCH = 100, 32
-ALL_MARGIN, CAPTION_MARGIN = 0.04, 0.12  # absolute R@5 gains the trained model must add
+ALL_MARGIN, CAPTION_MARGIN = 0.02, 0.08  # absolute R@5 gains the trained model must add
 
 
 def world_recall(model, world: Path) -> tuple[float, float]:

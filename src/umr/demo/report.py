@@ -67,8 +67,8 @@ def ablation_rows(summary: dict[str, Any]) -> list[list[str]]:
             rows.append(["modality bias", f"{name}: wrong-modality share of the global top-10",
                          f"{g['wrong_modality']:.1f}%"])
         if g.get("same_modality"):
-            # the global pool has 17x the local pool's candidates, rendered alike: recall falls with its size even
-            # with no modality bias; the task-modality-only run shows how much of the fall is bias
+            # the global pool has 17x the local pool's candidates: recall falls with its size even with no modality
+            # bias; the task-modality-only run shows how much of the fall is bias
             rows.append(["global pool", f"{name}: mean recall local / global / global with the task's modality only",
                          f"{ev[name]['average']:.1f} / {g['average']:.1f} / {g['same_modality']['average']:.1f}"])
     chain = [("stage:instruct", "after the instruction stage (in-batch negatives)"),

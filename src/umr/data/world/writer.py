@@ -85,12 +85,12 @@ SPLIT_SHARE = {"train": 0.5, "val": 0.1, "test": 0.4}  # of the 15,360 objects; 
 
 
 def _build_split(rng: random.Random, split: str, objects: list, size: SizeSpec, counters: dict, images: dict,
-                 meta: list, names: set) -> dict[tuple[str, int], tuple[list[Query], list[Candidate]]]:
+                 meta: list, names: set, looks: bool) -> dict[tuple[str, int], tuple[list[Query], list[Candidate]]]:
     nq, npool = size.queries[split], size.pool[split]
     sets: dict[tuple[str, int], tuple[list[Query], list[Candidate]]] = {}
     for spec in DATASETS:
         ctx = Ctx(random.Random(rng.random()), spec.name, spec.dsid, split, objects, counters, images, meta, names,
-                  frame=spec.frame)
+                  frame=spec.frame if looks else None)
         kind = spec.analogue
         if kind in ("VisualNews", "Fashion200K", "MSCOCO"):
             style = {"VisualNews": "news", "Fashion200K": "fashion", "MSCOCO": "coco"}[kind]
@@ -127,10 +127,13 @@ def _render_one(job: tuple[str, tuple, int, tuple[int, int, int] | None, int]) -
 
 
 def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, image_size: int = 112,
-                workers: int | None = None) -> dict:
+                workers: int | None = None, looks: bool = True) -> dict:
     """Generate the world into `out` (created; existing world files are overwritten). Returns world.json's dict.
 
     size: a name in SIZES, or a SizeSpec for a custom world (benchmarks).
+    looks: draw each dataset's images in its own look (DatasetSpec.frame), as M-BEIR's datasets differ. False
+    draws every image plainly, as before umr-world/2 (a base pretrained on that world does worse here:
+    umr.models.pretrained, docs/quality.md §6).
     """
     if isinstance(size, SizeSpec):
         spec, size = size, "custom"
@@ -152,7 +155,7 @@ def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, i
     names: set[str] = set()
     counts: dict[str, dict] = {}
     for split in ("train", "val", "test"):
-        sets = _build_split(rng, split, split_objects[split], spec, counters, images, meta, names)
+        sets = _build_split(rng, split, split_objects[split], spec, counters, images, meta, names, looks)
         union: list[Candidate] = []
         counts[split] = {}
         for (dataset, task), (queries, pool) in sorted(sets.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -181,7 +184,7 @@ def build_world(out: str | Path, size: str | SizeSpec = "tiny", seed: int = 0, i
     else:
         for job in jobs:
             _render_one(job)
-    manifest = {"format": "umr-world/2", "seed": seed, "size": size, "image_size": image_size,
+    manifest = {"format": "umr-world/2", "seed": seed, "size": size, "image_size": image_size, "looks": looks,
                 "datasets": [asdict(d) for d in DATASETS], "counts": counts, "images": len(jobs)}
     (out / "world.json").write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n", encoding="utf-8")
     return manifest
