@@ -36,6 +36,7 @@ def test_report_holds_tables_plots_and_example_images(demo_dir: Path) -> None:
     assert report.count("<tr><td>") >= 16 + 1 + 4  # 16 eval sets + the mean row, and the ablation rows
     for what in ("modality bias", "hard negatives", "distillation", "re-ranking"):
         assert f"<td>{what}</td>" in report
+    assert "teacher's top-1 / the student's own on the" in report  # the distillation teacher's verdict
     plots = re.findall(r"<img class=plot src='data:image/png;base64,([A-Za-z0-9+/=]+)'", report)
     assert len(plots) == 3 and all(len(p) > 1000 for p in plots)
     for png in ("recall.png", "training.png", "stages.png"):

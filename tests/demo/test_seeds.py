@@ -44,6 +44,15 @@ def test_seed_measures_reads_every_number_and_takes_effects_per_seed() -> None:
     assert m["effect:global_vs_best_baseline"] == 1.0  # 6 − max(plain 4, clip-sf 5)
 
 
+def test_seed_measures_record_the_distillation_teacher_verdict() -> None:
+    s = _summary(9.0)  # final = hard: the distill stage was skipped
+    s["models"] = {"u-marvel": {"teacher_verdicts": {"distill": {"teacher_r1": 6.5, "student_r1": 7.25,
+                                                                 "skipped": True}}}}
+    m = seed_measures(s)
+    assert m["teacher:gain"] == -0.75 and m["distill:skipped"] == 1.0 and m["effect:distill"] == 0.0
+    assert "teacher:gain" not in seed_measures(_summary(9.0))  # a run without the verdict has no such row
+
+
 def test_seed_measures_skips_keys_whose_inputs_are_missing() -> None:
     s = _summary(12.0, glob=None, rerank=False)
     del s["eval"]["stage:hard"]
@@ -88,8 +97,7 @@ def test_report_files_hold_every_seed_the_aggregate_and_labels(tmp_path: Path) -
     assert doc["seeds"] == [0, 1, 4] and set(doc["per_seed"]) == {"0", "1", "4"}
     assert doc["aggregate"]["stage:final"]["values"] == {"0": 10.0, "1": 12.0, "4": 14.0}
     text = md.read_text()
-    assert "| chain after distillation = u-marvel (local mean) (`stage:final`) | 12.0 ± 2.0 | 0: 10.0, 1: 12.0, " \
-           "4: 14.0 |  |" in text
+    assert "(`stage:final`) | 12.0 ± 2.0 | 0: 10.0, 1: 12.0, 4: 14.0 |  |" in text
     assert "hard negatives: stage hard − stage instruct (local mean)" in text
     assert "| 0.51 ± 0.09 | 0: 0.60, 1: 0.50, 4: 0.43 |" in text  # the ratio to 2 decimals: 6/10, 6/12, 6/14
     assert "positive on 3/3 seeds" in text

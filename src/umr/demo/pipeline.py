@@ -60,11 +60,12 @@ def baseline_config(name: str, spec: dict[str, Any], plan: dict[str, Any], world
 
 
 def train_staged(config: Any) -> dict[str, Any]:
-    from umr.train.stages import run_stages, stage_configs
+    from umr.train.stages import run_stages, stage_configs, teacher_verdicts
 
     final = run_stages(config, resume=True)
     stages = {Path(s.output_dir).name.split("-", 2)[-1]: s.output_dir for s in stage_configs(config)}
-    return {"final": str(final), "stages": stages, "steps": {n: _steps_done(d) for n, d in stages.items()}}
+    return {"final": str(final), "stages": stages, "steps": {n: _steps_done(d) for n, d in stages.items()},
+            "teacher_verdicts": teacher_verdicts(config)}
 
 
 def train_baseline(config: Any) -> dict[str, Any]:

@@ -77,7 +77,12 @@ def ablation_rows(summary: dict[str, Any]) -> list[list[str]]:
     for key, label in chain[:2]:
         if key in ev:
             rows.append(["hard negatives", f"mean recall {label}", f"{ev[key]['average']:.1f}"])
-    if "stage:hard" in ev:
+    verdict = summary["models"].get(MAIN, {}).get("teacher_verdicts", {}).get("distill")
+    if verdict:
+        rows.append(["distillation", f"teacher's top-1 / the student's own on the {verdict['lists']} teacher lists "
+                     f"(McNemar p); {'skipped: not better' if verdict['skipped'] else 'trained'}",
+                     f"{verdict['teacher_r1']:.1f} / {verdict['student_r1']:.1f} % (p {verdict['p']:.2f})"])
+    if "stage:hard" in ev and not (verdict or {}).get("skipped"):
         rows.append(["distillation", f"mean recall {chain[2][1]}", f"{ev[MAIN]['average']:.1f}"])
     rr = ev.get(f"{MAIN}+rerank")
     if rr:

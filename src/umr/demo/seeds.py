@@ -24,13 +24,15 @@ __all__ = ["aggregate", "label", "seed_measures", "seeds_table", "sign_note", "w
 _FIXED_LABELS = {
     "stage:instruct": "chain after the instruction stage (local mean)",
     "stage:hard": "chain after the hard-negative stage (local mean)",
-    "stage:final": f"chain after distillation = {MAIN} (local mean)",
+    "stage:final": f"chain's final model = {MAIN} (local mean; the hard stage's where distillation was skipped)",
     "r1:before": f"{MAIN} mean R@1, retrieval only",
     "r1:after": f"{MAIN} mean R@1, top N re-ranked",
     "mrr10:before": f"{MAIN} mean MRR@10, retrieval only",
     "mrr10:after": f"{MAIN} mean MRR@10, top N re-ranked",
     "effect:hard": "hard negatives: stage hard − stage instruct (local mean)",
-    "effect:distill": "distillation: stage final − stage hard (local mean)",
+    "effect:distill": "distillation: stage final − stage hard (local mean; 0 where it was skipped)",
+    "teacher:gain": "distillation teacher's top-1 − the student's own on the teacher lists (train split, points)",
+    "distill:skipped": "distillation skipped: its teacher was not better than the student (1 = skipped)",
     "effect:rerank_r1": "re-ranking: R@1 after − before",
     "effect:rerank_mrr10": "re-ranking: MRR@10 after − before",
     "effect:staged_vs_plain_local": f"staged recipe: {MAIN} − plain (local mean)",
@@ -75,6 +77,10 @@ def seed_measures(summary: dict[str, Any]) -> dict[str, float]:
             m[f"stage:{stage}"] = float(ev[f"stage:{stage}"]["average"])
     if MAIN in ev:
         m["stage:final"] = float(ev[MAIN]["average"])
+    verdict = summary.get("models", {}).get(MAIN, {}).get("teacher_verdicts", {}).get("distill")
+    if verdict:
+        m["teacher:gain"] = float(verdict["teacher_r1"]) - float(verdict["student_r1"])
+        m["distill:skipped"] = float(bool(verdict["skipped"]))
     rr = ev.get(f"{MAIN}+rerank")
     if rr and MAIN in ev:
         for field in ("r1", "mrr10"):

@@ -174,6 +174,46 @@ class DistillTrainer(Trainer):
                                loss_fn=loss_fn)
 
 
+def teacher_verdict(rows: list[DistillRow], cos: list[list[float]], alpha: float = 0.05) -> dict[str, Any]:
+    """Is the teacher better than the student it would teach, on the teacher's own lists?
+
+    Each row's top-1 by the teacher score and by the student's cosine (`cos`, the scores the lists were
+    retrieved with) is checked against the labelled positive. The test is McNemar's, exact and one-sided, on the
+    rows where exactly one of them is right: `better` when the teacher wins significantly more of them (p ≤
+    `alpha`). Distilling from a teacher that is not better can only teach the student its own ranking back,
+    plus the teacher's noise (docs/quality.md §6: a tiny re-ranker whose P(Yes) barely varies within a list).
+    """
+    from scipy.stats import binomtest
+
+    n = min(len(r.candidates) for r in rows)
+    judged = [(r, c) for r, c in zip(rows, cos, strict=True) if r.positive is not None and r.positive < n]
+    t_hit = [max(range(n), key=lambda j: r.teacher[j]) == r.positive for r, _ in judged]
+    s_hit = [max(range(n), key=lambda j: c[j]) == r.positive for r, c in judged]
+    teacher_only = sum(t and not s for t, s in zip(t_hit, s_hit, strict=True))
+    student_only = sum(s and not t for t, s in zip(t_hit, s_hit, strict=True))
+    discordant = teacher_only + student_only
+    p = binomtest(teacher_only, discordant, 0.5, alternative="greater").pvalue if discordant else 1.0
+    share = 100.0 / max(len(judged), 1)
+    return {"lists": len(judged), "top": n, "teacher_r1": round(sum(t_hit) * share, 2),
+            "student_r1": round(sum(s_hit) * share, 2), "teacher_only": teacher_only, "student_only": student_only,
+            "p": round(float(p), 6), "alpha": alpha, "better": bool(p <= alpha)}
+
+
+def teacher_file_verdict(path: str | Path, alpha: float = 0.05) -> dict[str, Any]:
+    """`teacher_verdict` of a teacher JSONL written by `build_teacher` (its rows record the student's `cos`)."""
+    path = Path(path)
+    rows = read_distill(path)
+    cos = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate((x for x in fh if x.strip()), 1):
+            obj = json.loads(line)
+            if "cos" not in obj:
+                raise UmrError(f"{path}:{lineno}: no 'cos' scores to compare the teacher with (write the file with "
+                               "umr.train.distill.build_teacher)")
+            cos.append([float(x) for x in obj["cos"]])
+    return teacher_verdict(rows, cos, alpha)
+
+
 def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: Any = None, weight: float = 1.0,
                   top: int = 50, pool: str = "local", split: str = "train", tasks: list[str] | None = None,
                   cache_dir: str | Path | None = None, batch_size: int = 16,

@@ -8,8 +8,12 @@ Options of a stage (see umr.train.stages), all reading `data` as an M-BEIR root 
     type: reranker (with `mine`)
              → a point-wise re-ranker trained from the stage's start model on the mined lists (umr.train.reranker);
                the chain's model does not change, later stages name the stage in `teacher.reranker`.
-    teacher: {top: 10, weight: 1.0, reranker: <stage name | folder | null>, pool: local, max_per_set: 50}
+    teacher: {top: 10, weight: 1.0, reranker: <stage name | folder | null>, pool: local, max_per_set: 50,
+              require_better: false}
              → OUTPUT_DIR/teacher.jsonl (fused cos + w·P(Yes) over each query's top-N) for a `type: distill` stage.
+               require_better: the stage trains only if the teacher's top-1 beats the chain's own cosine on those
+               lists (umr.train.distill.teacher_verdict); otherwise it is skipped, the chain's model unchanged,
+               and OUTPUT_DIR/teacher_verdict.json says why.
 
 Every file is resumable (mine / build_teacher skip finished queries), so a rerun of a chain picks up mid-stage.
 """
@@ -28,7 +32,8 @@ log = logging.getLogger(__name__)
 
 #: options of `mine:` that are not MineOptions fields
 _MINE_EXTRA = {"pool": "local", "max_per_set": None, "batch_size": 16}
-_TEACHER_KEYS = {"top": 10, "weight": 1.0, "reranker": None, "pool": "local", "max_per_set": 50, "batch_size": 16}
+_TEACHER_KEYS = {"top": 10, "weight": 1.0, "reranker": None, "pool": "local", "max_per_set": 50, "batch_size": 16,
+                 "require_better": False}
 
 
 def _root(stage: Any, option: str) -> Path:

@@ -15,7 +15,9 @@ With an M-BEIR root as `data`, a stage can also build its data from the model th
 (configs/world-small-u-marvel.yaml).
 
 Stage i writes OUTPUT_DIR/stage-{i}-{name}/ (its checkpoints, log and final/); a finished stage (final/ present)
-is skipped on a rerun, so `--resume` continues a chain where it stopped.
+is skipped on a rerun, so `--resume` continues a chain where it stopped. A distill stage with
+`teacher: {require_better: true}` records its teacher's verdict in teacher_verdict.json; when the teacher is no
+better than the chain's model, it trains nothing and the chain's model stays as it was (`teacher_verdicts`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,39 @@ def make_trainer(config: TrainConfig, embedder: object = None) -> Trainer:
     return Trainer(config, embedder=embedder)
 
 
+VERDICT = "teacher_verdict.json"
+
+
+def _verdict(stage_dir: str | Path) -> dict[str, Any] | None:
+    import json
+
+    path = Path(stage_dir) / VERDICT
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def teacher_verdicts(config: TrainConfig) -> dict[str, dict[str, Any]]:
+    """Stage name → the teacher verdict a `require_better` distill stage recorded (its "skipped": whether it
+    declined to train)."""
+    found = {stage_name(s): _verdict(s.output_dir) for s in stage_configs(config)}
+    return {name: v for name, v in found.items() if v is not None}
+
+
+def _skip_weak_teacher(stage: TrainConfig) -> bool:
+    """Record the teacher's verdict; True when the teacher is not better than the student (the stage skips)."""
+    import json
+
+    from umr.train.distill import teacher_file_verdict
+
+    verdict = teacher_file_verdict(stage.data)
+    verdict["skipped"] = not verdict["better"]
+    (Path(stage.output_dir) / VERDICT).write_text(json.dumps(verdict, indent=1) + "\n", encoding="utf-8")
+    if verdict["skipped"]:
+        log.warning("stage %s skipped: its teacher is not better than the student on its own lists (top-1 %.1f vs "
+                    "%.1f %%, McNemar p %.3f); the chain's model is unchanged", stage.output_dir,
+                    verdict["teacher_r1"], verdict["student_r1"], verdict["p"])
+    return bool(verdict["skipped"])
+
+
 def _finished(final: Path) -> bool:
     return any((final / marker).is_file() for marker in ("umr_recipe.json", "modules.json", "umr_reranker.json"))
 
@@ -84,6 +119,10 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
         if stage.lora is not None:
             stage.merge_at_end = True  # the next stage needs a merged base
         out = Path(stage.output_dir) / "final"
+        if resume and (_verdict(stage.output_dir) or {}).get("skipped"):
+            log.info("stage %s: skipped before (its teacher was not better), the chain's model unchanged",
+                     stage.output_dir)
+            continue
         if resume and _finished(out):
             log.info("stage %s: already finished, skipped", stage.output_dir)
         else:
@@ -94,7 +133,11 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
                 out = train_stage_reranker(stage, mine_stage_negatives(stage, embedder))
                 log.info("stage %s: re-ranker written to %s", stage.output_dir, out)
             else:
-                trainer = make_trainer(prepare_stage(stage, embedder, rerankers), embedder=embedder)
+                require_better = bool((stage.teacher or {}).get("require_better"))
+                stage = prepare_stage(stage, embedder, rerankers)
+                if require_better and _skip_weak_teacher(stage):
+                    continue
+                trainer = make_trainer(stage, embedder=embedder)
                 summary = trainer.fit(resume=resume)
                 out = trainer.save_final()
                 log.info("stage %s: %s steps, loss %s → %s, %.1f samples/s", stage.output_dir, summary["steps"],
