@@ -24,6 +24,16 @@ def shape_image(colour: str, shape: str = "circle", px: int = 112, jitter: int =
 
 
 @pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory):
+    """The offline world, size tiny, seed 0, built once per session: tests read it, none writes to it."""
+    from umr.data.world import build_world
+
+    out = tmp_path_factory.mktemp("world") / "world-tiny"
+    build_world(out, size="tiny", seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
 def tiny_gme_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
     from umr.models.tiny import build_tiny
 

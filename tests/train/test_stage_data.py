@@ -11,13 +11,9 @@ from umr.train.stages import run_stages, stage_configs
 from umr.train.trainer import TrainConfig, load_config_pairs
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from umr.data.world import build_world
-
-    out = tmp_path_factory.mktemp("world") / "tiny"
-    build_world(out, size="tiny", seed=0)
-    return out
+@pytest.fixture()
+def world(tiny_world: Path) -> Path:
+    return tiny_world
 
 
 def test_tasks_filter_keeps_only_those_sets(world: Path) -> None:

@@ -47,13 +47,9 @@ def test_teacher_equal_to_the_student_is_not_better(tmp_path: Path) -> None:
     assert verdict["p"] == 1.0 and not verdict["better"] and verdict["teacher_r1"] == verdict["student_r1"]
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from umr.data.world import build_world
-
-    out = tmp_path_factory.mktemp("world") / "tiny"
-    build_world(out, size="tiny", seed=0)
-    return out
+@pytest.fixture()
+def world(tiny_world: Path) -> Path:
+    return tiny_world
 
 
 def _chain(world: Path, model: str, out: Path) -> TrainConfig:

@@ -25,13 +25,9 @@ WORLD_TINY = sorted(p.name for p in CONFIGS.glob("world-tiny-*.yaml"))
 END_TO_END = "world-tiny-u-marvel.yaml"  # the only chain with every kind of stage
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from umr.data.world import build_world
-
-    out = tmp_path_factory.mktemp("world") / "world-tiny"
-    build_world(out, size="tiny", seed=0)
-    return out
+@pytest.fixture()
+def world(tiny_world: Path) -> Path:
+    return tiny_world
 
 
 def smoke_config(raw: dict, world: Path, out: Path) -> dict:

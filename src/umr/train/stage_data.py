@@ -12,8 +12,8 @@ Options of a stage (see umr.train.stages), all reading `data` as an M-BEIR root 
               require_better: false}
              → OUTPUT_DIR/teacher.jsonl (fused cos + w·P(Yes) over each query's top-N) for a `type: distill` stage.
                require_better: the stage trains only if the teacher's top-1 beats the chain's own cosine on those
-               lists (umr.train.distill.teacher_verdict); otherwise it is skipped, the chain's model unchanged,
-               and OUTPUT_DIR/teacher_verdict.json says why.
+               lists significantly (McNemar, p <= 0.05: umr.train.distill.teacher_verdict); otherwise it is
+               skipped, the chain's model unchanged, and OUTPUT_DIR/teacher_verdict.json says why.
 
 Every file is resumable (mine / build_teacher skip finished queries), so a rerun of a chain picks up mid-stage.
 """
