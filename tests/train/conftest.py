@@ -24,7 +24,7 @@ def shape_image(colour: str, shape: str = "circle", px: int = 112, jitter: int =
 
 
 @pytest.fixture(scope="session")
-def tiny_world(tmp_path_factory: pytest.TempPathFactory):
+def world(tmp_path_factory: pytest.TempPathFactory):
     """The offline world, size tiny, seed 0, built once per session: tests read it, none writes to it."""
     from umr.data.world import build_world
 

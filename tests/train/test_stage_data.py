@@ -11,11 +11,6 @@ from umr.train.stages import run_stages, stage_configs
 from umr.train.trainer import TrainConfig, load_config_pairs
 
 
-@pytest.fixture()
-def world(tiny_world: Path) -> Path:
-    return tiny_world
-
-
 def test_tasks_filter_keeps_only_those_sets(world: Path) -> None:
     text = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"]))
     both = load_config_pairs(TrainConfig(data=str(world), tasks=["task0", "task3"]))

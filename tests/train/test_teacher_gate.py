@@ -14,26 +14,25 @@ from umr.train.stages import run_stages, teacher_verdicts
 from umr.train.trainer import TrainConfig
 
 
-def _row(i: int, teacher: list[float], positive: int = 0) -> DistillRow:
+def _row(i: int, teacher: list[float], cos: list[float], positive: int = 0) -> DistillRow:
     cands = [Item(text=f"c{i}-{j}") for j in range(len(teacher))]
-    return DistillRow(str(i), Item(text=f"q{i}"), cands, teacher, positive)
+    return DistillRow(str(i), Item(text=f"q{i}"), cands, teacher, positive, cos)
 
 
 def test_verdict_counts_the_rows_where_only_one_side_is_right() -> None:
     right, wrong = [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]
     # 12 lists only the teacher gets right, 1 only the student, 5 both, 2 neither
     pairs = [(right, wrong)] * 12 + [(wrong, right)] + [(right, right)] * 5 + [(wrong, wrong)] * 2
-    rows = [_row(i, t) for i, (t, _) in enumerate(pairs)]
-    verdict = teacher_verdict(rows, [c for _, c in pairs])
+    verdict = teacher_verdict([_row(i, t, c) for i, (t, c) in enumerate(pairs)])
     assert (verdict["teacher_only"], verdict["student_only"], verdict["lists"]) == (12, 1, 20)
     assert verdict["teacher_r1"] == 85.0 and verdict["student_r1"] == 30.0
     assert verdict["p"] == pytest.approx(14 / 2**13, rel=1e-4)  # P(X ≥ 12), X ~ Bin(13, ½)
     assert verdict["better"]
     # the same lists with the sides swapped: the teacher is worse; and 6 wins of 11 are not significant
-    swapped = teacher_verdict([_row(i, c) for i, (_, c) in enumerate(pairs)], [t for t, _ in pairs])
+    swapped = teacher_verdict([_row(i, c, t) for i, (t, c) in enumerate(pairs)])
     assert swapped["teacher_only"] == 1 and not swapped["better"]
     close = [(right, wrong)] * 6 + [(wrong, right)] * 5
-    assert not teacher_verdict([_row(i, t) for i, (t, _) in enumerate(close)], [c for _, c in close])["better"]
+    assert not teacher_verdict([_row(i, t, c) for i, (t, c) in enumerate(close)])["better"]
 
 
 def test_teacher_equal_to_the_student_is_not_better(tmp_path: Path) -> None:
@@ -47,9 +46,12 @@ def test_teacher_equal_to_the_student_is_not_better(tmp_path: Path) -> None:
     assert verdict["p"] == 1.0 and not verdict["better"] and verdict["teacher_r1"] == verdict["student_r1"]
 
 
-@pytest.fixture()
-def world(tiny_world: Path) -> Path:
-    return tiny_world
+def test_a_teacher_file_without_the_students_cosines_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "teacher.jsonl"
+    path.write_text(json.dumps({"qid": "q7", "query": {"text": "q"}, "candidates": [{"text": "a"}, {"text": "b"}],
+                                "teacher": [0.9, 0.1], "positive": 0}) + "\n")
+    with pytest.raises(ValueError, match="teacher row q7: no 'cos' scores"):
+        teacher_file_verdict(path)
 
 
 def _chain(world: Path, model: str, out: Path) -> TrainConfig:

@@ -25,11 +25,6 @@ WORLD_TINY = sorted(p.name for p in CONFIGS.glob("world-tiny-*.yaml"))
 END_TO_END = "world-tiny-u-marvel.yaml"  # the only chain with every kind of stage
 
 
-@pytest.fixture()
-def world(tiny_world: Path) -> Path:
-    return tiny_world
-
-
 def smoke_config(raw: dict, world: Path, out: Path) -> dict:
     """The shipped config pointed at `world` and `out`, one step per stage; stages that mine or build teacher lists
     do it on the 3 caption→image sets (task0), 4 queries a set (12 rows: one batch of 8): short pool embedding."""

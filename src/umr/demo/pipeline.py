@@ -314,3 +314,8 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
     console.print(f"report: [bold]{summary['report']}[/]  (self-contained HTML; plots as PNG beside it)")
     console.print(f"browse it: umr serve --index {index['path']} --model {index['model']}  then open "
                   "http://127.0.0.1:8000")
+
+
+def distill_verdict(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The teacher verdict the chain's distill stage recorded (umr.train.stages), or None: no check ran."""
+    return summary.get("models", {}).get(MAIN, {}).get("teacher_verdicts", {}).get("distill")

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt
 
-from umr.demo.pipeline import MAIN, model_columns
+from umr.demo.pipeline import MAIN, distill_verdict, model_columns
 from umr.train.run_log import read_log
 
 CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -77,7 +77,7 @@ def ablation_rows(summary: dict[str, Any]) -> list[list[str]]:
     for key, label in chain[:2]:
         if key in ev:
             rows.append(["hard negatives", f"mean recall {label}", f"{ev[key]['average']:.1f}"])
-    verdict = summary["models"].get(MAIN, {}).get("teacher_verdicts", {}).get("distill")
+    verdict = distill_verdict(summary)
     if verdict:
         rows.append(["distillation", f"teacher's top-1 / the student's own on the {verdict['lists']} teacher lists "
                      f"(McNemar p); {'skipped: not better' if verdict['skipped'] else 'trained'}",

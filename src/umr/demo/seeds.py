@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.table import Table
 
-from umr.demo.pipeline import MAIN, model_columns
+from umr.demo.pipeline import MAIN, distill_verdict, model_columns
 from umr.eval.spread import aggregate, sign_note
 
 __all__ = ["aggregate", "label", "seed_measures", "seeds_table", "sign_note", "write_seeds_report"]
@@ -77,7 +77,7 @@ def seed_measures(summary: dict[str, Any]) -> dict[str, float]:
             m[f"stage:{stage}"] = float(ev[f"stage:{stage}"]["average"])
     if MAIN in ev:
         m["stage:final"] = float(ev[MAIN]["average"])
-    verdict = summary.get("models", {}).get(MAIN, {}).get("teacher_verdicts", {}).get("distill")
+    verdict = distill_verdict(summary)
     if verdict:
         m["teacher:gain"] = float(verdict["teacher_r1"]) - float(verdict["student_r1"])
         m["distill:skipped"] = float(bool(verdict["skipped"]))

@@ -86,6 +86,7 @@ class DistillRow:
     candidates: list[Item]
     teacher: list[float]
     positive: int | None = None  # index of the labelled positive in `candidates` (None: not recorded)
+    cos: list[float] | None = None  # the student's cosines the list was retrieved with (None: not recorded)
 
 
 @dataclass
@@ -112,7 +113,8 @@ def read_distill(path: str | Path) -> list[DistillRow]:
             rows.append(DistillRow(str(obj.get("qid", lineno)), item_from_json(obj["query"], path.parent, where),
                                    [item_from_json(c, path.parent, where) for c in obj["candidates"]],
                                    [float(x) for x in obj["teacher"]],
-                                   None if obj.get("positive") is None else int(obj["positive"])))
+                                   None if obj.get("positive") is None else int(obj["positive"]),
+                                   None if obj.get("cos") is None else [float(x) for x in obj["cos"]]))
     if not rows:
         raise UmrError(f"{path}: no distillation rows")
     return rows
@@ -174,10 +176,10 @@ class DistillTrainer(Trainer):
                                loss_fn=loss_fn)
 
 
-def teacher_verdict(rows: list[DistillRow], cos: list[list[float]], alpha: float = 0.05) -> dict[str, Any]:
+def teacher_verdict(rows: list[DistillRow], alpha: float = 0.05) -> dict[str, Any]:
     """Is the teacher better than the student it would teach, on the teacher's own lists?
 
-    Each row's top-1 by the teacher score and by the student's cosine (`cos`, the scores the lists were
+    Each row's top-1 by the teacher score and by the student's cosine (`DistillRow.cos`, the scores the list was
     retrieved with) is checked against the labelled positive. The test is McNemar's, exact and one-sided, on the
     rows where exactly one of them is right: `better` when the teacher wins significantly more of them (p ≤
     `alpha`). Distilling from a teacher that is not better can only teach the student its own ranking back,
@@ -185,10 +187,14 @@ def teacher_verdict(rows: list[DistillRow], cos: list[list[float]], alpha: float
     """
     from scipy.stats import binomtest
 
+    missing = next((r.qid for r in rows if r.cos is None), None)
+    if missing is not None:
+        raise UmrError(f"teacher row {missing}: no 'cos' scores to compare the teacher with (write the file with "
+                       "umr.train.distill.build_teacher)")
     n = min(len(r.candidates) for r in rows)
-    judged = [(r, c) for r, c in zip(rows, cos, strict=True) if r.positive is not None and r.positive < n]
-    t_hit = [max(range(n), key=lambda j: r.teacher[j]) == r.positive for r, _ in judged]
-    s_hit = [max(range(n), key=lambda j: c[j]) == r.positive for r, c in judged]
+    judged = [r for r in rows if r.positive is not None and r.positive < n]
+    t_hit = [max(range(n), key=lambda j: r.teacher[j]) == r.positive for r in judged]
+    s_hit = [max(range(n), key=lambda j: r.cos[j]) == r.positive for r in judged]
     teacher_only = sum(t and not s for t, s in zip(t_hit, s_hit, strict=True))
     student_only = sum(s and not t for t, s in zip(t_hit, s_hit, strict=True))
     discordant = teacher_only + student_only
@@ -201,17 +207,7 @@ def teacher_verdict(rows: list[DistillRow], cos: list[list[float]], alpha: float
 
 def teacher_file_verdict(path: str | Path, alpha: float = 0.05) -> dict[str, Any]:
     """`teacher_verdict` of a teacher JSONL written by `build_teacher` (its rows record the student's `cos`)."""
-    path = Path(path)
-    rows = read_distill(path)
-    cos = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate((x for x in fh if x.strip()), 1):
-            obj = json.loads(line)
-            if "cos" not in obj:
-                raise UmrError(f"{path}:{lineno}: no 'cos' scores to compare the teacher with (write the file with "
-                               "umr.train.distill.build_teacher)")
-            cos.append([float(x) for x in obj["cos"]])
-    return teacher_verdict(rows, cos, alpha)
+    return teacher_verdict(read_distill(path), alpha)
 
 
 def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: Any = None, weight: float = 1.0,

@@ -22,6 +22,7 @@ better than the chain's model, it trains nothing and the chain's model stays as 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,6 @@ VERDICT = "teacher_verdict.json"
 
 
 def _verdict(stage_dir: str | Path) -> dict[str, Any] | None:
-    import json
-
     path = Path(stage_dir) / VERDICT
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
@@ -87,8 +86,6 @@ def teacher_verdicts(config: TrainConfig) -> dict[str, dict[str, Any]]:
 
 def _skip_weak_teacher(stage: TrainConfig) -> bool:
     """Record the teacher's verdict; True when the teacher is not better than the student (the stage skips)."""
-    import json
-
     from umr.train.distill import teacher_file_verdict
 
     verdict = teacher_file_verdict(stage.data)
