@@ -25,13 +25,23 @@ def iter_jsonl(path: str | Path, error: type[FileLineError] = FileLineError) -> 
     Lines are decoded one at a time (not the file as a whole) so that a byte that is not UTF-8 is reported on
     its own line; a UTF-8 byte-order mark on the first line is ignored.
     """
+    for lineno, _, obj in iter_jsonl_at(path, error):
+        yield lineno, obj
+
+
+def iter_jsonl_at(path: str | Path, error: type[FileLineError] = FileLineError,
+                  ) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """`iter_jsonl` with each line's byte offset: (line number, offset, object), so a reader can keep offsets
+    instead of objects and seek back to a line later (`umr.data.pool_columns`)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise error(path, None, "is a directory; give a JSONL file (one JSON object a line)")
+    offset = 0
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, 1):
+            at, offset = offset, offset + len(raw)
             try:
                 line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as exc:
@@ -47,4 +57,4 @@ def iter_jsonl(path: str | Path, error: type[FileLineError] = FileLineError) -> 
                 raise error(path, lineno, "JSON nested too deeply; fix or remove the line") from exc
             if not isinstance(obj, dict):
                 raise error(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+            yield lineno, at, obj

@@ -75,3 +75,20 @@ class WrongDimEmbedder(HashEmbedder):
 
     def encode(self, items: Any, **kw: Any) -> np.ndarray:
         return super().encode(items, **kw)[:, :16]
+
+
+class RankCrashHashEmbedder(HashEmbedder):
+    """HashEmbedder whose process dies (os._exit, as a SIGKILL would) on its UMR_TEST_CRASH_BATCH-th batch when it
+    is rank UMR_TEST_CRASH_RANK: a rank lost mid-job. Same vectors and description as HashEmbedder, so a rerun
+    with HashEmbedder resumes the same cache."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches = 0
+
+    def forward(self, batch: list[Item]) -> torch.Tensor:
+        self.batches += 1
+        if (os.environ.get("RANK", "0") == os.environ.get("UMR_TEST_CRASH_RANK")
+                and self.batches >= int(os.environ.get("UMR_TEST_CRASH_BATCH", "1"))):
+            os._exit(9)
+        return super().forward(batch)

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from umr.mine.job import mine
     from umr.mine.negatives import MineOptions
     from umr.models.registry import load_embedder
+    from umr.runtime.distributed import dist_info, rank_device
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if not args.data.is_dir():
@@ -58,10 +59,12 @@ def run(args: argparse.Namespace) -> int:
     opts = MineOptions(top=args.top, take=args.take, fn_ratio=args.fn_filter, fn_skip=args.fn_skip,
                        modality_aware=args.modality_aware,
                        wrong_quota=args.wrong_quota, strategy=args.strategy, seed=args.seed)
-    embedder = load_embedder(args.model, data_root=args.data, device=args.device)
+    embedder = load_embedder(args.model, data_root=args.data, device=rank_device(args.device))
     cache = args.cache or args.out.with_name(args.out.name + ".cache")
     summary = mine(embedder, args.data, args.out, pool=args.pool, split=args.split, tasks=args.tasks, opts=opts,
                    cache_dir=cache, batch_size=args.batch_size, instructions=not args.no_instructions)
+    if not dist_info().is_main:  # rank 0 searched and wrote the file; this rank embedded its shards
+        return 0
     s = summary.to_dict()
     print(f"mined {s['written']} queries ({s['resumed']} already done), {s['negatives']} negatives, "
           f"wrong-modality share {s['wrong_modality_share']:.3f}")

@@ -34,7 +34,7 @@ from typing import Any
 from umr.errors import UmrError
 from umr.items import Item
 from umr.jsonl import FileLineError
-from umr.jsonl import iter_jsonl as _iter_jsonl
+from umr.jsonl import iter_jsonl_at as _iter_jsonl_at
 
 #: M-BEIR task id → (query modality, candidate modality). Task 5 (image → image,text) is unused by M-BEIR.
 TASKS: dict[int, tuple[str, str]] = {
@@ -151,7 +151,8 @@ def _item(ident: str, modality: str, txt: str | None, img_path: str | None, root
 # -- reading ------------------------------------------------------------------------------------------------
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for each non-blank line; malformed JSON raises MBEIRFormatError naming file and line."""
-    return _iter_jsonl(path, MBEIRFormatError)
+    for lineno, _, obj in _iter_jsonl_at(path, MBEIRFormatError):
+        yield lineno, obj
 
 
 def _check_id(path: Path, lineno: int, value: Any, key: str) -> str:
@@ -183,16 +184,25 @@ def _entries(path: Path, id_key: str, part_keys: tuple[str, str, str], root: str
     """(line, object, id, modality, txt, img) per line, with the id, duplicates and modality parts checked.
 
     duplicates=True allows repeated ids (UniIR's up-sampled union training file repeats queries on purpose)."""
+    for lineno, _, obj, ident, modality, txt, img in entries_at(path, id_key, part_keys, root, check_images,
+                                                                duplicates):
+        yield lineno, obj, ident, modality, txt, img
+
+
+def entries_at(path: Path, id_key: str, part_keys: tuple[str, str, str], root: str | Path | None,
+               check_images: bool, duplicates: bool = False,
+               ) -> Iterator[tuple[int, int, dict[str, Any], str, str, Any, Any]]:
+    """`_entries` with each line's byte offset second: (line, offset, object, id, modality, txt, img)."""
     root_p = Path(root) if root is not None else None
     seen: dict[str, int] = {}
-    for lineno, obj in iter_jsonl(path):
+    for lineno, offset, obj in _iter_jsonl_at(path, MBEIRFormatError):
         ident = _check_id(path, lineno, obj.get(id_key), id_key)
         if ident in seen and not duplicates:
             raise MBEIRFormatError(path, lineno, f"duplicate {id_key} {ident!r} (first on line {seen[ident]})")
         seen[ident] = lineno
         modality, txt, img = (obj.get(k) for k in part_keys)
         _check_parts(path, lineno, ident, modality, txt, img, root_p, check_images)
-        yield lineno, obj, ident, modality, txt, img
+        yield lineno, offset, obj, ident, modality, txt, img
 
 
 def read_pool(path: str | Path, root: str | Path | None = None, check_images: bool = True) -> list[Candidate]:

@@ -41,22 +41,21 @@ from umr.data.mbeir_sets import (
     global_pool_file,
     instruction_table,
     load_eval_set,
-    load_pool,
 )
+from umr.data.pool_columns import PoolColumns
 from umr.errors import UmrError
-from umr.eval.bias import wrong_modality_share
-from umr.eval.metrics import DEFAULT_KS, Metrics, QueryResult, aggregate, positive_ranks
+from umr.eval.metrics import Metrics
+from umr.eval.options import POOLS, EvalOptions
+from umr.eval.scoring import pool_order_ranks, score_set, search_depth
 from umr.items import Item
 from umr.models.base import Embedder
-from umr.retrieval import (
-    PoolView,
-    QuerySide,
-    embed_items,
-    exact_scores,
-    file_fingerprint,
-    load_pool_view,
-    query_instruction,
-)
+from umr.pool_view import PoolView
+from umr.retrieval import QuerySide, embed_items, file_fingerprint, load_pool_view, query_instruction
+from umr.runtime.distributed import dist_info
+from umr.runtime.memory import check_memory, search_memory
+
+__all__ = ["MBEIR_16", "POOLS", "EvalOptions", "EvalReport", "SetResult", "evaluate", "headline_k",
+           "pool_order_ranks"]
 
 #: The 16 eval sets of M-BEIR, in the order of the UniIR paper's tables.
 MBEIR_16 = ("visualnews_task0", "mscoco_task0", "fashion200k_task0", "webqa_task1", "edis_task2", "webqa_task2",
@@ -64,35 +63,6 @@ MBEIR_16 = ("visualnews_task0", "mscoco_task0", "fashion200k_task0", "webqa_task
             "fashioniq_task7", "cirr_task7", "oven_task8", "infoseek_task8")
 #: M-BEIR reports R@10 for the fashion sets (their captions are ambiguous) and R@5 elsewhere.
 HEADLINE_K = {"fashion200k": 10, "fashioniq": 10}
-
-
-POOLS = ("local", "global", "global-modality")
-
-
-@dataclass
-class EvalOptions:
-    """Settings of one evaluation run."""
-
-    pool: str = "local"  # "local": each set against its own pool; "global": every set against the union pool;
-    # "global-modality": the union pool's candidates of the task's modality only — what the global pool costs
-    # by its size alone, with no room for modality bias (global-modality minus global = the bias' cost)
-    split: str = "test"  # which query/qrels split to evaluate
-    tasks: list[str] | None = None  # filter: set names, datasets, "task7" or "7"; None = all sets
-    ks: tuple[int, ...] = DEFAULT_KS  # recall cut-offs
-    instructions: bool = True  # prepend the TSV's task instruction to queries (every reference recipe does)
-    batch_size: int = 16  # items per forward pass (tiny models on CPU: 16 beats 64, less padding)
-    cache_dir: Path | None = None  # embedding cache root; None = no cache
-    check_images: bool = True  # stat every image path while loading (catches a partial download early)
-    strict: bool = True  # unknown same-dataset dids are errors (False: counted as absent positives)
-    bias_k: int = 10  # top-k used by the modality-bias share
-    show_progress: bool = False
-    rerank: int = 0  # re-score each query's top-N with an MLLM re-ranker (0 = off); needs evaluate(reranker=…)
-    fuse_weight: float = 1.0  # re-ranked score = cos + fuse_weight · P(Yes) (umr.rerank.fusion)
-    # local pools: take their vectors from the split's global pool (their union) instead of embedding each one;
-    # with a cache_dir shared with a global run, local pools then cost nothing to embed
-    local_from_global: bool = False
-    ties: str = "pool-order"  # "pool-order": the earlier pool candidate wins a tie; or "pessimistic"
-    format_text: bool = False  # UniIR's text normalisation of queries and candidates (umr.data.mbeir.format_text)
 
 
 @dataclass
@@ -164,78 +134,24 @@ def headline_k(root: Path, dataset: str) -> int:
 
 def _embed_options(opts: EvalOptions) -> dict[str, Any]:
     """`umr.retrieval.embed_items`' keyword options from an eval run's."""
-    return {"cache_dir": opts.cache_dir, "batch_size": opts.batch_size, "show_progress": opts.show_progress}
+    return {"cache_dir": opts.cache_dir, "batch_size": opts.batch_size, "show_progress": opts.show_progress,
+            "store_dtype": opts.store_dtype, "shard_size": opts.shard_size}
 
 
-def pool_order_ranks(top: np.ndarray, top_scores: np.ndarray, pos_rows: np.ndarray,
-                     pos_scores: np.ndarray) -> list[int]:
-    """1-based ranks of a query's positives under the pool-order rule: a stable sort on descending score.
+@dataclass
+class _Set:
+    """One eval set ready to score: its pool, queries, their items and vectors."""
 
-    top / top_scores: the retrieved pool rows and their scores (any order); pos_rows / pos_scores: every positive
-    in the pool. A positive that was not retrieved ranks after the list (exact for k ≤ len(list)), positives
-    among themselves by (score, row).
-    """
-    order = np.lexsort((top, -top_scores))
-    place = {int(r): i + 1 for i, r in enumerate(top[order])}
-    ranks = sorted(place[int(r)] for r in pos_rows if int(r) in place)
-    rest = sorted((-float(s), int(r)) for r, s in zip(pos_rows, pos_scores) if int(r) not in place)
-    return ranks + [len(top) + 1 + j for j in range(len(rest))]
+    ref: EvalSetRef
+    pool: PoolView
+    es: EvalSet
+    items: list[Item]
+    q_emb: np.ndarray
 
 
-def _with_boundary_ties(pool: PoolView, q: np.ndarray, top: np.ndarray, top_scores: np.ndarray,
-                        pos_scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The retrieved list plus every pool row tied with its last score, when a positive has that score.
-
-    The search's top-k already holds the tied candidates the pool-order rule puts first; the pessimistic rule, and
-    a positive's rank among those cut off, need all of them. Rare: only such queries pay a pass over the pool."""
-    if not len(top) or len(top) == len(pool) or not np.any(pos_scores == top_scores.min()):
-        return top, top_scores
-    rows = np.union1d(top, pool.rows_from(q, float(top_scores.min())))
-    return rows, exact_scores(pool.emb, rows, q)
-
-
-def _score_set(es: EvalSet, q_emb: np.ndarray, pool: PoolView, opts: EvalOptions, rerank_fn: Any = None,
-               prefetch: Any = None) -> tuple[Metrics, Metrics | None, list[float] | None]:
-    """Metrics under opts.ties, the other rule's metrics when they differ, the modality-bias shares (global).
-
-    rerank_fn(query index, pool rows) → P(Yes) per row: re-order each query's top-N (opts.rerank) by fusion;
-    prefetch(every query's retrieved rows), when given, is called once before, so rerank_fn can look scores up."""
-    if opts.ties not in ("pool-order", "pessimistic"):
-        raise UmrError(f"ties must be 'pool-order' or 'pessimistic', got {opts.ties!r}")
-    k = min(max(*opts.ks, opts.bias_k, opts.rerank if rerank_fn else 0), len(pool))
-    scores, idx = pool.search(q_emb, k)  # ordered by the tie rule: score, then pool order
-    if prefetch is not None and rerank_fn is not None and opts.rerank > 0:
-        prefetch(list(idx))
-    results, others, tops = [], [], []
-    for qi, q in enumerate(es.queries):
-        top, top_scores = idx[qi], scores[qi]
-        tops.append(top)
-        pos = list(dict.fromkeys(es.positives[q.qid]))
-        pos_rows = np.array([pool.row[d] for d in pos if d in pool.row], dtype=np.int64)
-        if rerank_fn is not None and opts.rerank > 0:
-            from umr.rerank.fusion import rerank_list
-
-            top, _ = rerank_list(top, top_scores, lambda rows, qi=qi: rerank_fn(qi, rows), opts.rerank,
-                                 opts.fuse_weight)
-            tops[-1] = top
-            # ranks are positions in the fused list; positives it missed rank after it (exact for k ≤ len(top))
-            hit = [i + 1 for i, row in enumerate(top) if row in set(pos_rows.tolist())]
-            ranks = hit + [len(top) + 1 + j for j in range(len(pos_rows) - len(hit))]
-            results.append(QueryResult(q.qid, ranks, len(pos)))
-            others.append(results[-1])
-            continue
-        pos_scores = exact_scores(pool.emb, pos_rows, q_emb[qi])
-        top, top_scores = _with_boundary_ties(pool, q_emb[qi], top, top_scores, pos_scores)
-        by_order = QueryResult(q.qid, pool_order_ranks(top, top_scores, pos_rows, pos_scores), len(pos))
-        pessimistic = QueryResult(q.qid, positive_ranks(top_scores, np.isin(top, pos_rows), pos_scores), len(pos))
-        chosen, other = (by_order, pessimistic) if opts.ties == "pool-order" else (pessimistic, by_order)
-        results.append(chosen)
-        others.append(other)
-    metrics, alt = aggregate(results, opts.ks), aggregate(others, opts.ks)
-    alt = None if alt == metrics else alt
-    if opts.pool != "global":  # (global-modality holds the task's modality only: no bias to measure)
-        return metrics, alt, None
-    return metrics, alt, [wrong_modality_share(tops, pool.modality, es.cand_modality, k) for k in (opts.bias_k, 1)]
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
 def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = None,
@@ -244,6 +160,10 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
 
     With `reranker` (umr.rerank.Reranker) and opts.rerank = N, each query's top-N is re-ordered by
     cos + opts.fuse_weight · P(Yes).
+
+    Order of work: every pool and every set's queries are embedded first (under torchrun every rank embeds its
+    shards of each through the cache, `umr.retrieval`), then rank 0 alone searches and scores: in a global-pool
+    run every set's queries go through one pass over the pool. The other ranks return a report with no results.
     """
     opts = opts or EvalOptions()
     if opts.pool not in POOLS:
@@ -253,42 +173,52 @@ def evaluate(embedder: Embedder, data: str | Path, opts: EvalOptions | None = No
     timings = {"embed_pool_s": 0.0, "embed_queries_s": 0.0, "search_s": 0.0}
     refs = find_eval_sets(root, opts.split, opts.tasks)
     table = instruction_table(root) if opts.instructions else {}
-    cand_side = embedder
+    device = opts.search_device or _default_device()
+    n_queries = sum(_count_lines(r.query_file) for r in refs) if opts.check_memory else 0
 
     def build_pool(path: Path, label: str) -> PoolView:
         t0 = time.perf_counter()
-        view = load_pool_view(cand_side, path, root, label, check_images=opts.check_images,
-                              format_text=opts.format_text, **_embed_options(opts))
+        cols = PoolColumns.read(path, root, check_images=opts.check_images)
+        if opts.check_memory:
+            k = search_depth(opts, len(cols), reranker is not None) + 1
+            plan = search_memory(len(cols), n_queries, embedder.dim, opts.store_dtype, k)
+            check_memory(plan, f"searching {path.name}")
+        view = load_pool_view(embedder, path, root, label, format_text=opts.format_text,
+                              device=device, kernel=opts.search_kernel, columns=cols, **_embed_options(opts))
         timings["embed_pool_s"] += time.perf_counter() - t0
         return view
 
     union = build_pool(global_pool_file(root, opts.split), f"pool-global-{opts.split}") \
         if opts.pool != "local" or opts.local_from_global else None
     by_modality: dict[str, PoolView] = {}
-    results = []
+    sets = []
     for ref in refs:
         if opts.pool == "global":
             pool = union
         elif opts.pool == "global-modality":
             cmod = TASKS[ref.task_id][1]
-            if cmod not in by_modality:
-                keep = {d: c for d, c in zip(union.dids, union.cands) if c.modality == cmod}
-                by_modality[cmod] = union.sub_view(keep, global_pool_file(root, opts.split))
-            pool = by_modality[cmod]
+            pool = by_modality.setdefault(cmod, union.with_modality(cmod))
         elif union is not None:
-            pool = union.sub_view(load_pool(ref.local_pool_file, root, check_images=opts.check_images),
+            pool = union.sub_view(PoolColumns.read(ref.local_pool_file, root, check_images=opts.check_images),
                                   ref.local_pool_file)
         else:
             pool = build_pool(ref.local_pool_file, f"pool-{ref.local_pool_file.stem}")
-        results.append(_run_set(embedder, root, ref, pool, table, opts, timings, reranker))
+        sets.append(_embed_queries(embedder, root, ref, pool, table, opts, timings))
+    results = _score(sets, root, opts, timings, reranker) if dist_info().is_main else []
     timings["total_s"] = time.perf_counter() - t_start
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()}
     return EvalReport(model=embedder.describe(), data=str(root), options=options, results=results,
                       timings={k: round(v, 3) for k, v in timings.items()})
 
 
-def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, table: dict, opts: EvalOptions,
-             timings: dict[str, float], reranker: Any = None) -> SetResult:
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _embed_queries(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, table: dict,
+                   opts: EvalOptions, timings: dict[str, float]) -> _Set:
     es = load_eval_set(ref, pool.row, check_images=opts.check_images, strict=opts.strict)
     cmod = TASKS[ref.task_id][1]
     items = [q.to_item(root, query_instruction(q, table, cmod) if opts.instructions else None,
@@ -298,11 +228,41 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, ta
            **({"format_text": True} if opts.format_text else {})}
     q_emb = embed_items(QuerySide(embedder), items, f"queries-{ref.name}-{ref.split}", key, **_embed_options(opts))
     timings["embed_queries_s"] += time.perf_counter() - t0
+    return _Set(ref, pool, es, items, np.asarray(q_emb, dtype=np.float32))
+
+
+def _score(sets: list[_Set], root: Path, opts: EvalOptions, timings: dict[str, float],
+           reranker: Any) -> list[SetResult]:
     t0 = time.perf_counter()
+    found: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if opts.pool == "global" and sets:  # one pass over the pool for every set's queries
+        pool = sets[0].pool
+        depth = search_depth(opts, len(pool), reranker is not None and opts.rerank > 0)
+        scores, rows = pool.search(np.concatenate([s.q_emb for s in sets]), depth,
+                                   progress=_search_bar(len(pool), opts.show_progress))
+        at = np.cumsum([0] + [len(s.q_emb) for s in sets])
+        found = {i: (scores[at[i]:at[i + 1]], rows[at[i]:at[i + 1]]) for i in range(len(sets))}
+    timings["search_s"] += time.perf_counter() - t0
+    return [_score_one(s, root, opts, timings, reranker, found.get(i)) for i, s in enumerate(sets)]
+
+
+def _search_bar(n: int, show: bool) -> Any:
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n, desc="searching the pool", unit="cand", unit_scale=True)
+    return bar.update
+
+
+def _score_one(s: _Set, root: Path, opts: EvalOptions, timings: dict[str, float], reranker: Any,
+               found: tuple[np.ndarray, np.ndarray] | None) -> SetResult:
+    t0 = time.perf_counter()
+    pool, items, ref = s.pool, s.items, s.ref
     rerank_fn = prefetch = None
     if reranker is not None and opts.rerank > 0:
         def cand(r: int) -> Item:
-            return pool.cands[r].to_item(root, formatted=opts.format_text)
+            return pool.cols.candidate(r).to_item(root, formatted=opts.format_text)
 
         def rerank_fn(qi: int, rows: np.ndarray) -> np.ndarray:
             return reranker.score(items[qi], [cand(int(r)) for r in rows])
@@ -318,7 +278,7 @@ def _run_set(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, ta
 
             def rerank_fn(qi: int, rows: np.ndarray) -> np.ndarray:
                 return np.array([scored[(qi, int(r))] for r in rows], dtype=np.float32)
-    metrics, alt, bias = _score_set(es, q_emb, pool, opts, rerank_fn, prefetch)
+    metrics, alt, bias = score_set(s.es, s.q_emb, pool, opts, rerank_fn, prefetch, found)
     timings["search_s"] += time.perf_counter() - t0
     return SetResult(name=ref.name, dataset=ref.dataset, task_id=ref.task_id, pool=opts.pool, n_pool=len(pool),
                      metrics=metrics, headline_k=headline_k(root, ref.dataset),

@@ -7,7 +7,12 @@ A job directory:
     ids.jsonl                       one line per item in corpus order: id, modality, text, image (index metadata)
     shards/000000000-000001000.npy  embeddings of items [0, 1000): float32 [rows, dim]
     shards/000000000-000001000.json its done record: rows, dim, sha256 of the .npy, the rank that wrote it
-    embeddings.npy                  every shard merged in order, float32 [N, dim] (once all shards are done)
+    embeddings.npy                  every shard merged in order, [N, dim] (once all shards are done)
+
+Vectors are float32, or float16 with `store_dtype="float16"` (UniIR's choice for its M-BEIR embeddings: half the
+disk and RAM; the manifest's "dtype" says which, and a store without one is float32). `items` may be any
+Sequence (`umr.data.pool_columns.PoolItems` makes a 5.6M-candidate pool's Items one shard at a time): the job
+reads it a chunk at a time to fingerprint the corpus and write ids.jsonl, so no list of every item is held.
 
 Every file is written to a temp name and `os.replace`d, and a shard's record is written only after its data,
 so a SIGKILL at any instant leaves finished shards intact and at worst re-embeds the one in flight. Shard i
@@ -21,7 +26,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +39,6 @@ from umr.models.base import Embedder
 from umr.runtime.atomic import (
     atomic_save_npy,
     atomic_write,
-    atomic_write_bytes,
     atomic_write_json,
     read_json,
     remove_stale_temps,
@@ -44,6 +48,10 @@ from umr.runtime.distributed import DistInfo, barrier, dist_info, init_process_g
 
 #: Bump when the layout changes; readers accept every version up to this one.
 FORMAT_VERSION = 1
+#: the dtypes a store may hold its vectors in
+STORE_DTYPES = ("float32", "float16")
+#: items read at once while fingerprinting a corpus or writing its ids.jsonl
+_CHUNK = 4096
 KNOWN_ENTRIES = {"manifest.json", "ids.jsonl", "shards", "embeddings.npy", "index", "rejected.jsonl"}
 
 
@@ -147,18 +155,19 @@ class EmbeddingStore:
                 arr = np.load(npy, mmap_mode="r", allow_pickle=False)
             except (ValueError, OSError) as exc:
                 raise StoreError(f"corrupt shard: {npy} is not a readable .npy ({exc}); {redo}") from exc
-            if arr.shape != (key[1] - key[0], dim) or arr.dtype != np.float32:
-                raise StoreError(f"corrupt shard: {npy} holds {arr.dtype}{list(arr.shape)}, expected float32"
-                                 f"[{key[1] - key[0]}, {dim}]; {redo}")
+            if arr.shape != (key[1] - key[0], dim) or arr.dtype != store_dtype(m):
+                raise StoreError(f"corrupt shard: {npy} holds {arr.dtype}{list(arr.shape)}, expected "
+                                 f"{store_dtype(m)}[{key[1] - key[0]}, {dim}]; {redo}")
         return set(recs)
 
     def iter_shards(self) -> Iterator[tuple[int, int, np.ndarray]]:
-        """(start, end, float32 [rows, dim]) for each done shard, in row order, memory-mapped."""
+        """(start, end, [rows, dim]) for each done shard, in row order, memory-mapped."""
         for start, end in sorted(self.done_records()):
             yield start, end, np.load(self.shard_file(start, end), mmap_mode="r")
 
     def embeddings(self, mmap: bool = True) -> np.ndarray:
-        """The merged float32 [N, dim] matrix (memory-mapped by default, so 1M × 768 costs no RAM up front)."""
+        """The merged [N, dim] matrix in the store's dtype (memory-mapped by default, so 1M × 768 costs no RAM up
+        front: pages are read as a search touches them, and the OS may drop them again under memory pressure)."""
         m = self.manifest()
         if m.get("status") != "complete":
             raise StoreError(f"{self.root}: the embedding job is not complete; rerun `umr index build` to resume")
@@ -169,17 +178,45 @@ class EmbeddingStore:
         return arr
 
 
+def store_dtype(manifest: dict[str, Any]) -> np.dtype:
+    """The dtype a store's vectors are kept in (float32 for stores written before the choice existed)."""
+    return np.dtype(manifest.get("dtype", "float32"))
+
+
 def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _ids_bytes(records: list[dict[str, Any]]) -> bytes:
-    seen: dict[str, int] = {}
-    for i, rec in enumerate(records):
-        if rec["id"] in seen:
-            raise StoreError(f"duplicate item id {rec['id']!r} (items {seen[rec['id']]} and {i}); ids must be unique")
-        seen[rec["id"]] = i
-    return "".join(_canonical(r) + "\n" for r in records).encode("utf-8")
+def _id_lines(items: Sequence[Item]) -> Iterator[tuple[bytes, str]]:
+    """ids.jsonl's line and the modality of every item, in order, reading `items` a chunk at a time."""
+    for start in range(0, len(items), _CHUNK):
+        for it in items[start:start + _CHUNK]:
+            rec = item_record(it)
+            if rec["id"] is None:
+                raise StoreError(f"{it.describe()} has no id; every corpus item needs a unique id (did)")
+            yield (_canonical(rec) + "\n").encode("utf-8"), rec["modality"]
+
+
+def _corpus_summary(items: Sequence[Item]) -> dict[str, Any]:
+    """The corpus part of a job's plan: ids.jsonl's sha256 and the modality counts (duplicate ids refused)."""
+    digest, counts, seen = hashlib.sha256(), {}, {}
+    for i, (line, modality) in enumerate(_id_lines(items)):
+        ident = json.loads(line)["id"]
+        if ident in seen:
+            raise StoreError(f"duplicate item id {ident!r} (items {seen[ident]} and {i}); ids must be unique")
+        seen[ident] = i
+        digest.update(line)
+        counts[modality] = counts.get(modality, 0) + 1
+    return {"fingerprint": digest.hexdigest(), "modalities": dict(sorted(counts.items()))}
+
+
+def _write_ids(items: Sequence[Item]) -> Callable[[Path], None]:
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            for line, _ in _id_lines(items):
+                fh.write(line)
+
+    return write
 
 
 def _mismatch(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -189,12 +226,14 @@ def _mismatch(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for key in ("dim", "n_items", "shard_size"):
         if old.get(key) != new[key]:
             diffs.append(f"{key} (directory: {old.get(key)}; now: {new[key]})")
+    if store_dtype(old) != store_dtype(new):
+        diffs.append(f"dtype (directory: {store_dtype(old)}; now: {store_dtype(new)})")
     if old.get("corpus", {}).get("fingerprint") != new["corpus"]["fingerprint"]:
         diffs.append("corpus contents (ids/text/image paths changed)")
     return diffs
 
 
-def _prepare(store: EmbeddingStore, plan: dict[str, Any], ids_bytes: bytes, overwrite: bool,
+def _prepare(store: EmbeddingStore, plan: dict[str, Any], write_ids: Callable[[Path], None], overwrite: bool,
              clean: bool = True) -> None:
     """Rank 0: create the job directory, or check that the one there is this same job (then resume).
 
@@ -211,7 +250,7 @@ def _prepare(store: EmbeddingStore, plan: dict[str, Any], ids_bytes: bytes, over
         old = store.manifest()
         diffs = _mismatch(old, plan)
         if not diffs:
-            if hashlib.sha256((root / "ids.jsonl").read_bytes()).hexdigest() != plan["corpus"]["fingerprint"]:
+            if sha256_file(root / "ids.jsonl") != plan["corpus"]["fingerprint"]:
                 raise StoreError(f"manifest mismatch: {root / 'ids.jsonl'} does not match the fingerprint in "
                                  "manifest.json (edited outside umr); rerun with --overwrite to start over")
             return
@@ -229,7 +268,7 @@ def _prepare(store: EmbeddingStore, plan: dict[str, Any], ids_bytes: bytes, over
             path = root / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     (root / "shards").mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(root / "ids.jsonl", ids_bytes)
+    atomic_write(root / "ids.jsonl", write_ids)
     atomic_write_json(store.manifest_path, {**plan, "status": "running", "shards": []})
 
 
@@ -250,7 +289,7 @@ def _wait(condition: Callable[[], bool], what: str, poll_s: float, timeout_s: fl
 
 
 def _embed_shard(store: EmbeddingStore, embedder: Embedder, items: list[Item], start: int, end: int, dim: int,
-                 batch_size: int, rank: int) -> dict[str, Any]:
+                 batch_size: int, rank: int, dtype: np.dtype) -> dict[str, Any]:
     t0 = time.perf_counter()
     vecs = np.asarray(embedder.encode_corpus(items[start:end], batch_size=batch_size), dtype=np.float32)
     if vecs.shape != (end - start, dim):
@@ -262,18 +301,18 @@ def _embed_shard(store: EmbeddingStore, embedder: Embedder, items: list[Item], s
         raise StoreError(f"the model returned NaN/inf for {items[start + int(bad[0])].describe()}; "
                          f"shard {shard_name(start, end)} was not written")
     npy = store.shard_file(start, end)
-    atomic_save_npy(npy, np.ascontiguousarray(vecs))
+    atomic_save_npy(npy, np.ascontiguousarray(vecs, dtype=dtype))
     record = {"start": start, "end": end, "rows": end - start, "dim": dim, "sha256": sha256_file(npy), "rank": rank,
               "seconds": round(time.perf_counter() - t0, 3)}
     atomic_write_json(npy.with_suffix(".json"), record)
     return record
 
 
-def _merge(store: EmbeddingStore, n: int, dim: int) -> str:
+def _merge(store: EmbeddingStore, n: int, dim: int, dtype: np.dtype) -> str:
     """Concatenate the shards into embeddings.npy (streamed through a memmap: constant RAM) and hash it."""
 
     def write(tmp: Path) -> None:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n, dim))
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n, dim))
         for start, end, arr in store.iter_shards():
             out[start:end] = arr
         out.flush()
@@ -286,30 +325,28 @@ def _merge(store: EmbeddingStore, n: int, dim: int) -> str:
 def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path, *, model_spec: str | None = None,
                       shard_size: int = 1000, batch_size: int = 32, overwrite: bool = False,
                       info: DistInfo | None = None, show_progress: bool = True, poll_s: float = 1.0,
-                      wait_timeout_s: float | None = None) -> EmbeddingStore:
+                      wait_timeout_s: float | None = None, store_dtype: str = "float32",
+                      wait_merged: bool = False) -> EmbeddingStore:
     """Embed `items` into the job directory `out`, resuming whatever is already done there.
 
     Every rank of a torchrun/accelerate launch calls this with the same items; rank i embeds shards
-    i, i + world, … and rank 0 merges once all are done. Returns the store (complete on rank 0).
-    `model_spec` is how to load the model again (e.g. for `umr search`), kept in the manifest.
+    i, i + world, … and rank 0 merges once all are done. Returns the store (complete on rank 0; on every rank
+    with `wait_merged`, for callers that read the merged vectors next). `model_spec` is how to load the model
+    again (e.g. for `umr search`), kept in the manifest. `store_dtype`: "float32" or "float16".
     """
+    if store_dtype not in STORE_DTYPES:
+        raise StoreError(f"store dtype must be one of {', '.join(STORE_DTYPES)}, got {store_dtype!r}")
     info = info or dist_info()
     has_group = init_process_group(info)
     store = EmbeddingStore(out)
-    items = list(items)
-    records = [item_record(it) for it in items]
-    for rec, it in zip(records, items, strict=True):
-        if rec["id"] is None:
-            raise StoreError(f"{it.describe()} has no id; every corpus item needs a unique id (did)")
-    ids_bytes = _ids_bytes(records)
+    items = items if isinstance(items, Sequence) else list(items)
     n, dim = len(items), int(embedder.dim)
     plan = {"format_version": FORMAT_VERSION, "model": embedder.describe(), "model_spec": model_spec, "dim": dim,
-            "n_items": n, "shard_size": int(shard_size), "world_size": info.world_size,
-            "corpus": {"fingerprint": hashlib.sha256(ids_bytes).hexdigest(),
-                       "modalities": dict(sorted(_count(r["modality"] for r in records).items()))}}
+            "n_items": n, "shard_size": int(shard_size), "world_size": info.world_size, "dtype": store_dtype,
+            "corpus": _corpus_summary(items)}
     ranges = shard_ranges(n, shard_size)
     if info.is_main:  # other ranks wait for it under a process group; without one they may already be writing
-        _prepare(store, plan, ids_bytes, overwrite, clean=has_group or info.world_size == 1)
+        _prepare(store, plan, _write_ids(items), overwrite, clean=has_group or info.world_size == 1)
     if has_group:
         barrier()
     elif not info.is_main:
@@ -325,9 +362,10 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
     if info.is_main:
         _write_progress(store, plan, "running", known)
     desc = "embedding" if info.world_size == 1 else f"embedding (rank {info.rank})"
+    dtype = np.dtype(store_dtype)
     with tqdm(total=sum(e - s for s, e in mine), desc=desc, unit="item", disable=not show_progress) as bar:
         for count, (start, end) in enumerate(mine, 1):
-            known[(start, end)] = _embed_shard(store, embedder, items, start, end, dim, batch_size, info.rank)
+            known[(start, end)] = _embed_shard(store, embedder, items, start, end, dim, batch_size, info.rank, dtype)
             if info.is_main:
                 if info.world_size > 1 and count % 16 == 0:  # pick up other ranks' shards now and then, not
                     known = store.done_records()  # after every shard (a directory scan grows with the job)
@@ -336,17 +374,22 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
     if has_group:
         barrier()
     if not info.is_main:
+        if wait_merged:
+            _wait_merged(store, has_group, poll_s, wait_timeout_s)
         return store
     _wait(lambda: set(store.done_records()) >= set(ranges), "every rank's shards", poll_s, wait_timeout_s)
     store.verify(store.manifest())
-    digest = _merge(store, n, dim)
+    digest = _merge(store, n, dim, dtype)
     merged = {"file": "embeddings.npy", "shape": [n, dim], "sha256": digest}
     _write_progress(store, plan, "complete", store.done_records(), embeddings=merged)
+    if wait_merged and has_group:
+        barrier()  # the other ranks wait at this barrier in _wait_merged
     return store
 
 
-def _count(values: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return out
+def _wait_merged(store: EmbeddingStore, has_group: bool, poll_s: float, timeout_s: float | None) -> None:
+    """A rank other than 0: return once rank 0 has merged the shards (its barrier, or the manifest's status)."""
+    if has_group:
+        barrier()
+    else:
+        _wait(lambda: store.complete, f"rank 0 to merge {store.root}", poll_s, timeout_s)

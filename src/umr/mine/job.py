@@ -12,7 +12,8 @@ Each output line is a training pair that `umr.train.data.read_pairs` reads as-is
 
 The pair's positive is the query's first labelled positive (as `read_mbeir_pairs`), and `positive_score` is its
 score, the one the false-negative filter compares with. Retrieval is `umr.retrieval.retrieve` (each query's
-top-N, ties in pool order). Resumable: embeddings go through the embedding cache (`cache_dir`), and queries
+top-N, ties in pool order). Under torchrun every rank embeds its shards; rank 0 alone searches and writes.
+Resumable: embeddings go through the embedding cache (`cache_dir`), and queries
 already in the output file are skipped (a torn last line is rewritten).
 """
 
@@ -28,6 +29,7 @@ from umr.data.mbeir import TASKS
 from umr.mine.negatives import MineOptions, RankedCandidate, random_negatives, select_negatives
 from umr.models.base import Embedder
 from umr.retrieval import retrieve
+from umr.runtime.distributed import barrier, dist_info
 
 
 @dataclass
@@ -86,6 +88,12 @@ def mine(embedder: Embedder, root: str | Path, out: str | Path, pool: str = "glo
          batch_size: int = 16, instructions: bool = True, max_per_set: int | None = None) -> MineSummary:
     """Mine negatives for every query of `split` and append them to `out` (see the module docstring)."""
     opts = opts or MineOptions()
+    if not dist_info().is_main:  # the other ranks embed their shards of every pool and query set; rank 0 writes
+        for _ in retrieve(embedder, root, split, pool, tasks, opts.top, cache_dir, batch_size, instructions,
+                          max_per_set):
+            pass
+        barrier()
+        return MineSummary()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = resume_output(out)
@@ -106,7 +114,7 @@ def mine(embedder: Embedder, root: str | Path, out: str | Path, pool: str = "glo
                 if opts.strategy == "random":
                     negs, dropped = random_negatives(view.dids, view.modality, positives, opts.take, rng), 0
                 else:
-                    ranked = [RankedCandidate(view.dids[row], i + 1, float(s), str(view.modality[row]))
+                    ranked = [RankedCandidate(str(view.dids[row]), i + 1, float(s), str(view.modality[row]))
                               for i, (row, s) in enumerate(zip(r.rows, r.scores))]
                     sel = select_negatives(ranked, positives, r.positive_scores[first], cmod, opts)
                     negs, dropped = sel.negatives, sel.fn_dropped
@@ -123,4 +131,5 @@ def mine(embedder: Embedder, root: str | Path, out: str | Path, pool: str = "glo
                 summary.fn_dropped += dropped
                 summary.negatives += len(negs)
                 summary.wrong_modality += sum(c.modality != cmod for c in negs)
+    barrier()  # the file is whole before any rank goes on to train on it
     return summary

@@ -81,3 +81,14 @@ def device_for(info: DistInfo) -> str:
     if torch.cuda.is_available():
         return f"cuda:{info.local_rank % torch.cuda.device_count()}"
     return "cpu"
+
+
+def rank_device(requested: str | None) -> str | None:
+    """The device a rank's model goes on: under a multi-process launch, "cuda" (or no choice on a GPU host)
+    means this rank's own GPU (LOCAL_RANK), so eight ranks do not all load onto cuda:0."""
+    info = dist_info()
+    if info.world_size == 1 or requested not in (None, "cuda"):
+        return requested
+    import torch
+
+    return device_for(info) if torch.cuda.is_available() else requested

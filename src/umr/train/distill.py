@@ -222,7 +222,13 @@ def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: A
     """
     from umr.mine.job import resume_output
     from umr.retrieval import retrieve
+    from umr.runtime.distributed import barrier, dist_info
 
+    if not dist_info().is_main:  # the other ranks embed their shards of every pool and query set; rank 0 writes
+        for _ in retrieve(retriever, root, split, pool, tasks, top, cache_dir, batch_size, max_per_set=max_per_set):
+            pass
+        barrier()
+        return {"written": 0, "resumed": 0, "positive_inserted": 0}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = resume_output(out)
@@ -240,13 +246,15 @@ def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: A
                     rows[-1], cos[-1] = view.row[first], r.positive_scores[first]
                     inserted += 1
                 query = r.query.to_item(view.root, r.instruction)
-                cands = [view.cands[i].to_item(view.root) for i in rows]
+                cands = [c.to_item(view.root) for c in view.candidates(rows)]
                 p_yes = [float(x) for x in reranker.score(query, cands)] if reranker is not None else [0.0] * len(rows)
                 teacher = fuse(cos, p_yes, weight).tolist()
                 fh.write(json.dumps({"qid": r.query.qid, "query": query.to_dict(),
-                                     "candidates": [c.to_dict() for c in cands], "dids": [view.dids[i] for i in rows],
+                                     "candidates": [c.to_dict() for c in cands],
+                                     "dids": [str(view.dids[i]) for i in rows],
                                      "cos": [round(c, 6) for c in cos], "p_yes": [round(p, 6) for p in p_yes],
                                      "teacher": teacher, "positive": rows.index(view.row[first])}) + "\n")
                 fh.flush()
                 written += 1
+    barrier()  # the file is whole before any rank goes on to train on it
     return {"written": written, "resumed": len(done), "positive_inserted": inserted}
