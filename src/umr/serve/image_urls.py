@@ -1,4 +1,4 @@
-"""Image URLs in OpenAI-style content parts → image bytes (or the data: URL, decoded later by `admitted`).
+"""Image URLs in OpenAI-style content parts → image bytes (checked and decoded later by `admitted`).
 
 A data: URL carries the image itself. An http(s) URL makes the server fetch whatever a client names, which can
 reach hosts the client cannot (cloud metadata, internal services), so it is refused unless the operator turned
@@ -10,14 +10,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from umr.serve.inputs import ApiError
+from umr.serve.inputs import ApiError, decode_base64_image
 
 
-async def image_source(url: str, field: str, settings: Any) -> str | bytes:
-    """What `ItemSpec.image` takes for this URL: the data: URL as it is, or a remote image's bytes."""
+async def image_source(url: str, field: str, settings: Any) -> bytes:
+    """The image bytes a URL carries (data:) or points to (http, https: fetched only where allowed)."""
     url = url.strip()
     if url[:5].lower() == "data:":
-        return url
+        return decode_base64_image(url, field)
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise ApiError(422, "invalid_image_url", f"{field}: {url[:40]!r} is not a data: URL; send the image as "

@@ -127,7 +127,7 @@ async def _from_messages(messages: list[O.Message], instruction: str | None, set
     return ItemSpec("\n".join(texts) or None, image, "\n".join(system) if system else instruction, "body.messages")
 
 
-async def _parts(parts: list[Any], field: str, settings: Any) -> tuple[str | None, str | bytes | None]:
+async def _parts(parts: list[Any], field: str, settings: Any) -> tuple[str | None, bytes | None]:
     """One item's text (the text parts, joined by newlines) and its image (at most one image part)."""
     texts, image = [], None
     for j, part in enumerate(parts):
