@@ -13,9 +13,10 @@ from umr.errors import UmrError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve", help="serve an index over HTTP (API + search page)",
-        description="Serve an index: POST /embed /search /rerank, GET /items/{did} /health, the search page at / "
-        "and the API docs at /docs. Queries are embedded with the model the index was built with; concurrent "
-        "requests are batched into one model call. Needs the serve extra: pip install 'umr[serve]'.",
+        description="Serve an index: POST /embed /search /rerank, GET /items/{did} /health, the OpenAI-compatible "
+        "POST /v1/embeddings and GET /v1/models, the search page at / and the API docs at /docs. Queries are "
+        "embedded with the model the index was built with; concurrent requests are batched into one model call. "
+        "Needs the serve extra: pip install 'umr[serve]'.",
         epilog="example: umr serve --index runs/demo --model tiny:gme --port 8000   (then open http://127.0.0.1:8000)",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--index", required=True, type=Path, help="job directory from `umr index build` (or its index/)")
@@ -56,6 +57,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="seconds a request body may take to arrive (408 after; default: 30)")
     p.add_argument("--cors-origin", action="append", default=[],
                    help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
+    p.add_argument("--served-model-name", default=None, metavar="NAME",
+                   help="the model's id on /v1/models, which /v1/embeddings requests name (default: --model, or the "
+                   "index's recorded model; a path by its last folder)")
+    p.add_argument("--allow-image-urls", action="store_true",
+                   help="let /v1/embeddings fetch http(s) image URLs (default: data: URLs only; the server then "
+                   "requests whatever URL a client names)")
     p.add_argument("--torch-threads", type=int, default=None,
                    help="CPU threads for the model (default: torch's choice); 1 leaves cores to the HTTP side")
     p.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
@@ -85,6 +92,7 @@ def build_app(args: argparse.Namespace) -> Any:
     from umr.index.base import load_index
     from umr.index.portable import check_model
     from umr.models.registry import load_embedder
+    from umr.serve.inputs import public_description
 
     directory = find_index_dir(args.index)
     index = load_index(directory)
@@ -98,7 +106,9 @@ def build_app(args: argparse.Namespace) -> Any:
                              max_image_pixels=args.max_image_pixels, cors_origins=list(args.cors_origin),
                              rerank_weight=args.fuse_weight, rerank_depth=args.rerank_depth, index_dir=directory,
                              max_images=args.max_images, max_request_pixels=args.max_request_pixels,
-                             max_inflight_pixels=args.max_inflight_pixels, body_timeout_s=args.body_timeout)
+                             max_inflight_pixels=args.max_inflight_pixels, body_timeout_s=args.body_timeout,
+                             model_name=args.served_model_name or public_description({"id": spec})["id"],
+                             allow_image_urls=args.allow_image_urls)
     return create_app(index, embedder, settings, reranker=load_reranker(args.reranker, args.device, args.dtype))
 
 

@@ -1,10 +1,12 @@
 """The HTTP service: `create_app(index, embedder, settings)` → a FastAPI app.
 
 Endpoints: POST /embed, POST /search, POST /rerank, GET /items/{did}, GET /items/{did}/thumbnail, GET /health,
-the search page at / (static files served from this package: no CDN), OpenAPI docs at /docs. They are routers
-(`umr.serve.routes`, `umr.serve.embed_route`) over one `ServeState` (`umr.serve.state`), which this builds.
+the OpenAI-compatible POST /v1/embeddings and GET /v1/models, the search page at / (static files served from this
+package: no CDN), OpenAPI docs at /docs. They are routers (`umr.serve.routes`, `umr.serve.embed_route`,
+`umr.serve.openai_route`) over one `ServeState` (`umr.serve.state`), which this builds.
 
-Errors: every 4xx/5xx body is {"error": code, "detail": message}; tracebacks go to the server log only.
+Errors: every 4xx/5xx body is {"error": code, "detail": message} (on /v1/*, OpenAI's {"error": {"message", "type",
+"code", ...}}); tracebacks go to the server log only.
 """
 
 from __future__ import annotations
@@ -22,17 +24,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from umr.errors import UmrError
 from umr.index.base import Index
 from umr.models.base import Embedder
-from umr.serve import embed_route, routes
+from umr.serve import embed_route, openai_route, routes
 from umr.serve import schemas as S
-from umr.serve.inputs import BodyLimit, validation_message
+from umr.serve.inputs import BodyLimit, error_body, validation_message
 from umr.serve.state import DEFAULT_INSTRUCTIONS, Scorer, ServeSettings, ServeState
 
 log = logging.getLogger("umr.serve")
 __all__ = ["DEFAULT_INSTRUCTIONS", "Scorer", "ServeSettings", "ServeState", "create_app"]
 
 
-def _error(status: int, code: str, detail: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
+def _error(request: Request, status: int, code: str, detail: str,
+           headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(request.url.path, status, code, detail), status_code=status, headers=headers)
 
 
 def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None = None,
@@ -74,6 +77,7 @@ def create_app(index: Index, embedder: Embedder, settings: ServeSettings | None 
     app.include_router(embed_route.router)
     app.include_router(routes.retrieval_router)
     app.include_router(routes.items_router)
+    app.include_router(openai_route.router)
     app.include_router(routes.page_router)
     embed_route.document_embed_body(app)
     app.mount("/static", StaticFiles(directory=routes.STATIC), name="static")
@@ -90,13 +94,13 @@ def _add_error_handlers(app: FastAPI) -> None:
         detail = str(exc.detail)
         if exc.status_code == 400 and code == "http_error":  # FastAPI could not decode the body at all
             code, detail = "invalid_body", "the request body could not be decoded; send UTF-8 JSON"
-        return _error(exc.status_code, code, detail, getattr(exc, "headers", None))
+        return _error(request, exc.status_code, code, detail, getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _error(422, "invalid_request", validation_message(list(exc.errors())))
+        return _error(request, 422, "invalid_request", validation_message(list(exc.errors())))
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", "internal server error; the server log has the details")
+        return _error(request, 500, "internal_error", "internal server error; the server log has the details")

@@ -21,7 +21,7 @@ from umr.items import Item, ItemError, load_image
 
 
 class ApiError(HTTPException):
-    """An HTTP error with a machine-readable code; rendered as {"error": code, "detail": message}.
+    """An HTTP error with a machine-readable code; rendered by `error_body` ({"error": code, "detail": message}).
 
     A subclass of HTTPException so FastAPI passes it through unchanged even when raised while it reads a body.
     """
@@ -29,6 +29,21 @@ class ApiError(HTTPException):
     def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(status_code=status, detail=message, headers=headers)
         self.code = code
+
+
+#: routes under this prefix speak OpenAI's dialect, errors included (umr.serve.openai_route)
+OPENAI_PREFIX = "/v1/"
+_OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 404: "not_found_error",
+                 429: "rate_limit_error"}
+
+
+def error_body(path: str, status: int, code: str, detail: str) -> dict[str, Any]:
+    """The JSON body of an error: umr's {"error": code, "detail": message}, or on the OpenAI-compatible routes
+    OpenAI's {"error": {"message", "type", "param", "code"}}, which its clients parse into their exceptions."""
+    if not path.startswith(OPENAI_PREFIX):
+        return {"error": code, "detail": detail}
+    kind = _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": detail, "type": kind, "param": None, "code": code}}
 
 
 def decode_base64_image(value: str, field: str) -> bytes:
@@ -164,7 +179,7 @@ class BodyLimit:
         length = headers.get(b"content-length")
         too_big = ApiError(413, "request_too_large", f"request body is over the limit of {self.max_bytes:,} bytes")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _send_error(send, too_big)
+            await _send_error(send, too_big, scope.get("path", ""))
             return
         seen, done, deadline = 0, False, None
 
@@ -188,10 +203,10 @@ class BodyLimit:
         await self.app(scope, counted, send)
 
 
-async def _send_error(send: Any, err: ApiError) -> None:
+async def _send_error(send: Any, err: ApiError, path: str) -> None:
     import json
 
-    body = json.dumps({"error": err.code, "detail": err.detail}).encode()
+    body = json.dumps(error_body(path, err.status_code, err.code, err.detail)).encode()
     await send({"type": "http.response.start", "status": err.status_code,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -91,6 +91,11 @@ class ServeSettings:
     instructions: list[str] = field(default_factory=lambda: list(DEFAULT_INSTRUCTIONS))
     #: where the index lives, to resolve relative image paths recorded in it
     index_dir: Path | None = None
+    #: the model's id on /v1/models, which /v1/embeddings requests must name (default: the embedder's name)
+    model_name: str | None = None
+    #: /v1/embeddings may fetch http(s) image URLs (off: data: URLs only; on, the server makes requests that
+    #: clients choose, so turn it on only where those cannot reach anything private)
+    allow_image_urls: bool = False
 
 
 class ServeState:
