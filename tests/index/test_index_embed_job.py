@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,44 @@ def test_shard_ranges() -> None:
     assert shard_ranges(9, 4) == [(0, 4), (4, 8), (8, 9)]
     with pytest.raises(ValueError):
         shard_ranges(3, 0)
+
+
+def test_float16_store_halves_the_vectors_and_refuses_a_float32_rerun(tmp_path: Path, embedder: HashEmbedder) -> None:
+    items = text_items(25)
+    store = run_embedding_job(items, embedder, tmp_path / "job", shard_size=10, show_progress=False,
+                              store_dtype="float16")
+    emb = store.embeddings()
+    assert emb.dtype == np.float16 and store.manifest()["dtype"] == "float16"
+    np.testing.assert_allclose(emb.astype(np.float32), embedder.encode_corpus(items), atol=1e-3)
+    assert (tmp_path / "job" / "embeddings.npy").stat().st_size < 25 * 32 * 2 + 200
+    with pytest.raises(StoreError, match="dtype"):
+        run_embedding_job(items, embedder, tmp_path / "job", shard_size=10, show_progress=False)
+    with pytest.raises(StoreError, match="store dtype"):
+        run_embedding_job(items, embedder, tmp_path / "other", store_dtype="float64", show_progress=False)
+
+
+def test_a_lazy_sequence_is_read_a_chunk_at_a_time(tmp_path: Path, embedder: HashEmbedder) -> None:
+    """A corpus that makes its items per slice (a 5.6M-candidate pool) is never listed whole: the job asks for
+    slices, and the output equals that of the same items in a list."""
+
+    class Lazy(Sequence):
+        def __init__(self, items: list) -> None:
+            self.items, self.largest = items, 0
+
+        def __len__(self) -> int:
+            return len(self.items)
+
+        def __getitem__(self, i):  # type: ignore[no-untyped-def]
+            if isinstance(i, slice):
+                got = self.items[i]
+                self.largest = max(self.largest, len(got))
+                return got
+            return self.items[i]
+
+    items = text_items(30)
+    lazy = Lazy(items)
+    store = run_embedding_job(lazy, embedder, tmp_path / "lazy", shard_size=7, show_progress=False)
+    plain = run_embedding_job(items, embedder, tmp_path / "list", shard_size=7, show_progress=False)
+    assert lazy.largest <= 4096
+    np.testing.assert_array_equal(store.embeddings(), plain.embeddings())
+    assert (tmp_path / "lazy" / "ids.jsonl").read_bytes() == (tmp_path / "list" / "ids.jsonl").read_bytes()
