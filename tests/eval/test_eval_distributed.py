@@ -82,3 +82,26 @@ def test_mining_under_two_ranks_writes_the_one_process_file_once(world: Path, tm
         out[procs] = path.read_text().splitlines()
         shutil.rmtree(path.with_name(path.name + ".cache"))
     assert out[2] == out[1] and len(out[1]) > 50
+
+
+TEACHER = """
+import sys
+from hash_embedder import HashEmbedder
+from umr.train.distill import build_teacher
+build_teacher(HashEmbedder(), sys.argv[1], sys.argv[2], top=8, pool="global", cache_dir=sys.argv[2] + ".cache")
+"""
+
+
+def test_a_distillation_teacher_under_two_ranks_writes_the_one_process_lists_once(world: Path,
+                                                                                  tmp_path: Path) -> None:
+    out = {}
+    for procs in (1, 2):
+        path = tmp_path / f"teacher{procs}.jsonl"
+        cmd = [sys.executable, "-c", TEACHER, str(world), str(path)]
+        if procs == 2:
+            cmd = [str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "--no-python", *cmd]
+        run = subprocess.run(cmd, env=subprocess_env(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"), capture_output=True,
+                             text=True, timeout=600)
+        assert run.returncode == 0, run.stderr[-3000:]
+        out[procs] = path.read_text().splitlines()
+    assert out[2] == out[1] and len(out[1]) > 50
