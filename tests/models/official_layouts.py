@@ -5,6 +5,8 @@ positions, prompts and masks. Keys are written here, by hand, in each checkpoint
   gme       pre-4.52 Qwen2-VL keys (`model.*`, `visual.*`), tied embeddings, no LM head (the 2B)
   lamra     the same + `lm_head.weight` + an added `<emb>` token
   u-marvel  the same + `<instruction_start>`/`<instruction_end>` tokens + the trained temperature `sim.temp`
+  lamra-rank  a Qwen2-VL-Instruct fine-tune (LamRA-Rank): `lm_head.weight`, no added token, and the
+            instruct model's generation_config (greedy ignores its sampling fields; its repetition penalty acts)
   mm-embed  NV-Embed's LLM as `language_model.*`, `vision_tower.*`, `multi_modal_projector.*`, `image_newline`,
             the latent-attention head `latent_attention_model.*`; MM-Embed's config fields
 The tokenizer / config skeleton comes from umr's offline tiny builders (a fixture, not the computation under
@@ -22,6 +24,8 @@ from safetensors.torch import save_file
 
 STD = 0.2
 QWEN_DEFAULT_PIXELS = {"min_pixels": 56 * 56, "max_pixels": 28 * 28 * 16384}  # Qwen2-VL's shipped processor
+# Qwen's instruct models ship a repetition penalty of 1.05 with sampling defaults (top_k 1 makes them near-greedy)
+INSTRUCT_GENERATION = {"do_sample": True, "repetition_penalty": 1.05, "temperature": 0.1, "top_k": 1, "top_p": 0.001}
 
 
 def _redraw(state: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
@@ -49,7 +53,8 @@ def qwen_checkpoint(kind: str, folder: Path, seed: int = 0) -> Path:
 
     from umr.models.tiny import build_tiny_qwen2_vl
 
-    extra = {"gme": None, "lamra": ["<emb>"], "u-marvel": ["<emb>", "<instruction_start>", "<instruction_end>"]}[kind]
+    extra = {"gme": None, "lamra": ["<emb>"], "u-marvel": ["<emb>", "<instruction_start>", "<instruction_end>"],
+             "lamra-rank": None}[kind]
     build_tiny_qwen2_vl(folder, extra_tokens=extra, seed=seed)
     state = Qwen2VLForConditionalGeneration.from_pretrained(folder).state_dict()
     tensors = {}
@@ -67,6 +72,11 @@ def qwen_checkpoint(kind: str, folder: Path, seed: int = 0) -> Path:
     proc.update(QWEN_DEFAULT_PIXELS)
     proc.pop("size", None)
     (folder / "preprocessor_config.json").write_text(json.dumps(proc, indent=2))
+    if kind == "lamra-rank":
+        path = folder / "generation_config.json"
+        gen = json.loads(path.read_text()) if path.is_file() else {}
+        gen.update(INSTRUCT_GENERATION)
+        path.write_text(json.dumps(gen, indent=2))
     return folder
 
 

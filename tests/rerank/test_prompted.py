@@ -1,6 +1,7 @@
-"""P(Yes) of `Reranker` equals softmax over the (Yes, No) logits of a plain transformers forward, computed here
-independently: the prompt string is written out by hand, images expanded from the processor's own output, and
-the stock model's full LM-head logits at the last prompt position are read."""
+"""P(Yes) of `Reranker` in umr's own prompt style ("umr") equals softmax over the (Yes, No) logits of a plain
+transformers forward, computed here independently: the prompt string is written out by hand, images expanded
+from the processor's own output, and the stock model's full LM-head logits at the last prompt position are read.
+The official styles are checked against their reference code in test_rerank_parity.py."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ def reference_p_yes(recipe: str, path: str, cand: Item) -> float:
 
 def test_p_yes_equals_two_logit_softmax(tiny: tuple[str, str]) -> None:
     recipe, path = tiny
-    rr = Reranker(path, device="cpu", dtype="fp32", batch_size=3)  # one padded batch of three different lengths
+    rr = Reranker(path, device="cpu", dtype="fp32", batch_size=3, style="umr")  # one padded batch, 3 lengths
     got = rr.score(QUERY, CANDS)
     want = np.array([reference_p_yes(recipe, path, c) for c in CANDS])
     np.testing.assert_allclose(got, want, atol=2e-5)

@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--lora-r", type=int, default=8, help="LoRA rank (0 = full fine-tuning)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--style", default=None,
+                   help="prompt style: umr (umr's own, the default) or lamra (LamRA-Rank's and U-MARVEL's official "
+                   "prompt; docs/recipes.md); the judge records it")
     p.add_argument("--device", default=None)
     p.set_defaults(func=run)
 
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     lora = LoraSpec(r=args.lora_r, alpha=2 * args.lora_r, dropout=0.0) if args.lora_r > 0 else None
     cfg = RerankTrainConfig(model=args.model, data=args.data, output_dir=args.out, lora=lora, lr=args.lr,
                             epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed,
-                            device=args.device)
+                            device=args.device, style=args.style)
     final = train_reranker(cfg)
     print(f"wrote {final}")
     return 0

@@ -8,8 +8,10 @@ token's hidden state, and P(Yes) = softmax([logit(Yes), logit(No)])[0] — the t
 token of "Yes" and of "No", so the score does not depend on how much mass the model puts on other tokens.
 Zero-shot with an instruct MLLM (MM-Embed), or after point-wise training (`umr.train.reranker`, U-MARVEL).
 
+The prompt is a *style* (`umr.rerank.styles`): "umr" is umr's own (the default), "lamra" LamRA-Rank's and
+U-MARVEL's official re-ranking code, P(Yes) equal to theirs (tests/rerank/test_rerank_parity.py).
 Inputs are assembled as the embedder assembles them (`umr.models.backbones`: image processor → expanded
-image tokens → one prompt string), with causal attention, which is what generation uses.
+image tokens → one prompt string), with causal attention and M-RoPE, which is what generation uses.
 """
 
 from __future__ import annotations
@@ -29,25 +31,10 @@ from umr.models.backbones import Backbone, load_backbone, save_hf_folder
 from umr.models.base import resolve_device, resolve_dtype
 from umr.models.prompts import expand_placeholder
 from umr.models.recipe import get_recipe, recipe_for_checkpoint
+from umr.rerank.styles import TEMPLATES, resolve_style
 
-#: family → (chat template with {body}, one image's placeholder). The body names both sides and asks for Yes/No.
-TEMPLATES = {
-    "qwen2-vl": ("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{body}<|im_end|>\n"
-                 "<|im_start|>assistant\n", "<|vision_start|><|image_pad|><|vision_end|>"),
-    "llava-next": ("[INST] {body} [/INST]", "<image>\n"),
-}
-QUESTION = "Is the candidate relevant to the query? Answer Yes or No."
 #: HF model_type → backbone family
 FAMILY_OF = {"qwen2_vl": "qwen2-vl", "qwen2_5_vl": "qwen2-vl", "llava_next": "llava-next"}
-
-
-def pair_body(query: Item, candidate: Item, query_images: str, candidate_images: str) -> str:
-    """The user turn: task instruction (if any), query, candidate, then the Yes/No question."""
-    head = "Judge whether the candidate is relevant to the query.\n"
-    if query.instruction:
-        head += f"Task: {query.instruction}\n"
-    return (f"{head}Query: {query_images}{query.text or ''}\nCandidate: {candidate_images}{candidate.text or ''}\n"
-            f"{QUESTION}")
 
 
 def _images(item: Item) -> list[Image.Image]:
@@ -58,7 +45,7 @@ class Reranker:
     """Point-wise MLLM re-ranker; `score` returns P(Yes) per candidate (float32, in [0, 1])."""
 
     def __init__(self, model: str | Path, device: str | None = None, dtype: str | None = None, yes: str = "Yes",
-                 no: str = "No", batch_size: int = 8) -> None:
+                 no: str = "No", batch_size: int = 8, style: str | None = None) -> None:
         from transformers import AutoConfig, AutoTokenizer
 
         from umr.models.mllm import local_model_dir
@@ -72,12 +59,14 @@ class Reranker:
         if model_type not in FAMILY_OF:
             raise UmrError(f"{self.model_path}: re-ranking needs a Qwen2-VL, Qwen2.5-VL or LLaVA-NeXT model, "
                            f"this is {model_type!r}")
-        declared, overrides = recipe_for_checkpoint(self.model_path)
-        # The checkpoint's recipe keeps its image-token budget; generation runs causal, with the positions the
-        # base MLLM was pretrained with (M-RoPE), not the 1-D ones the published embedders were tuned with.
-        recipe = get_recipe(declared or MODEL_TYPE_RECIPE[model_type], overrides).with_overrides(
-            {"attention": "causal", "positions": "mrope", "image_newline": False})
         self.family = FAMILY_OF[model_type]
+        self.style = resolve_style(str(model), Path(self.model_path), self.family, style)
+        declared, overrides = recipe_for_checkpoint(self.model_path)
+        # The checkpoint's recipe keeps its image-token budget unless the style's official code sets one;
+        # generation runs causal, with the positions the base MLLM was pretrained with (M-RoPE), not the 1-D
+        # ones the published embedders were tuned with.
+        recipe = get_recipe(declared or MODEL_TYPE_RECIPE[model_type], overrides).with_overrides(
+            {"attention": "causal", "positions": "mrope", "image_newline": False, **self.style.recipe_overrides})
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
@@ -89,6 +78,7 @@ class Reranker:
         if self.yes_id == self.no_id:
             raise UmrError(f"{yes!r} and {no!r} start with the same token; choose other answer words")
         self.batch_size = batch_size
+        self.repetition_penalty = _repetition_penalty(self.model_path) if self.style.generation_penalty else 1.0
 
     @property
     def model(self) -> torch.nn.Module:
@@ -107,7 +97,8 @@ class Reranker:
         def vis(item: Item, n: int) -> str:
             return expand_placeholder(self.placeholder, self.backbone.image_token, n) if item.image is not None else ""
 
-        body = pair_body(query, candidate, vis(query, query_image_tokens), vis(candidate, candidate_image_tokens))
+        body = self.style.body(query, candidate, vis(query, query_image_tokens),
+                               vis(candidate, candidate_image_tokens))
         return self.template.format(body=body)
 
     def prepare(self, pairs: Sequence[tuple[Item, Item]]) -> dict[str, Any]:
@@ -136,13 +127,26 @@ class Reranker:
         logits = h @ weight[rows].T
         return (logits + bias[rows] if bias is not None else logits).float()
 
+    def penalise_repeats(self, logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        """[b, 2] Yes/No logits as `generate` hands them to the official code in `scores[0]`: the checkpoint's
+        repetition penalty divides a positive logit (multiplies a negative one) of a token already in the
+        prompt. Padding is not prompt: the official score is a batch of one's."""
+        rows = torch.tensor([self.yes_id, self.no_id], device=logits.device)
+        real = batch["attention_mask"].bool().unsqueeze(-1)
+        seen = ((batch["input_ids"].unsqueeze(-1) == rows) & real).any(1)  # [b, 2]
+        p = self.repetition_penalty
+        return torch.where(seen, torch.where(logits < 0, logits * p, logits / p), logits)
+
     def score_pairs(self, pairs: Sequence[tuple[Item, Item]]) -> np.ndarray:
         """P(Yes) for each (query, candidate) pair → float32 [n]."""
         out = np.zeros(len(pairs), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(pairs), self.batch_size):
                 chunk = pairs[start:start + self.batch_size]
-                logits = self.yes_no_logits(self.prepare(chunk))
+                batch = self.prepare(chunk)
+                logits = self.yes_no_logits(batch)
+                if self.repetition_penalty != 1.0:
+                    logits = self.penalise_repeats(logits, batch)
                 out[start:start + len(chunk)] = torch.softmax(logits, dim=-1)[:, 0].cpu().numpy()
         return out
 
@@ -151,7 +155,8 @@ class Reranker:
         return self.score_pairs([(query, c) for c in candidates])
 
     def describe(self) -> dict[str, Any]:
-        return {"reranker": self.model_path, "family": self.family, "yes_id": self.yes_id, "no_id": self.no_id}
+        return {"reranker": self.model_path, "family": self.family, "style": self.style.name, "yes_id": self.yes_id,
+                "no_id": self.no_id}
 
     def save_pretrained(self, out_dir: str | Path) -> Path:
         """Model, tokenizer, image processor and the recipe marker: a folder `Reranker(out_dir)` loads."""
@@ -161,3 +166,12 @@ class Reranker:
             (out / "umr_recipe.json").write_text(marker.read_text())
         (out / "umr_reranker.json").write_text(json.dumps(self.describe(), indent=1) + "\n")
         return out
+
+
+def _repetition_penalty(folder: str) -> float:
+    """The checkpoint's generation_config repetition_penalty (1.0 without one): what `generate` applies."""
+    from transformers import GenerationConfig
+
+    if not (Path(folder) / "generation_config.json").is_file():
+        return 1.0
+    return float(GenerationConfig.from_pretrained(folder).repetition_penalty or 1.0)

@@ -43,6 +43,9 @@ class RerankTrainConfig:
     max_steps: int | None = None  # stop early (smoke runs, tests)
     batch_size: int = 8  # (query, positive) pairs per step; each brings one negative, so 2× examples
     seed: int = 0  # negative draws and order
+    # Prompt style (umr.rerank.styles: umr | lamra); None = the start model's default. The saved judge records
+    # it, so it is scored with the prompt it was trained on.
+    style: str | None = None
     device: str | None = None
     dtype: str | None = None
 
@@ -79,7 +82,7 @@ def train_reranker(cfg: RerankTrainConfig) -> Path:
     pairs = read_pairs(cfg.data)
     if not any(p.negatives for p in pairs):
         raise UmrError(f"{cfg.data}: no line has negatives; mine them first (umr mine --top 100 --take 100)")
-    rr = Reranker(cfg.model, device=cfg.device, dtype=cfg.dtype)
+    rr = Reranker(cfg.model, device=cfg.device, dtype=cfg.dtype, style=cfg.style)
     peft_model = apply_lora(rr.model, cfg.lora) if cfg.lora is not None else None
     set_vision_trainable(rr.model, False)
     params = [p for p in rr.model.parameters() if p.requires_grad]
