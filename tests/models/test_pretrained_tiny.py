@@ -4,6 +4,7 @@ deterministic, and pretraining is what lets the demo's models see across modalit
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,11 @@ import pytest
 from umr.data.world import build_world
 from umr.errors import UmrError
 from umr.eval.mbeir import EvalOptions, evaluate
-from umr.models.pretrained import SETTINGS, packaged_dir, pretrain
+from umr.models import pretrained
+from umr.models.pretrained import SPECS, packaged_dir
 from umr.models.registry import load_embedder, tiny_model_dir
 from umr.runtime.atomic import sha256_file
+from umr.train.pretrain_tiny import SETTINGS, pretrain
 
 
 @pytest.mark.parametrize("spec", sorted(SETTINGS))
@@ -32,6 +35,22 @@ def test_shipped_base_resolves_and_matches_its_record(spec: str) -> None:
 def test_unknown_pretrained_spec_is_refused() -> None:
     with pytest.raises(UmrError, match="no pretrained tiny base"):
         tiny_model_dir("gme+pre")
+
+
+def test_every_base_the_registry_knows_has_pretraining_settings() -> None:
+    assert set(SPECS) == set(SETTINGS)
+
+
+def test_a_base_missing_from_the_package_names_the_rebuild(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library only looks bases up (it does not import the trainer): a missing one is an error naming the
+    command, and the command's default output is the next place looked in."""
+    monkeypatch.setattr(pretrained, "packaged_dir", lambda spec: tmp_path / "package" / spec)
+    monkeypatch.setenv("UMR_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(UmrError, match="umr pretrain-tiny clip-sf"):
+        tiny_model_dir("clip-sf+pre")
+    built = pretrained.built_dir("clip-sf")
+    shutil.copytree(Path(pretrained.__file__).parent / "pretrained" / "clip-sf", built)
+    assert tiny_model_dir("clip-sf+pre") == built
 
 
 def test_pretraining_is_bit_reproducible(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from umr.models.pretrained import SETTINGS, WORLD
+    from umr.train.pretrain_tiny import SETTINGS, WORLD
 
     p = sub.add_parser(
         "pretrain-tiny", help="rebuild a tiny pretrained base (tiny:<spec>+pre) bit for bit",
@@ -18,15 +18,22 @@ def register(sub: argparse._SubParsersAction) -> None:
         "as `tiny:<spec>+pre`; on the same torch build the sha256 matches the shipped pretrain.json. Resumable.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("spec", choices=sorted(SETTINGS), help="which tiny model")
-    p.add_argument("--out", required=True, type=Path, help="the run folder (checkpoints, world, final/)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="the run folder (checkpoints, world, final/); default: the umr cache, where `tiny:<spec>+pre` "
+                   "is looked up when the package lacks it")
     p.add_argument("--steps", type=int, default=None, help="fewer steps than the recorded 1,000 (a smoke run)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.models.pretrained import packaged_dir, pretrain
+    from umr.models.pretrained import built_dir, packaged_dir
+    from umr.train.pretrain_tiny import pretrain
 
-    final = pretrain(args.spec, args.out, max_steps=args.steps)
+    if args.out is None:  # the cache folder pretrained_dir() looks in, written whole once the run is done
+        target = built_dir(args.spec)
+        final = pretrain(args.spec, target.with_name(target.name + ".run"), final=target, max_steps=args.steps)
+    else:
+        final = pretrain(args.spec, args.out, max_steps=args.steps)
     made = json.loads((final / "pretrain.json").read_text())
     shipped = packaged_dir(args.spec) / "pretrain.json"
     print(f"pretrained {made['spec']} → {final} (loss {made['first_loss']} → {made['last_loss']})")

@@ -22,14 +22,11 @@ from typing import Any
 from umr.errors import UmrError
 from umr.models.base import Embedder
 from umr.models.recipe import get_recipe, recipe_for_checkpoint
+from umr.runtime.cache import cache_dir
 
 #: config.model_type → the recipe used when a checkpoint says nothing else
 MODEL_TYPE_RECIPE = {"qwen2_vl": "gme", "qwen2_5_vl": "gme", "llava_next": "mm-embed", "clip": "clip-sf"}
 TEXT_NAMES = {"text", "minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("UMR_CACHE", Path.home() / ".cache" / "umr"))
 
 
 def tiny_model_dir(spec: str, seed: int = 0) -> Path:
