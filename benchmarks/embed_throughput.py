@@ -82,10 +82,11 @@ def photo_items(n: int, folder: Path, seed: int = 0) -> list[Item]:
 
 
 def gme_2b(tiny_dir: str, device: str, dtype: str) -> Embedder:
-    """The tiny GME embedder with its model swapped for a random Qwen2-VL of GME-2B's size (same token ids)."""
+    """The tiny GME embedder with its model swapped for a random Qwen2-VL of GME-2B's size (same token ids), at
+    GME's own image budget (256..1280 tokens an image; the tiny models keep 16)."""
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
-    emb = load_embedder(tiny_dir, device=device, dtype=dtype)
+    emb = load_embedder(tiny_dir, device=device, dtype=dtype, min_image_tokens=256, max_image_tokens=1280)
     tiny = emb.backbone.model.config
     ids = {k: getattr(tiny, k) for k in ("image_token_id", "video_token_id", "vision_start_token_id",
                                          "vision_end_token_id")}
