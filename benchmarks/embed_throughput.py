@@ -175,12 +175,16 @@ def forward_flops(emb: Embedder, items: list[Item], batch_size: int) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_peak(device: torch.device, dtype: torch.dtype, repeat: int) -> float:
-    """GFLOP/s of a 2048^3 matmul, the best this machine does in that dtype with these threads."""
+def matmul_peak(device: torch.device, dtype: torch.dtype, repeat: int) -> tuple[float, float]:
+    """GFLOP/s of a 2048^3 matmul, the best this machine does in that dtype with these threads: per wall second
+    and per CPU second of this process (the latter unaffected by other jobs on the cores)."""
     a = torch.randn(2048, 2048, device=device, dtype=dtype)
     b = torch.randn(2048, 2048, device=device, dtype=dtype)
     torch.mm(a, b)
-    return 2 * 2048**3 / best_time(lambda: torch.mm(a, b), device, 3 * repeat) / 1e9
+    cpu0 = cpu_seconds()[0]
+    wall = best_time(lambda: torch.mm(a, b), device, 3 * repeat)
+    cpu = (cpu_seconds()[0] - cpu0) / (3 * repeat)  # the mean, so a little above the best
+    return 2 * 2048**3 / wall / 1e9, 2 * 2048**3 / cpu / 1e9
 
 
 def load(args: argparse.Namespace, folder: str, dtype: str) -> Embedder:
@@ -233,11 +237,13 @@ def main() -> None:
                   f"inline {p['inline'] / slowest:.2f}); in CPU seconds {critical_cpu(p)[1]:.2f}")
 
         flops = forward_flops(emb, mixed, args.batch_size)
-        peak = matmul_peak(device, emb.dtype, args.repeat)
-        achieved = flops / m["forward"] / 1e9
+        peak, peak_cpu = matmul_peak(device, emb.dtype, args.repeat)
+        achieved, achieved_cpu = flops / m["forward"] / 1e9, flops / m["cpu"]["forward"][1] / 1e9
         print(f"[FLOPs] {flops / 1e9:.1f} GFLOP for the mixed items: {achieved:.1f} GFLOP/s in forward "
               f"({100 * achieved / peak:.0f}% of the {peak:.0f} GFLOP/s {emb.dtype} matmul peak measured here), "
-              f"{flops / m['encode'] / 1e9:.1f} GFLOP/s in encode")
+              f"{flops / m['encode'] / 1e9:.1f} GFLOP/s in encode"
+              + (f"; per CPU second {achieved_cpu:.1f} of {peak_cpu:.0f} GFLOP/s "
+                 f"({100 * achieved_cpu / peak_cpu:.0f}%)" if device.type == "cpu" else ""))
 
         other = load(args, folder, dtypes[1])
         other.encode(mixed[:16], batch_size=8)
@@ -251,7 +257,7 @@ def main() -> None:
                 sync(device)
                 seconds[name].append(time.perf_counter() - t0)
         fp32, bf16 = min(seconds["fp32"]), min(seconds["bf16"])
-        other_peak = matmul_peak(device, other.dtype, args.repeat)
+        other_peak = matmul_peak(device, other.dtype, args.repeat)[0]
         cos = float((vecs["bf16"] * vecs["fp32"]).sum(1).min())
         print(f"[dtype] encode fp32 {args.n / fp32:.1f} items/s, bf16 {args.n / bf16:.1f} items/s: bf16/fp32 = "
               f"{fp32 / bf16:.2f}x (matmul peak {other.dtype} {other_peak:.0f} GFLOP/s); lowest cosine bf16 vs "
