@@ -39,8 +39,13 @@ class ItemError(UmrError):
     def __init__(self, item: Item | None, problem: str, hint: str = "") -> None:
         self.item = item
         self.problem = problem
+        self.hint = hint
         who = item.describe() if item is not None else "item"
         super().__init__(f"{who}: {problem}" + (f" — {hint}" if hint else ""))
+
+    def __reduce__(self) -> tuple[type[ItemError], tuple[Item | None, str, str]]:
+        # rebuilt from its parts, so the error a prepare worker hits reaches the caller unchanged
+        return type(self), (self.item, self.problem, self.hint)
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,18 @@ def test_one_pixel_image_is_a_clear_error(verb: str, tiny_image_corpus: Path, tm
     assert len(list((out / "shards").glob("*.npy"))) == 3  # the shards before it are kept for a resume
 
 
+@pytest.mark.parametrize("verb", ["embed", "index build"])
+def test_a_bad_image_prepared_by_a_worker_is_the_same_one_line_error(verb: str, tiny_image_corpus: Path,
+                                                                     tmp_path: Path, tiny_model: str,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    flag = "--input" if verb == "embed" else "--corpus"
+    # batches of one item: four batches, so two worker processes prepare them and one of them meets the dot
+    rc, err = run(capsys, *verb.split(), "--model", tiny_model, flag, str(tiny_image_corpus), "--out",
+                  str(tmp_path / "job"), "--batch-size", "1", "--workers", "2")
+    assert rc == 2
+    assert_one_line(err, "item 'dot': image is 1x1: a side under 4 pixels is too small to embed")
+
+
 def test_one_pixel_image_is_caught_by_skip_bad(tiny_image_corpus: Path, tmp_path: Path, tiny_model: str) -> None:
     out = tmp_path / "job"
     assert main(["embed", "--model", tiny_model, "--input", str(tiny_image_corpus), "--out", str(out),

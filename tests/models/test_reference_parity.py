@@ -117,3 +117,14 @@ def test_a_folder_without_a_marker_is_not_taken_for_another_recipe(published) ->
 
     assert {kind: _infer_recipe(path) for kind, path in published.items()} == {k: k for k in published}
     assert all(not (Path(p) / "umr_recipe.json").exists() for p in published.values())
+
+
+#: lowest cosine of bf16 to fp32 vectors over CASES, measured 0.9987-0.9991 on the Qwen2-VL recipes and 0.9976 on
+#: MM-Embed (its sharp std-0.2 weights amplify rounding; docs/recipes.md, "Speed")
+BF16_FLOOR = {"gme": 0.998, "lamra": 0.998, "u-marvel": 0.998, "mm-embed": 0.997}
+
+
+@pytest.mark.parametrize("recipe", RECIPES)
+def test_bf16_vectors_stay_close_to_fp32(recipe: str, published, embedders) -> None:
+    half = load_embedder(published[recipe], dtype="bf16")
+    assert min(cosine(ours(half, case), ours(embedders[recipe], case)) for case in CASES) > BF16_FLOOR[recipe]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
 from umr.items import Item, ItemError, read_items
 
@@ -33,7 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shard-size", type=int, default=None,
                    help="items per shard, the unit of resume (default: the job's own when resuming, else 1000)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
-    p.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"], help="default: bf16 on GPU, fp32 on CPU")
+    p.add_argument("--dtype", default=None, choices=DTYPES, help=DTYPE_HELP)
+    add_workers(p)
     p.add_argument("--overwrite", action="store_true", help="replace a job directory made for another model/corpus")
     p.set_defaults(func=run)
 
@@ -64,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if args.skip_bad:
         items, rejected = screen(items)
     embedder = load_embedder(args.model, recipe=args.recipe, device=args.device, dtype=args.dtype)
+    embedder.num_workers = args.workers
     existing = EmbeddingStore(args.out)
     shard_size = args.shard_size or (existing.manifest()["shard_size"] if existing.exists() else 1000)
     store = run_embedding_job(items, embedder, args.out, model_spec=args.model, shard_size=shard_size,

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
 from umr.eval.metrics import DEFAULT_KS
 
@@ -34,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-instructions", action="store_true", help="embed queries without task instructions")
     p.add_argument("--batch-size", type=int, default=16, help="items per forward pass (default 16)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
+    p.add_argument("--dtype", default=None, choices=DTYPES, help=DTYPE_HELP)
+    add_workers(p)
     p.add_argument("--skip-image-check", action="store_true",
                    help="do not stat every image while loading (faster on a huge pool; a missing image then "
                    "fails when it is embedded)")
@@ -83,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
     slug = args.model.replace("/", "_").replace(":", "-").strip("._") or "model"
     out = Path(args.out) if args.out else Path("runs") / "eval" / f"{slug}-{args.pool}"
     cache = None if args.no_cache else Path(args.cache) if args.cache else out / "cache"
-    embedder = load_embedder(args.model, data_root=data, device=rank_device(args.device))
+    embedder = load_embedder(args.model, data_root=data, device=rank_device(args.device), dtype=args.dtype)
+    embedder.num_workers = args.workers
     opts = EvalOptions(pool=args.pool, split=args.split, tasks=args.tasks, ks=tuple(sorted(set(args.k))),
                        instructions=not args.no_instructions, batch_size=args.batch_size, cache_dir=cache,
                        check_images=not args.skip_image_check, strict=not args.lenient, show_progress=args.progress,

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
 
 EPILOG = """\
@@ -74,7 +75,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-instructions", action="store_true", help="embed queries without task instructions")
     p.add_argument("--batch-size", type=int, default=16, help="items per forward pass (default 16)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
-    p.add_argument("--dtype", default=None, help="fp32 / bf16 / fp16 (default: bf16 on GPU, fp32 on CPU)")
+    p.add_argument("--dtype", default=None, choices=DTYPES, help=DTYPE_HELP)
+    add_workers(p)
     p.add_argument("--progress", action="store_true", help="show progress bars")
     p.set_defaults(func=run)
 
@@ -101,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     slug = args.model.replace("/", "_").replace(":", "-").strip("._") or "model"
     out = Path(args.out) if args.out else Path("runs") / "eval-suite" / f"{args.suite}-{slug}"
     embedder = load_embedder(args.model, data_root=data, device=args.device, dtype=args.dtype)
+    embedder.num_workers = args.workers
     result = run_suite(args.suite, embedder, data, opts)
     print_result(result)
     paths = write_results(result, out)

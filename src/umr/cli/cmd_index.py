@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
 
 EPILOG = """\
@@ -67,7 +68,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="items per shard, the unit of resume (default: the job's own when resuming, else 1000)")
     b.add_argument("--batch-size", type=int, default=32, help="items per model forward (default: 32)")
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: this rank's GPU if any, else cpu)")
-    b.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"], help="model dtype (default: auto)")
+    b.add_argument("--dtype", default=None, choices=DTYPES, help=DTYPE_HELP)
+    add_workers(b)
     b.add_argument("--overwrite", action="store_true",
                    help="discard a job directory that was made for another model or corpus")
     b.add_argument("--reindex", action="store_true",
@@ -98,6 +100,7 @@ def run_build(args: argparse.Namespace) -> int:
     existing = EmbeddingStore(args.out)
     shard_size = args.shard_size or (existing.manifest()["shard_size"] if existing.exists() else 1000)
     embedder = load_embedder(args.model, args.recipe, args.device or device_for(info), args.dtype, data_root=root)
+    embedder.num_workers = args.workers
     store = run_embedding_job(items, embedder, args.out, model_spec=args.model, shard_size=shard_size,
                               batch_size=args.batch_size, overwrite=args.overwrite, info=info,
                               show_progress=not args.no_progress)

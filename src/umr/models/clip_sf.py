@@ -33,6 +33,7 @@ class ClipScoreFusionEmbedder(Embedder):
     """UniIR CLIP-SF: sum of unit text and unit image CLIP embeddings. Loads a hub id or a local folder."""
 
     name = "clip-sf"
+    parallel_prepare = True  # image loading and the processor dominate prepare
 
     def __init__(self, model_dir_or_id: str | Path = DEFAULT_CLIP_MODEL, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None, max_frames: int = 8) -> None:
@@ -76,6 +77,9 @@ class ClipScoreFusionEmbedder(Embedder):
         return tokens + visual + 1
 
     def prepare(self, items: Sequence[Item]) -> dict[str, Any]:
+        return self.to_device(self.prepare_host(items))
+
+    def prepare_host(self, items: Sequence[Item]) -> dict[str, Any]:
         """Tokenised texts of the items that have text, pixels of every image/frame, and who owns each row.
 
         Keys: input_ids/attention_mask [n_text, L] with text_index [n_text]; pixel_values [n_img, 3, H, W]
@@ -98,13 +102,13 @@ class ClipScoreFusionEmbedder(Embedder):
         if texts:
             enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                  return_tensors="pt")
-            batch["input_ids"] = enc["input_ids"].to(self._device)
-            batch["attention_mask"] = enc["attention_mask"].to(self._device)
-            batch["text_index"] = torch.tensor(text_index, dtype=torch.long, device=self._device)
+            batch["input_ids"] = enc["input_ids"]
+            batch["attention_mask"] = enc["attention_mask"]
+            batch["text_index"] = torch.tensor(text_index, dtype=torch.long)
         if images:
             pixels = self.image_processor(images=images, return_tensors="pt")["pixel_values"]
-            batch["pixel_values"] = pixels.to(self._device, self.dtype)
-            batch["image_index"] = torch.tensor(image_index, dtype=torch.long, device=self._device)
+            batch["pixel_values"] = pixels.to(self.dtype)
+            batch["image_index"] = torch.tensor(image_index, dtype=torch.long)
         return batch
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:

@@ -41,6 +41,8 @@ def local_model_dir(name_or_dir: str) -> str:
 
 
 class MLLMEmbedder(Embedder):
+    parallel_prepare = True  # image loading, resizing and the processor dominate prepare
+
     def __init__(self, model: str, recipe: Recipe, device: str | None = None, dtype: str | None = None) -> None:
         from transformers import AutoTokenizer
 
@@ -96,6 +98,9 @@ class MLLMEmbedder(Embedder):
         return 48 + len(item.text or "") // 3 + visuals * self.backbone.estimate_image_tokens()
 
     def prepare(self, items: Sequence[Item]) -> dict[str, Any]:
+        return self.to_device(self.prepare_host(items))
+
+    def prepare_host(self, items: Sequence[Item]) -> dict[str, Any]:
         per_item = [self._visuals(it) for it in items]
         batch, counts = self.backbone.pixel_batch([img for imgs in per_item for img in imgs])
         next_image = iter(counts)
@@ -105,16 +110,20 @@ class MLLMEmbedder(Embedder):
         enc = self.tokenizer([r.text for r in rendered], return_offsets_mapping=True)
         rows = [self._truncate(item, len(imgs), ids, offsets) for item, imgs, ids, offsets in
                 zip(items, per_item, enc["input_ids"], enc["offset_mapping"])]
-        width = max(len(ids) for ids, _ in rows)
-        input_ids = torch.full((len(rows), width), self.tokenizer.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        pool_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for row, ((ids, offsets), r) in enumerate(zip(rows, rendered)):
-            input_ids[row, :len(ids)] = torch.tensor(ids)
-            attention_mask[row, :len(ids)] = 1
-            pool_mask[row, :len(ids)] = torch.tensor(self._pool_row(ids, offsets, r), dtype=torch.long)
+        lengths = torch.tensor([len(ids) for ids, _ in rows])
+        width = int(lengths.max())
+        pad = [self.tokenizer.pad_token_id] * width
+        input_ids = torch.tensor([ids + pad[len(ids):] for ids, _ in rows], dtype=torch.long)
+        attention_mask = (torch.arange(width)[None, :] < lengths[:, None]).long()
+        # MM-Embed's instruction prefixes, all tokenised in one call (None where an item has none)
+        prefixes = [r.pool_prefix for r in rendered]
+        given = [p for p in prefixes if p is not None]
+        counts = iter(len(ids) for ids in self.tokenizer(given)["input_ids"]) if given else iter(())
+        prefix_lengths = [None if p is None else next(counts) for p in prefixes]
+        pool_mask = torch.tensor([self._pool_row(ids, offsets, r, n) + [0] * (width - len(ids))
+                                  for (ids, offsets), r, n in zip(rows, rendered, prefix_lengths)], dtype=torch.long)
         batch.update(input_ids=input_ids, attention_mask=attention_mask, pool_mask=pool_mask)
-        return {k: v.to(self._device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        return batch
 
     def _truncate(self, item: Item, n_images: int, ids: list[int], offsets: list[tuple[int, int]]
                   ) -> tuple[list[int], list[tuple[int, int]]]:
@@ -138,8 +147,10 @@ class MLLMEmbedder(Embedder):
                             "would cut an image", "shorten the text or lower the image-token budget")
         return ids, offsets
 
-    def _pool_row(self, ids: list[int], offsets: list[tuple[int, int]], rendered: Rendered) -> list[int]:
-        """1 for the tokens pooling may use: every token but, when the recipe excludes it, the instruction."""
+    def _pool_row(self, ids: list[int], offsets: list[tuple[int, int]], rendered: Rendered,
+                  prefix_tokens: int | None) -> list[int]:
+        """1 for the tokens pooling may use: every token but, when the recipe excludes it, the instruction
+        (`prefix_tokens`: how many tokens rendered.pool_prefix tokenises to)."""
         keep = [1] * len(ids)
         r = self.recipe
         if not r.exclude_instruction:
@@ -150,9 +161,8 @@ class MLLMEmbedder(Embedder):
                 start = ids.index(start_id)
                 end = ids.index(end_id, start) if end_id in ids[start:] else len(ids) - 1
                 keep[start:end + 1] = [0] * (end + 1 - start)
-        elif rendered.pool_prefix is not None:  # MM-Embed: as many tokens as the instruction tokenises to
-            n = len(self.tokenizer(rendered.pool_prefix)["input_ids"])
-            keep[:n] = [0] * min(n, len(ids))
+        elif prefix_tokens is not None:  # MM-Embed: as many tokens as the instruction tokenises to
+            keep[:prefix_tokens] = [0] * min(prefix_tokens, len(ids))
         else:
             for i, drop in enumerate(span_token_mask([tuple(o) for o in offsets], rendered.instruction_span)):
                 if drop:
