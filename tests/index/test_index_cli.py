@@ -16,7 +16,7 @@ from index_helpers import HERE, text_items, write_jsonl
 
 from umr.cli import main
 from umr.cli.cmd_index import corpus_root
-from umr.index.base import load_index
+from umr.index import load_index
 
 MODEL = "py:hash_embedder:HashEmbedder"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from index_helpers import clustered
 
-from umr.index.base import create_index, load_index
+from umr.index import create_index, load_index
 from umr.index.faiss_index import FaissIndex
 
 N, D = 3000, 32

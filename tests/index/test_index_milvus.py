@@ -11,7 +11,7 @@ from index_helpers import clustered
 from test_index_faiss import oracle, recall
 
 from umr.cli import main
-from umr.index.base import create_index, load_index
+from umr.index import create_index, load_index
 
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from umr.cli import main
 from umr.errors import UmrError
-from umr.index.base import create_index
+from umr.index import create_index
 from umr.index.portable import check_model, model_identity, weights_name
 from umr.items import Item
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from umr.items import Item
@@ -48,3 +49,24 @@ def test_index_and_search_take_the_names_eval_takes(tmp_path: Path, capsys: pyte
                  "--no-progress"]) == 0
     assert main(["search", "--index", str(tmp_path / "idx"), "--text", "item 1", "-k", "2", "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out.split("\n", 1)[1])["results"]) == 2
+
+
+def test_the_recipe_template_drives_text_and_clip_models() -> None:
+    """clip-sf.yaml's and text.yaml's template is what their models read (it was hard-coded before), and a
+    template override changes the vectors as the recipe says."""
+    text = load_embedder("text")
+    item = Item(text="a red circle", instruction="Find the image.")
+    np.testing.assert_allclose(text.encode([item]), text.encode([Item(text="Find the image. a red circle")]),
+                               atol=1e-6)
+    custom = load_embedder("text", template="query: {instruction}{text}")
+    np.testing.assert_allclose(custom.encode([item]),
+                               text.encode([Item(text="query: Find the image. a red circle")]), atol=1e-6)
+    assert custom.describe()["template"] == "query: {instruction}{text}" and "template" not in text.describe()
+    clip = load_embedder("tiny:clip-sf", instruction_format="[{instruction}] ")
+    assert clip.text_of(item) == "[Find the image.] a red circle"
+
+
+@pytest.mark.parametrize("model", ["text", "tiny:clip-sf"])
+def test_a_setting_the_family_does_not_use_is_refused(model: str) -> None:
+    with pytest.raises(ValueError, match=r"does not use \['max_image_tokens'\]"):
+        load_embedder(model, max_image_tokens=512)

@@ -13,7 +13,7 @@ pytest.importorskip("fastapi", reason="the serve tests need the serve extra: pip
 from fastapi.testclient import TestClient
 from serve_support import ToyEmbedder, build_index
 
-from umr.index.base import load_index
+from umr.index import load_index
 from umr.serve.app import ServeSettings, create_app
 
 

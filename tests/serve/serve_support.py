@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from umr.index.base import Index, create_index
+from umr.index import create_index
+from umr.index.base import Index
 from umr.items import Item
 from umr.models.base import Embedder
 

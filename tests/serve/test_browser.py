@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from serve_support import COLOURS, SeaScorer, ToyEmbedder, png_bytes, running_server
 
-from umr.index.base import load_index
+from umr.index import load_index
 from umr.serve.app import ServeSettings, create_app
 
 CHROMIUM = os.environ.get("UMR_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

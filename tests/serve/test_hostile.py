@@ -132,7 +132,7 @@ def test_full_model_queue_gives_429(make_client) -> None:
 
 
 def test_half_open_body_times_out_with_408(toy_index_dir: Path) -> None:
-    from umr.index.base import load_index
+    from umr.index import load_index
     from umr.serve.app import ServeSettings, create_app
 
     app = create_app(load_index(toy_index_dir), ToyEmbedder(), ServeSettings(body_timeout_s=0.5))
@@ -196,7 +196,7 @@ def test_thumbnails_resolve_against_the_index_not_the_working_directory(tmp_path
 
 
 def test_thumbnails_use_a_recorded_image_root(tmp_path: Path) -> None:
-    from umr.index.base import create_index, load_index
+    from umr.index import create_index, load_index
     from umr.items import Item
     from umr.serve.app import ServeSettings, create_app
 
@@ -213,7 +213,7 @@ def test_thumbnails_use_a_recorded_image_root(tmp_path: Path) -> None:
 
 
 def test_an_index_without_a_recorded_model_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from umr.index.base import create_index
+    from umr.index import create_index
     from umr.items import Item
 
     model = ToyEmbedder()

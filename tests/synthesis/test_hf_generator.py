@@ -8,7 +8,8 @@ from pathlib import Path
 from synth_helpers import image_folder, tiny_causal_lm
 
 from umr.cli import main
-from umr.synthesis.generators import Request, make_generator
+from umr.synthesis.factory import make_generator
+from umr.synthesis.generators import Request
 from umr.synthesis.kinds import KINDS
 from umr.synthesis.sources import load_sources
 from umr.train.data import read_mbeir_root_pairs

@@ -109,5 +109,9 @@ def test_bad_values_stop_with_one_line_naming_the_field(text: str, words: str) -
 
 
 def test_shipped_configs_still_read() -> None:
-    for path in sorted((Path(__file__).parents[2] / "src/umr/train/configs").glob("*.yaml")):
-        TrainConfig.from_yaml(path)
+    folder = Path(__file__).parents[2] / "src/umr/train/configs"
+    paths = sorted(folder.glob("*.yaml")) + sorted(folder.glob("mbeir/*.yaml"))
+    assert len(paths) >= 15, f"the shipped configs moved? found {[p.name for p in paths]}"
+    for path in paths:
+        cfg = TrainConfig.from_yaml(path)
+        assert cfg.model and (cfg.stages or cfg.data), path.name  # each names what it trains and on what

@@ -67,7 +67,7 @@ def _rerank(args: argparse.Namespace, query: Any, found: list, records: list, sp
 
 
 def run(args: argparse.Namespace) -> int:
-    from umr.index.base import load_index
+    from umr.index import load_index
     from umr.index.portable import check_model, record_image_path
     from umr.items import Item
     from umr.models.registry import load_embedder

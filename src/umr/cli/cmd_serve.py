@@ -89,7 +89,7 @@ def build_app(args: argparse.Namespace) -> Any:
     except ImportError as exc:
         raise UmrError(f"umr serve needs the serve extra ({exc.name} is missing): pip install 'umr[serve]'") from exc
     from umr.cli.cmd_search import find_index_dir
-    from umr.index.base import load_index
+    from umr.index import load_index
     from umr.index.portable import check_model
     from umr.models.registry import load_embedder
     from umr.serve.inputs import public_description

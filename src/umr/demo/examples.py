@@ -21,7 +21,7 @@ def _pool_file(world: Path) -> Path:
 def build_index(model: str, world: Path, out: Path, name: str) -> dict[str, Any]:
     """A flat FAISS index of the global test pool, from the vectors the global eval cached (or embedded now)."""
     from umr.data.mbeir_sets import load_pool
-    from umr.index.base import create_index
+    from umr.index import create_index
     from umr.models.registry import load_embedder
     from umr.retrieval import embed_items, file_fingerprint
 
@@ -43,7 +43,7 @@ def example_queries(model: str, world: Path, out: Path, n: int = 4, k: int = 5) 
     """The first test query of `n` task kinds, searched in the demo index; results with image paths and texts."""
     from umr.data.mbeir import read_queries
     from umr.data.mbeir_sets import instruction_table
-    from umr.index.base import load_index
+    from umr.index import load_index
     from umr.models.registry import load_embedder
     from umr.retrieval import query_instruction
 

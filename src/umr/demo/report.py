@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt
 
-from umr.demo.pipeline import MAIN, distill_verdict, model_columns
+from umr.demo.summary import MAIN, distill_verdict, model_columns
 from umr.train.run_log import read_log
 
 CSS = """body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}

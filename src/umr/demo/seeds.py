@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.table import Table
 
-from umr.demo.pipeline import MAIN, distill_verdict, model_columns
+from umr.demo.summary import MAIN, distill_verdict, model_columns
 from umr.eval.spread import aggregate, sign_note
 
 __all__ = ["aggregate", "label", "seed_measures", "seeds_table", "sign_note", "write_seeds_report"]

@@ -134,21 +134,6 @@ class Index(ABC):
     def load(cls, path: str | Path, mmap: bool = False) -> Index: ...
 
 
-def create_index(dim: int, kind: str = "flat", backend: str = "faiss", **options: Any) -> Index:
-    """A new empty index. backend "faiss" (embedded) or "milvus" (options: uri=, collection=)."""
-    if kind not in KINDS:
-        raise UmrError(f"unknown index type {kind!r}; use one of {', '.join(KINDS)}")
-    if backend == "faiss":
-        from umr.index.faiss_index import FaissIndex
-
-        return FaissIndex(dim, kind, **options)
-    if backend == "milvus":
-        from umr.index.milvus_index import MilvusIndex
-
-        return MilvusIndex(dim, kind, **options)
-    raise UmrError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
-
-
 def read_index_json(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     spec = path / "index.json"
@@ -160,17 +145,3 @@ def read_index_json(path: str | Path) -> dict[str, Any]:
         raise UmrError(f"{spec} has format_version {version!r}; this umr reads ≤ {INDEX_FORMAT_VERSION} — "
                        "upgrade umr")
     return meta
-
-
-def load_index(path: str | Path, mmap: bool = False) -> Index:
-    """Load any saved index, dispatching on the backend recorded in index.json."""
-    backend = read_index_json(path).get("backend", "faiss")
-    if backend == "faiss":
-        from umr.index.faiss_index import FaissIndex
-
-        return FaissIndex.load(path, mmap=mmap)
-    if backend == "milvus":
-        from umr.index.milvus_index import MilvusIndex
-
-        return MilvusIndex.load(path, mmap=mmap)
-    raise UmrError(f"{path}/index.json names an unknown backend {backend!r}")

@@ -10,7 +10,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from umr.errors import UmrError
-from umr.index.base import Index, create_index, load_index, read_index_json
+from umr.index import create_index, load_index
+from umr.index.base import Index, read_index_json
 from umr.index.embed_job import EmbeddingStore
 
 #: vectors added per call: bounds RAM (a chunk is copied out of the memmap) and updates the progress bar

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from umr.items import Item
 from umr.models.base import Embedder, resolve_device, resolve_dtype
 from umr.models.fingerprint import weights_fingerprint
-from umr.models.recipe import write_marker
+from umr.models.recipe import PLAIN_SETTINGS, Recipe, get_recipe, write_marker
 
 DEFAULT_CLIP_MODEL = "openai/clip-vit-base-patch32"
 
@@ -36,8 +36,10 @@ class ClipScoreFusionEmbedder(Embedder):
     parallel_prepare = True  # image loading and the processor dominate prepare
 
     def __init__(self, model_dir_or_id: str | Path = DEFAULT_CLIP_MODEL, device: str | torch.device | None = None,
-                 dtype: str | torch.dtype | None = None, max_frames: int = 8) -> None:
+                 dtype: str | torch.dtype | None = None, max_frames: int = 8, recipe: Recipe | None = None) -> None:
         from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+        self.recipe = recipe or get_recipe("clip-sf")  # its template builds the text (UniIR: "{instruction} {text}")
 
         self.model_name = str(model_dir_or_id)
         self._device = resolve_device(device)
@@ -62,11 +64,8 @@ class ClipScoreFusionEmbedder(Embedder):
         return self._device
 
     def text_of(self, item: Item) -> str | None:
-        """The text CLIP reads for this item ("{instruction} {text}"), or None when there is none."""
-        text = (item.text or "").strip()
-        if item.instruction:
-            text = f"{item.instruction.strip()} {text}".strip()
-        return text or None
+        """The text CLIP reads for this item (the recipe's template: "{instruction} {text}"), or None when none."""
+        return self.recipe.plain_text(item.instruction, item.text) or None
 
     def cost(self, item: Item) -> int:
         text = self.text_of(item)
@@ -157,5 +156,6 @@ class ClipScoreFusionEmbedder(Embedder):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "model": self.model_name, "fusion": "sum of unit embeddings",
                 "instruction": "prepended to the query text", "dtype": str(self.dtype).removeprefix("torch."),
+                **self.recipe.changed(PLAIN_SETTINGS),  # only when set: an unchanged model keeps its key
                 "device": str(self._device), "max_text_tokens": self.max_length,
                 "weights": weights_fingerprint(self.model_name)}

@@ -18,7 +18,8 @@ from PIL import Image
 from umr.errors import UmrError
 from umr.items import Item, ItemError
 from umr.models import pooling as P
-from umr.models.backbones import Backbone, load_backbone, save_hf_folder
+from umr.models.backbone_loader import load_backbone
+from umr.models.backbones import Backbone, save_hf_folder
 from umr.models.base import Embedder, resolve_device, resolve_dtype
 from umr.models.fingerprint import weights_fingerprint
 from umr.models.prompts import Rendered, expand_placeholder, render, span_token_mask

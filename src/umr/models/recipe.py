@@ -92,6 +92,25 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def changed(self, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
+        """The settings (among `keys`, default all) where this recipe differs from its packaged YAML."""
+        try:
+            default = get_recipe(self.name).to_dict()
+        except UmrError:  # a recipe of the user's own (a YAML file): every setting is its own
+            default = {}
+        return {k: v for k, v in self.to_dict().items()
+                if (keys is None or k in keys) and (k not in default or v != default[k])}
+
+    def plain_text(self, instruction: str | None, text: str | None) -> str:
+        """The one string a text encoder reads (CLIP's text tower, a sentence-transformers model): the template
+        with {instruction} wrapped by instruction_format, and {image} / {summary} empty."""
+        instr = self.instruction_format.format(instruction=instruction.strip()) if instruction else ""
+        return self.template.format(instruction=instr, image="", summary="", text=(text or "").strip()).strip()
+
+
+#: what a clip or text recipe reads: its one string is built from these (`Recipe.plain_text`)
+PLAIN_SETTINGS = ("template", "instruction_format")
+
 
 def list_recipes() -> list[str]:
     folder = resources.files("umr.models") / "recipes"

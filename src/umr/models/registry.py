@@ -21,7 +21,7 @@ from typing import Any
 
 from umr.errors import UmrError
 from umr.models.base import Embedder
-from umr.models.recipe import get_recipe, recipe_for_checkpoint
+from umr.models.recipe import PLAIN_SETTINGS, Recipe, get_recipe, recipe_for_checkpoint
 from umr.runtime.cache import cache_dir
 
 #: config.model_type → the recipe used when a checkpoint says nothing else
@@ -87,6 +87,16 @@ def import_object(spec: str, what: str = "--model") -> Any:
         raise UmrError(f"{what} {spec!r}: cannot import {attr!r} from module {module_name!r} ({exc})") from exc
 
 
+def _plain_recipe(spec: Recipe) -> Recipe:
+    """A clip / text recipe, refused when it changes a setting those models have no use for (rather than
+    accepting it and embedding as if it were not there)."""
+    ignored = sorted(k for k in spec.changed() if k not in PLAIN_SETTINGS)
+    if ignored:
+        raise UmrError(f"recipe {spec.name!r} ({spec.family} model) does not use {ignored}; it reads only "
+                       f"{list(PLAIN_SETTINGS)}")
+    return spec
+
+
 def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: str | None = None,
                   dtype: str | None = None, data_root: str | Path | None = None, **overrides: Any) -> Embedder:
     """Load any umr embedder (the names are in the module docstring). `overrides` change recipe settings (e.g.
@@ -107,7 +117,8 @@ def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: st
     if name in TEXT_NAMES or recipe == "text":
         from umr.models.text import TextEmbedder
 
-        return TextEmbedder(None if name in TEXT_NAMES else name, device=device)
+        return TextEmbedder(None if name in TEXT_NAMES else name, device=device,
+                            recipe=_plain_recipe(get_recipe("text", overrides)))
 
     declared, saved_overrides = recipe_for_checkpoint(name)
     chosen = recipe or declared
@@ -120,11 +131,11 @@ def load_embedder(name_or_dir: str | Path, recipe: str | None = None, device: st
     if spec.family == "text":
         from umr.models.text import TextEmbedder
 
-        return TextEmbedder(name, device=device)
+        return TextEmbedder(name, device=device, recipe=_plain_recipe(spec))
     if spec.family == "clip":
         from umr.models.clip_sf import ClipScoreFusionEmbedder
 
-        return ClipScoreFusionEmbedder(name, device=device, dtype=dtype)
+        return ClipScoreFusionEmbedder(name, device=device, dtype=dtype, recipe=_plain_recipe(spec))
     from umr.models.mllm import MLLMEmbedder
 
     return MLLMEmbedder(name, spec, device=device, dtype=dtype)

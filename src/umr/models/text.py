@@ -16,6 +16,7 @@ import torch
 from umr.items import Item
 from umr.models.base import Embedder, resolve_device
 from umr.models.fingerprint import weights_fingerprint
+from umr.models.recipe import PLAIN_SETTINGS, Recipe, get_recipe
 
 DEFAULT_TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -42,8 +43,11 @@ class TextEmbedder(Embedder):
 
     name = "text"
 
-    def __init__(self, model: str | None = None, device: str | None = None, max_length: int = 256) -> None:
+    def __init__(self, model: str | None = None, device: str | None = None, max_length: int = 256,
+                 recipe: Recipe | None = None) -> None:
         from sentence_transformers import SentenceTransformer
+
+        self.recipe = recipe or get_recipe("text")  # its template builds the string ("{instruction} {text}")
 
         self.model_name = resolve_text_model(model)
         self._device = resolve_device(device)
@@ -60,8 +64,7 @@ class TextEmbedder(Embedder):
         return self._device
 
     def _text(self, item: Item) -> str:
-        text = item.text or ""
-        return f"{item.instruction} {text}".strip() if item.instruction else text
+        return self.recipe.plain_text(item.instruction, item.text)
 
     def cost(self, item: Item) -> int:
         return len(self._text(item))
@@ -86,4 +89,5 @@ class TextEmbedder(Embedder):
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "model": self.model_name, "pooling": "sentence-transformers",
-                "weights": weights_fingerprint(self.model_name)}
+                "weights": weights_fingerprint(self.model_name),
+                **self.recipe.changed(PLAIN_SETTINGS)}  # only when set: an unchanged model keeps its key

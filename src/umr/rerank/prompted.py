@@ -27,7 +27,8 @@ from PIL import Image
 
 from umr.errors import UmrError
 from umr.items import Item
-from umr.models.backbones import Backbone, load_backbone, save_hf_folder
+from umr.models.backbone_loader import load_backbone
+from umr.models.backbones import Backbone, save_hf_folder
 from umr.models.base import resolve_device, resolve_dtype
 from umr.models.prompts import expand_placeholder
 from umr.models.recipe import get_recipe, recipe_for_checkpoint

@@ -9,7 +9,8 @@ Modules: sources (image + text sources), kinds (the three query kinds), generato
 dedup, filter (retriever consistency), progress (resume files), writer (the M-BEIR root), pipeline (the whole).
 """
 
-from umr.synthesis.generators import Generator, Request, make_generator
+from umr.synthesis.factory import make_generator
+from umr.synthesis.generators import Generator, Request
 from umr.synthesis.kinds import KINDS, Kind
 from umr.synthesis.pipeline import SynthConfig, SynthReport, synthesize
 from umr.synthesis.sources import Source, load_sources

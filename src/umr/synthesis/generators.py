@@ -1,4 +1,5 @@
-"""The generator contract: write one query text per (source, kind) request; pluggable by name.
+"""The generator contract: write one query text per (source, kind) request; pluggable by name
+(`umr.synthesis.factory.make_generator`, which sits above the generators it picks, so none imports it back).
 
     gen = make_generator("rule")                       # templates over the source text (deterministic)
     gen = make_generator("Qwen/Qwen2-1.5B-Instruct")   # any HF causal LM or Qwen2-VL-family MLLM (a folder works)
@@ -11,7 +12,7 @@ builds the positive from the source, so every generator yields the same three ki
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from umr.synthesis.kinds import Kind
 from umr.synthesis.sources import Source
@@ -34,14 +35,3 @@ class Generator(Protocol):
     def generate(self, requests: list[Request]) -> list[str | None]:
         """One query text per request, in order; None (or "") when the generator produced nothing usable."""
         ...
-
-
-def make_generator(name: str, **options: Any) -> Generator:
-    """"rule" → RuleGenerator; anything else is loaded with transformers (HFGenerator; options go to it)."""
-    if name == "rule":
-        from umr.synthesis.rule import RuleGenerator
-
-        return RuleGenerator()
-    from umr.synthesis.hf import HFGenerator
-
-    return HFGenerator(name, **options)

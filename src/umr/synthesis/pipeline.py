@@ -23,8 +23,9 @@ from umr.data.mbeir import Candidate, Query
 from umr.errors import UmrError
 from umr.items import Item
 from umr.synthesis.dedup import Deduper
+from umr.synthesis.factory import make_generator
 from umr.synthesis.filter import embed_pool, pool_fingerprint, positive_ranks
-from umr.synthesis.generators import Generator, Request, make_generator
+from umr.synthesis.generators import Generator, Request
 from umr.synthesis.kinds import Kind, parse_kinds
 from umr.synthesis.progress import Progress
 from umr.synthesis.sources import Source, load_sources

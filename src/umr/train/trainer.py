@@ -1,6 +1,6 @@
 """`TrainConfig` and `Trainer`: contrastive fine-tuning of any umr Embedder (full or LoRA, GradCache optional).
 
-    trainer = Trainer(TrainConfig.from_yaml("src/umr/train/configs/tiny-gme.yaml"))
+    trainer = Trainer(TrainConfig.from_yaml("src/umr/train/configs/tiny-gme-lora.yaml"))
     summary = trainer.fit()            # logs to console and OUTPUT_DIR/log.jsonl, checkpoints every N steps
     trainer.fit(resume=True)           # continue from the newest OUTPUT_DIR/checkpoint-*
 
