@@ -187,21 +187,21 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _id_lines(items: Sequence[Item]) -> Iterator[tuple[bytes, str]]:
-    """ids.jsonl's line and the modality of every item, in order, reading `items` a chunk at a time."""
+def _id_lines(items: Sequence[Item]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """ids.jsonl's line and record of every item, in order, reading `items` a chunk at a time."""
     for start in range(0, len(items), _CHUNK):
         for it in items[start:start + _CHUNK]:
             rec = item_record(it)
             if rec["id"] is None:
                 raise StoreError(f"{it.describe()} has no id; every corpus item needs a unique id (did)")
-            yield (_canonical(rec) + "\n").encode("utf-8"), rec["modality"]
+            yield (_canonical(rec) + "\n").encode("utf-8"), rec
 
 
 def _corpus_summary(items: Sequence[Item]) -> dict[str, Any]:
     """The corpus part of a job's plan: ids.jsonl's sha256 and the modality counts (duplicate ids refused)."""
     digest, counts, seen = hashlib.sha256(), {}, {}
-    for i, (line, modality) in enumerate(_id_lines(items)):
-        ident = json.loads(line)["id"]
+    for i, (line, rec) in enumerate(_id_lines(items)):
+        ident, modality = rec["id"], rec["modality"]
         if ident in seen:
             raise StoreError(f"duplicate item id {ident!r} (items {seen[ident]} and {i}); ids must be unique")
         seen[ident] = i
