@@ -10,3 +10,12 @@ from __future__ import annotations
 
 class UmrError(ValueError):
     """Bad input, files or settings; the message says which and what to do."""
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError: the path and the reason ("out/x.npy: No space left on device"); a message made by
+    umr itself (no errno) is kept as it is."""
+    if exc.errno is None or not exc.strerror:
+        return str(exc)
+    where = exc.filename if exc.filename is not None else ""
+    return f"{where}: {exc.strerror}" if where else exc.strerror

@@ -3,6 +3,7 @@ twin of its recipe and every stage cut to 2 steps (`umr train --set`), so a typo
 
 from __future__ import annotations
 
+import re
 import sys
 import tomllib
 from fnmatch import fnmatch
@@ -38,15 +39,24 @@ def test_the_configs_ship_with_the_package():
         assert "GitHub" in header or "UNCONFIRMED" in header  # cited from code, or marked as not checked
 
 
-def test_overrides_reach_the_stages_that_set_a_key():
-    raw = {"lr": 1.0, "lora": {"r": 8}, "stages": [{"name": "a", "lr": 2.0, "mine": {"top": 100}}, {"name": "b"}]}
-    out = apply_overrides(raw, ["lr=1e-4", "mine.top=5", "lora.r=4", "deepspeed=null", "tasks=[task0, task3]"])
-    assert out["lr"] == 1e-4 and out["stages"][0]["lr"] == 1e-4 and "lr" not in out["stages"][1]
-    assert out["stages"][0]["mine"] == {"top": 5} and "mine" not in out  # a stage-only mapping stays there
-    assert out["lora"] == {"r": 4} and out["deepspeed"] is None and out["tasks"] == ["task0", "task3"]
+def test_overrides_follow_the_configs_structure(capsys: pytest.CaptureFixture[str]):
+    raw = {"lr": 1.0, "data": "root", "lora": {"r": 8},
+           "stages": [{"name": "nli", "data": "nli.jsonl", "lr": 2.0, "mine": {"top": 100}}, {"name": "b"}]}
+    out = apply_overrides(raw, ["lr=1e-4", "data=elsewhere", "lora.r=4", "deepspeed=null", "tasks=[task0, task3]"])
+    assert out["lr"] == 1e-4 and out["data"] == "elsewhere" and out["lora"] == {"r": 4} and out["deepspeed"] is None
+    assert out["stages"][0] == raw["stages"][0] and out["stages"][1] == {"name": "b"}  # a stage's own value stays
+    assert out["tasks"] == ["task0", "task3"]
+    assert "stage(s) nli keep their own lr" in capsys.readouterr().err  # said, not silently done
+    out = apply_overrides(raw, ["stages.nli.data=x.jsonl", "stages.1.lr=3", "stages.*.mine.top=5"])
+    assert out["stages"][0]["data"] == "x.jsonl" and out["stages"][1]["lr"] == 3
+    assert out["stages"][0]["mine"] == {"top": 5} and "mine" not in out["stages"][1] and "mine" not in out
     assert raw["lr"] == 1.0 and raw["stages"][0]["mine"]["top"] == 100  # the input is not changed
-    with pytest.raises(ValueError, match="KEY=VALUE"):
-        apply_overrides(raw, ["lr"])
+    for bad, words in (("lr", "KEY=VALUE"), ("mine.top=5", "only stage(s) nli set 'mine'; name one "
+                                                                 "(stages.nli.mine.top=…)"),
+                       ("stages.cc3m.lr=1", "no stage named 'cc3m' (stages: nli, b)"),
+                       ("stages.*.symmetric=true", "no stage sets 'symmetric'"), ("stages=[]", "name a stage")):
+        with pytest.raises(ValueError, match=re.escape(words)):
+            apply_overrides(raw, [bad])
 
 
 def test_set_goes_through_the_configs_own_checks(tmp_path, capsys):
@@ -58,6 +68,33 @@ def test_set_goes_through_the_configs_own_checks(tmp_path, capsys):
     assert "unknown training option(s) ['no_such_option']" in capsys.readouterr().err
 
 
+def _pairs_files(root: Path, folder: Path) -> dict[str, Path]:
+    """Tiny stand-ins for the pairs files some stages read (NLI text pairs, CC3M captions, text pairs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    image = next(root.rglob("*.png"))
+    text = folder / "text.jsonl"
+    text.write_text("".join(f'{{"query": "sentence {i}", "positive": "a sentence numbered {i}"}}\n'
+                            for i in range(8)))
+    captions = folder / "captions.jsonl"
+    captions.write_text("".join(f'{{"query": {{"image": "{image}"}}, "positive": "caption {i}"}}\n'
+                                for i in range(8)))
+    return {"nli": text, "pretrain": text, "text": text, "cc3m": captions}
+
+
+def test_a_stage_that_would_train_nothing_stops_naming_it(real_root, tmp_path, capsys):
+    """The newcomer's first run: GME's batch of 128 against a root's 48 training queries (here MSCOCO's) trained
+    0 steps, mined with the untrained model and wrote final/ with exit 0."""
+    config = REPO / "src/umr/train/configs/mbeir/gme-qwen2vl-2b.yaml"
+    out = tmp_path / "run"
+    code = main(["train", "--config", str(config), "--data", str(real_root), "--set", "model=tiny:gme",
+                 "max_steps=2", "deepspeed=null", f"output_dir={out}", "datasets=mscoco"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert ("stage 0 (instruct): 48 training examples make no full batch of batch_size 128, so nothing "
+                     "would be trained; set batch_size ≤ 48" in err), err
+    assert not (out / "stage-0-instruct" / "final").exists() and not (out / "stage-1-hard").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_config_runs_two_steps_on_the_real_layout(config, real_root, tmp_path):
@@ -65,15 +102,20 @@ def test_config_runs_two_steps_on_the_real_layout(config, real_root, tmp_path):
     out = tmp_path / "run"
     overrides = [f"model=tiny:{raw['recipe']}", f"data={real_root}", f"output_dir={out}", "max_steps=2",
                  "batch_size=4", "deepspeed=null", "save_every=0"]
-    text = config.read_text()
-    for key, extra in (("mine:", ["mine.top=8", "mine.max_per_set=4"]),
-                       ("teacher:", ["teacher.top=8", "teacher.max_per_set=4"]),
-                       ("mix_data:", [f"mix_data={real_root}"])):
-        if key in text:
+    stages = [s.get("name") for s in raw["stages"]]
+    pairs = _pairs_files(real_root, tmp_path / "pairs")
+    own_data = {s["name"]: pairs[s["name"]] for s in raw["stages"] if "data" in s}  # the pairs stages
+    overrides += [f"stages.{name}.data={path}" for name, path in own_data.items()]
+    for key, extra in (("batch_size", ["stages.*.batch_size=4"]), ("deepspeed", ["stages.*.deepspeed=null"]),
+                       ("mine", ["stages.*.mine.top=8", "stages.*.mine.max_per_set=4"]),
+                       ("teacher", ["stages.*.teacher.top=8", "stages.*.teacher.max_per_set=4"]),
+                       ("mix_data", [f"stages.*.mix_data={real_root}"])):
+        if any(key in s for s in raw["stages"]):
             overrides += extra
     assert main(["train", "--config", str(config), "--set", *overrides]) == 0
-    stages = [s.get("name") for s in raw["stages"]]
-    last = out / f"stage-{len(stages) - 1}-{stages[-1]}"
-    assert (last / "final").is_dir()
-    for i, name in enumerate(stages):  # every stage ran (or, for a reranker, wrote its model)
-        assert (out / f"stage-{i}-{name}" / "final").is_dir(), name
+    for i, name in enumerate(stages):  # every stage ran (or, for a reranker, wrote its model) on its own data
+        stage_dir = out / f"stage-{i}-{name}"
+        assert (stage_dir / "final").is_dir(), name
+        if (stage_dir / "train_config.yaml").is_file():
+            data = yaml.safe_load((stage_dir / "train_config.yaml").read_text())["data"]
+            assert Path(data) == own_data.get(name, real_root) or name in ("hard", "distill"), (name, data)

@@ -101,6 +101,7 @@ def test_numeric_strings_are_coerced(text: str, field: str, value: object) -> No
     ("symmetric: 'yes'", "symmetric: expected true or false"),
     ("mix_share: 1.5", "mix_share: must be ≤ 1"),
     ("lora: {r: 0}", "lora.r: must be ≥ 1, got 0"),
+    ("max_steps: 0", "max_steps: must be ≥ 1, got 0"),  # trained nothing and wrote final/ with exit 0
 ])
 def test_bad_values_stop_with_one_line_naming_the_field(text: str, words: str) -> None:
     with pytest.raises(ValueError) as info:
@@ -115,3 +116,30 @@ def test_shipped_configs_still_read() -> None:
     for path in paths:
         cfg = TrainConfig.from_yaml(path)
         assert cfg.model and (cfg.stages or cfg.data), path.name  # each names what it trains and on what
+
+
+
+def test_truncated_trainer_state_on_resume_is_one_line(tiny_gme_dir, draw, tmp_path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    data = make_pairs(tmp_path / "data", draw)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"model": tiny_gme_dir, "data": str(data), "batch_size": 4, "max_steps": 2,
+                                   "save_every": 1, "output_dir": str(tmp_path / "run")}))
+    assert main(["train", "--config", str(cfg)]) == 0
+    state = tmp_path / "run" / "checkpoint-2" / "trainer_state.pt"
+    state.write_bytes(state.read_bytes()[:300])
+    capsys.readouterr()
+    assert main(["train", "--config", str(cfg), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert f"{state}: unreadable checkpoint" in err and "delete" in err and "Traceback" not in err
+
+
+def test_non_utf8_pairs_file_names_its_line(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "pairs.jsonl"
+    good = b'{"query": "a red circle", "positive": "red"}\n'
+    data.write_bytes(good * 3000 + b'{"query": "caf\xe9", "positive": "x"}\n')  # Latin-1, past the first block
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({"model": "tiny:gme", "data": str(data), "output_dir": str(tmp_path / "run")}))
+    assert main(["train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:3001: not UTF-8 text (byte 0xe9)" in err and "Traceback" not in err

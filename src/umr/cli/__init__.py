@@ -3,9 +3,10 @@
 Each verb lives in its own module `umr/cli/cmd_<verb>.py` that defines
     register(subparsers) -> None    # adds its parser and sets `func=run`
 so verbs are added without touching this file. umr's own errors about the user's input (`umr.errors.UmrError`:
-items, files, settings, model names), a missing or existing path, a file that is a folder (or the other way round)
-and a YAML syntax error are printed as one clear line and exit code 2; anything else — a ValueError from deep in a
-library included — is a bug and keeps its traceback.
+items, files, settings, model names), a missing or existing path, a file that is a folder (or the other way round),
+any other OSError (a full disk, a read-only folder: path and reason) and a YAML syntax error are printed as one
+clear line and exit code 2; anything else — a ValueError from deep in a library included — is a bug and keeps its
+traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pkgutil
 import sys
 
 from umr import __version__
-from umr.errors import UmrError
+from umr.errors import UmrError, os_error_line
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
         what = {IsADirectoryError: "is a directory; give a file", NotADirectoryError: "is not a directory",
                 PermissionError: "permission denied"}[type(exc)]
         print(f"umr {args.command}: error: {exc.filename or exc}: {what}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only folder: the path and the reason, not a traceback
+        print(f"umr {args.command}: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     except Exception as exc:
         if type(exc).__module__.startswith("yaml"):  # yaml.YAMLError, without importing yaml for every verb

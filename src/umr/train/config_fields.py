@@ -4,7 +4,7 @@ naming the field, before any model is loaded.
 Why coercion: YAML 1.1 (PyYAML) reads `lr: 1e-4` as the *string* "1e-4" (its float syntax wants a dot), and a
 quoted `"4"` is a string too; both would end in a TypeError deep in torch. Numeric strings become numbers; an
 integer field takes 4.0 but not 4.5; a value that cannot be one is an error. Why ranges: `epochs: -1` trained
-0 steps and still printed "model written"; negative counts are never meant.
+0 steps and still printed "model written"; negative counts are never meant, nor `max_steps: 0`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from umr.errors import UmrError
 
 #: field → (lowest allowed, highest allowed, whether the lowest is excluded); None = unbounded
 RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "epochs": (1, None, False), "max_steps": (0, None, False), "batch_size": (1, None, False),
+    "epochs": (1, None, False), "max_steps": (1, None, False), "batch_size": (1, None, False),
     "micro_batch_size": (1, None, False), "num_negatives": (0, None, False), "save_every": (0, None, False),
     "keep_checkpoints": (1, None, False), "log_every": (1, None, False), "warmup_steps": (0, None, False),
     "lr": (0, None, True), "temperature_lr": (0, None, True), "weight_decay": (0, None, False),

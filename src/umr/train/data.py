@@ -52,7 +52,29 @@ def read_pairs(path: str | Path, root: str | Path | None = None) -> list[Pair]:
     """Pairs from a JSONL file; relative paths resolve against `root` (default: the file's folder)."""
     path = Path(path)
     base = Path(root) if root is not None else path.parent
-    pairs = []
+    pairs: list[Pair] = []
+    try:
+        _read_pair_lines(path, base, pairs)
+    except UnicodeDecodeError:  # decoding runs in blocks: find the bad byte's line in the raw file (error path)
+        raw = path.read_bytes()
+        at = _first_bad_byte(raw)
+        line = raw.count(b"\n", 0, at) + 1
+        raise UmrError(f"{path}:{line}: not UTF-8 text (byte {raw[at]:#04x}); save the "
+                       "file as UTF-8") from None
+    if not pairs:
+        raise UmrError(f"{path}: no training pairs")
+    return pairs
+
+
+def _first_bad_byte(raw: bytes) -> int:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start
+    return 0
+
+
+def _read_pair_lines(path: Path, base: Path, pairs: list[Pair]) -> None:
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -70,9 +92,6 @@ def read_pairs(path: str | Path, root: str | Path | None = None) -> list[Pair]:
                 pairs.append(Pair(query, positive, negs))
             except ItemError as exc:
                 raise UmrError(f"{where}: {exc}") from exc
-    if not pairs:
-        raise UmrError(f"{path}: no training pairs")
-    return pairs
 
 
 def write_pairs(path: str | Path, pairs: Sequence[Pair]) -> Path:

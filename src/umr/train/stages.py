@@ -27,7 +27,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from umr.errors import UmrError
+from umr.errors import UmrError, os_error_line
 from umr.train.stage_data import check_stage_options, mine_stage_negatives, prepare_stage, train_stage_reranker
 from umr.train.trainer import TrainConfig, Trainer
 
@@ -106,42 +106,53 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
     """Train every stage in order, merging each stage's LoRA into the base of the next; returns the last final/."""
     if not config.stages:
         raise UmrError("the config has no `stages`")
-    from umr.models.registry import load_embedder
-
     model = config.model
     final = Path(config.output_dir)
     rerankers: dict[str, Path] = {}
-    for stage in stage_configs(config):
+    for i, stage in enumerate(stage_configs(config)):
         stage.model = model
-        if stage.lora is not None:
-            stage.merge_at_end = True  # the next stage needs a merged base
-        out = Path(stage.output_dir) / "final"
-        if resume and (_verdict(stage.output_dir) or {}).get("skipped"):
-            log.info("stage %s: skipped before (its teacher was not better), the chain's model unchanged",
-                     stage.output_dir)
+        try:
+            out = _run_stage(stage, model, rerankers, resume)
+        except (UmrError, OSError) as exc:  # which stage of a long chain failed is the first thing to know
+            text = os_error_line(exc) if isinstance(exc, OSError) else str(exc)
+            raise UmrError(f"stage {i} ({stage_name(stage)}): {text}") from exc
+        if out is None:
             continue
-        if resume and _finished(out):
-            log.info("stage %s: already finished, skipped", stage.output_dir)
-        else:
-            needs_model = stage.mine is not None or stage.teacher is not None
-            embedder = load_embedder(model, recipe=stage.recipe, device=stage.device, dtype=stage.dtype) \
-                if needs_model else None
-            if stage.type == "reranker":
-                out = train_stage_reranker(stage, mine_stage_negatives(stage, embedder))
-                log.info("stage %s: re-ranker written to %s", stage.output_dir, out)
-            else:
-                require_better = bool((stage.teacher or {}).get("require_better"))
-                stage = prepare_stage(stage, embedder, rerankers)
-                if require_better and _skip_weak_teacher(stage):
-                    continue
-                trainer = make_trainer(stage, embedder=embedder)
-                summary = trainer.fit(resume=resume)
-                out = trainer.save_final()
-                log.info("stage %s: %s steps, loss %s → %s, %.1f samples/s", stage.output_dir, summary["steps"],
-                         summary["first_loss"], summary["last_loss"], summary["samples_per_s"])
         if stage.type == "reranker":
             rerankers[stage_name(stage)] = out  # the chain's model stays the embedder
             continue
         final = out
         model = str(final)
     return final
+
+
+def _run_stage(stage: TrainConfig, model: str, rerankers: dict[str, Path], resume: bool) -> Path | None:
+    """Train one stage (or find it finished); its final/ folder, or None when it was skipped (weak teacher)."""
+    from umr.models.registry import load_embedder
+
+    if stage.lora is not None:
+        stage.merge_at_end = True  # the next stage needs a merged base
+    out = Path(stage.output_dir) / "final"
+    if resume and (_verdict(stage.output_dir) or {}).get("skipped"):
+        log.info("stage %s: skipped before (its teacher was not better), the chain's model unchanged",
+                 stage.output_dir)
+        return None
+    if resume and _finished(out):
+        log.info("stage %s: already finished, skipped", stage.output_dir)
+        return out
+    needs_model = stage.mine is not None or stage.teacher is not None
+    embedder = load_embedder(model, recipe=stage.recipe, device=stage.device, dtype=stage.dtype) \
+        if needs_model else None
+    if stage.type == "reranker":
+        out = train_stage_reranker(stage, mine_stage_negatives(stage, embedder))
+        log.info("stage %s: re-ranker written to %s", stage.output_dir, out)
+        return out
+    require_better = bool((stage.teacher or {}).get("require_better"))
+    stage = prepare_stage(stage, embedder, rerankers)
+    if require_better and _skip_weak_teacher(stage):
+        return None
+    trainer = make_trainer(stage, embedder=embedder)
+    summary = trainer.fit(resume=resume)
+    log.info("stage %s: %s steps, loss %s → %s, %.1f samples/s", stage.output_dir, summary["steps"],
+             summary["first_loss"], summary["last_loss"], summary["samples_per_s"])
+    return trainer.save_final()

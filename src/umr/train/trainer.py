@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -219,6 +220,10 @@ class Trainer:
         self.total_steps = self.steps_per_epoch * config.epochs
         if config.max_steps is not None:
             self.total_steps = min(self.total_steps, config.max_steps)
+        if self.total_steps == 0:  # a run that trains nothing must not write an untrained final/ as if it had
+            raise UmrError(f"{len(self.pairs)} training examples make no full batch of batch_size "
+                           f"{config.batch_size}, so nothing would be trained; set batch_size ≤ {len(self.pairs)} "
+                           f"(--set batch_size=…) or give more data")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.step = 0
         self.engine = None
@@ -373,7 +378,12 @@ class Trainer:
         return path
 
     def load_checkpoint(self, path: str | Path) -> None:
-        state = torch.load(Path(path) / "trainer_state.pt", map_location="cpu", weights_only=False)
+        file = Path(path) / "trainer_state.pt"
+        try:
+            state = torch.load(file, map_location="cpu", weights_only=False)
+        except (RuntimeError, EOFError, pickle.UnpicklingError) as exc:  # truncated or not a torch file
+            raise UmrError(f"{file}: unreadable checkpoint ({str(exc).splitlines()[0][:80]}); delete {path} to "
+                           "resume from the one before it, or start without --resume") from exc
         params = self.named_trainable()
         if set(state["weights"]) != set(params):
             raise UmrError(f"{path}: checkpoint weights do not match this config's trainable parameters "
