@@ -151,3 +151,24 @@ def test_oven_and_infoseek_train_sets_share_their_candidates(real):
     assert set(oven) == set(seek) and {d.split(":")[0] for d in oven} == {"5", "6"}
     assert {c.modality for c in oven.values()} == {"text"}
     assert {d.split(":")[0] for d in load_set_pool(refs["webqa_task1"])} == {"2"}
+
+
+def test_eval_lists_the_roots_splits_and_runs_any_of_them(real, tmp_path, capsys):
+    """A root as the training download leaves it (no test split) named no split; --split took only val or test."""
+    import shutil
+
+    from umr.cli import main
+
+    for folder in ("query", "qrels"):
+        shutil.rmtree(real / folder / "test")
+    assert main(["eval", "--model", "random", "--data", str(real), "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"{real}: no split 'test' with queries (query/test/) and qrels (qrels/test/); it has val, train" in err
+    assert main(["eval", "--model", "random", "--data", str(real), "--split", "../query",
+                 "--out", str(tmp_path / "a")]) == 2
+    assert "no split '../query'" in capsys.readouterr().err
+    assert main(["eval", "--model", "random", "--data", str(real), "--split", "train", "--tasks", "mscoco",
+                 "--no-cache", "--out", str(tmp_path / "b")]) == 0
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["options"]["split"] == "train"
+    assert {(r["name"], r["n_queries"]) for r in results["results"]} == {("mscoco_task0", 24), ("mscoco_task3", 24)}

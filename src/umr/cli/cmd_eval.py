@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pool", default="local", choices=["local", "global", "global-modality"],
                    help="candidate pool (default local); global-modality: the global pool's candidates of the task's "
                    "modality only, which separates the global pool's cost by size from its modality bias")
-    p.add_argument("--split", default="test", choices=["val", "test"], help="query split (default test)")
+    p.add_argument("--split", default="test",
+                   help="query split: any with query/SPLIT/ and qrels/SPLIT/ folders (test, val, train …)")
     p.add_argument("--tasks", nargs="*", default=None,
                    help="eval sets to run: names (mscoco_task0), datasets (mscoco) or tasks (task7 / 7)")
     p.add_argument("--k", nargs="*", type=int, default=list(DEFAULT_KS), help="recall cut-offs (default 1 5 10 20 50)")

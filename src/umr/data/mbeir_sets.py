@@ -101,6 +101,13 @@ def instructions_file(root: str | Path) -> Path:
     return Path(root) / "instructions" / "query_instructions.tsv"
 
 
+def eval_splits(root: str | Path) -> list[str]:
+    """The splits of a root that can be evaluated: a query/<split>/ folder with a qrels/<split>/ beside it."""
+    root = Path(root)
+    found = [p.name for p in (root / "query").glob("*") if p.is_dir() and (root / "qrels" / p.name).is_dir()]
+    return sorted(found, key=lambda s: ({"test": 0, "val": 1, "train": 2}.get(s, 3), s))
+
+
 def find_eval_sets(root: str | Path, split: str = "test", names: list[str] | None = None) -> list[EvalSetRef]:
     """Eval sets under root/query/{split}, sorted by (task, name); `names` filters by name, dataset or task id.
 
@@ -108,8 +115,10 @@ def find_eval_sets(root: str | Path, split: str = "test", names: list[str] | Non
     """
     root = Path(root)
     qdir = root / "query" / split
-    if not qdir.is_dir():
-        raise FileNotFoundError(f"{qdir}: no query folder; is {root} an M-BEIR data root?")
+    if not qdir.is_dir() or not (root / "qrels" / split).is_dir() or not re.fullmatch(r"\w[\w-]*", split):
+        have = eval_splits(root)
+        what = f"it has {', '.join(have)} (--split)" if have else "it has none: is it an M-BEIR data root?"
+        raise UmrError(f"{root}: no split {split!r} with queries (query/{split}/) and qrels (qrels/{split}/); {what}")
     refs = []
     for path in sorted(qdir.glob("mbeir_*.jsonl")):
         m = _QUERY_FILE.match(path.name)
