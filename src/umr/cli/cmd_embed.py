@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from umr.cli.argtypes import positive_int
 from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
 from umr.items import Item, ItemError, read_items
@@ -30,8 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="job directory (created; resumed if it exists)")
     p.add_argument("--skip-bad", action="store_true",
                    help="check every item first; write unreadable ones to OUT/rejected.jsonl and embed the rest")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--shard-size", type=int, default=None,
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--shard-size", type=positive_int, default=None,
                    help="items per shard, the unit of resume (default: the job's own when resuming, else 1000)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: cuda if available)")
     p.add_argument("--dtype", default=None, choices=DTYPES, help=DTYPE_HELP)

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from umr.cli.argtypes import positive_int
 from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
 
@@ -73,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fashioniq: join the two captions as SEARLE does (default) or as CLIP4Cir does (first "
                    "caption capitalised)")
     p.add_argument("--no-instructions", action="store_true", help="embed queries without task instructions")
-    p.add_argument("--batch-size", type=int, default=16, help="items per forward pass (default 16)")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="items per forward pass (default 16)")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
     p.add_argument("--dtype", default=None, choices=DTYPES, help=DTYPE_HELP)
     add_workers(p)

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from umr.cli.argtypes import positive_int
 from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
 
@@ -64,9 +65,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--milvus-uri", default=None,
                    help="Milvus server/cluster URI, e.g. http://host:19530 (default: OUT/index/milvus.db, Lite)")
     b.add_argument("--collection", default="umr", help="Milvus collection name (default: umr)")
-    b.add_argument("--shard-size", type=int, default=None,
+    b.add_argument("--shard-size", type=positive_int, default=None,
                    help="items per shard, the unit of resume (default: the job's own when resuming, else 1000)")
-    b.add_argument("--batch-size", type=int, default=32, help="items per model forward (default: 32)")
+    b.add_argument("--batch-size", type=positive_int, default=32, help="items per model forward (default: 32)")
     b.add_argument("--device", default=None, help="cpu, cuda, cuda:1 … (default: this rank's GPU if any, else cpu)")
     b.add_argument("--dtype", default=None, choices=DTYPES, help=DTYPE_HELP)
     add_workers(b)

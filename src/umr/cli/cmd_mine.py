@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+from umr.cli.argtypes import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -42,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="output JSONL (appended to when it exists)")
     p.add_argument("--cache", type=Path, default=None, help="embedding cache folder (default: <out>.cache)")
     p.add_argument("--no-instructions", action="store_true", help="embed queries without task instructions")
-    p.add_argument("--batch-size", type=int, default=16, help="items per forward pass")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="items per forward pass")
     p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
     p.set_defaults(func=run)
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from umr.cli.argtypes import port
 from umr.errors import UmrError
 
 
@@ -30,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="address to bind (default: 127.0.0.1, this machine only); any other needs --token")
     p.add_argument("--insecure", action="store_true",
                    help="allow a non-loopback --host without --token (anyone who can reach it can query)")
-    p.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    p.add_argument("--port", type=port, default=8000, help="port (default: 8000)")
     p.add_argument("--token", default=os.environ.get("UMR_SERVE_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' on the API (default: $UMR_SERVE_TOKEN, else none)")
     p.add_argument("--reranker", default=None,

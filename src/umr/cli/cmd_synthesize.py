@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from umr.cli.argtypes import positive_int
 from umr.errors import UmrError
 
 
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-new-tokens", type=int, default=32, help="HF generators: tokens per query")
     p.add_argument("--sample", action="store_true", help="HF generators: sample instead of greedy decoding")
     p.add_argument("--device", default=None, help="cpu / cuda for the HF generator (default: cuda if available)")
-    p.add_argument("--batch-size", type=int, default=16, help="filter embedding batch")
+    p.add_argument("--batch-size", type=positive_int, default=16, help="filter embedding batch")
     p.add_argument("--query-image", default="mirror", choices=["mirror", "same"],
                    help="(image+text)→(image+text) queries: a mirrored copy of the positive's image (default), or "
                    "the positive's own image (a copy shortcut)")

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from umr.cli.argtypes import positive_int
 from umr.errors import UmrError
 
 
@@ -24,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUTPUT_DIR")
     p.add_argument("--output-dir", default=None, help="override the config's output_dir")
     p.add_argument("--data", default=None, help="override the config's data file")
-    p.add_argument("--max-steps", type=int, default=None, help="override max_steps (smoke runs)")
+    p.add_argument("--max-steps", type=positive_int, default=None, help="override max_steps (smoke runs)")
     p.add_argument("--device", default=None, help="override device (cpu, cuda, cuda:1 …)")
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config fields, VALUE read as YAML (model=tiny:gme max_steps=2 lr=1e-4 "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from umr.cli.argtypes import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="mined pairs JSONL (umr mine --top 100 --take 100)")
     p.add_argument("--out", required=True, help="output folder (final/ is the merged re-ranker)")
     p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=8, help="positives per step (each adds one negative)")
+    p.add_argument("--max-steps", type=positive_int, default=None)
+    p.add_argument("--batch-size", type=positive_int, default=8, help="positives per step (each adds one negative)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--lora-r", type=int, default=8, help="LoRA rank (0 = full fine-tuning)")
     p.add_argument("--seed", type=int, default=0)
