@@ -86,3 +86,55 @@ def test_search_k_is_capped_at_the_index_size(text_corpus: Path, tmp_path: Path,
     assert main(["search", "--index", str(tmp_path / "job"), "--text", "red", "-k", "1000000000", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["results"]) == 25 and out["k"] == 1000000000
+
+
+def test_reindex_merges_a_truncated_embeddings_file_again(text_corpus: Path, tmp_path: Path) -> None:
+    job = tmp_path / "job"
+    assert build(text_corpus, job, "--shard-size", "10") == 0
+    merged = job / "embeddings.npy"
+    whole = merged.read_bytes()
+    merged.write_bytes(whole[: len(whole) // 2])  # a copy cut short: np.load raised a ValueError traceback
+    assert build(text_corpus, job, "--reindex") == 0
+    assert merged.read_bytes() == whole  # merged again, bit-identical, from the verified shards
+
+
+def test_a_full_disk_at_the_merge_is_one_line_and_keeps_the_shards(text_corpus: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    import umr.index.embed_job as embed_job
+
+    job = tmp_path / "job"
+    full = shutil._ntuple_diskusage(10**9, 10**9 - 100, 100)  # 100 bytes free: the memmap died of SIGBUS
+    monkeypatch.setattr(embed_job.shutil, "disk_usage", lambda path: full)
+    assert build(text_corpus, job, "--shard-size", "10") == 2
+    err = capsys.readouterr().err
+    assert f"umr index: error: {job}: merging needs " in err and "GB free, 0.00 GB are" in err
+    assert err.count("\n") == 1 and not list(job.glob(".*tmp*")) and not (job / "embeddings.npy").exists()
+    shards = sorted(p.name for p in (job / "shards").glob("*.npy"))
+    assert len(shards) >= 2  # the finished shards stay for the rerun
+    monkeypatch.undo()
+    assert build(text_corpus, job) == 0 and (job / "embeddings.npy").is_file()
+
+
+def test_a_full_disk_while_writing_a_shard_is_one_line(text_corpus: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import numpy as np
+
+    real_save, calls = np.save, []
+
+    def save(fh, array, **kw):  # the third shard finds the disk full
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device", getattr(fh, "name", None))
+        return real_save(fh, array, **kw)
+
+    monkeypatch.setattr(np, "save", save)
+    job = tmp_path / "job"
+    assert build(text_corpus, job, "--shard-size", "10") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("umr index: error: ") and err.rstrip().endswith(": No space left on device")
+    assert "Traceback" not in err and not list(job.rglob(".*tmp*"))  # the temp file is removed
+    assert len(list((job / "shards").glob("*.npy"))) == 2  # the two finished shards are kept

@@ -171,7 +171,11 @@ class EmbeddingStore:
         m = self.manifest()
         if m.get("status") != "complete":
             raise StoreError(f"{self.root}: the embedding job is not complete; rerun `umr index build` to resume")
-        arr = np.load(self.root / "embeddings.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        try:
+            arr = np.load(self.root / "embeddings.npy", mmap_mode="r" if mmap else None, allow_pickle=False)
+        except (ValueError, EOFError, OSError) as exc:  # truncated (a full disk, a copy cut short) or missing
+            raise StoreError(f"{self.root / 'embeddings.npy'} is unreadable ({str(exc)[:80]}); rerun `umr index "
+                             "build` on this job to merge the shards again") from exc
         if arr.shape != (int(m["n_items"]), int(m["dim"])):
             raise StoreError(f"{self.root / 'embeddings.npy'} has shape {arr.shape}, manifest says "
                              f"({m['n_items']}, {m['dim']}); delete it and rerun to merge the shards again")
@@ -310,6 +314,10 @@ def _embed_shard(store: EmbeddingStore, embedder: Embedder, items: list[Item], s
 
 def _merge(store: EmbeddingStore, n: int, dim: int, dtype: np.dtype) -> str:
     """Concatenate the shards into embeddings.npy (streamed through a memmap: constant RAM) and hash it."""
+    need, free = n * dim * np.dtype(dtype).itemsize + 4096, shutil.disk_usage(store.root).free
+    if need > free:  # a memmap on a full disk dies of SIGBUS with no message: check first
+        raise StoreError(f"{store.root}: merging needs {need / 1e9:.2f} GB free, {free / 1e9:.2f} GB are; free "
+                         "space and rerun (the finished shards are kept)")
 
     def write(tmp: Path) -> None:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(n, dim))
@@ -353,8 +361,8 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
         _wait(lambda: store.exists() and not _mismatch(store.manifest(), plan), f"rank 0 to plan {store.root}",
               poll_s, wait_timeout_s)
     manifest = store.manifest()
-    if manifest.get("status") == "complete":
-        return store
+    if manifest.get("status") == "complete" and _merged_ok(store):
+        return store  # (a merged file that went bad is merged again from the verified shards below)
     # Rank 0 checks every finished shard (hash included) before adding to the directory; others trust it.
     done = store.verify(manifest) if info.is_main else set(store.done_records())
     mine = [r for i, r in enumerate(ranges) if i % info.world_size == info.rank and r not in done]
@@ -393,3 +401,11 @@ def _wait_merged(store: EmbeddingStore, has_group: bool, poll_s: float, timeout_
         barrier()
     else:
         _wait(lambda: store.complete, f"rank 0 to merge {store.root}", poll_s, timeout_s)
+
+
+def _merged_ok(store: EmbeddingStore) -> bool:
+    try:
+        store.embeddings(mmap=True)
+    except StoreError:
+        return False
+    return True
