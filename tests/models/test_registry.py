@@ -70,3 +70,25 @@ def test_the_recipe_template_drives_text_and_clip_models() -> None:
 def test_a_setting_the_family_does_not_use_is_refused(model: str) -> None:
     with pytest.raises(ValueError, match=r"does not use \['max_image_tokens'\]"):
         load_embedder(model, max_image_tokens=512)
+
+
+def test_a_device_that_is_not_there_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """`umr search --device banana` and `--device cuda` on a machine without a GPU ended in torch tracebacks."""
+    import torch
+
+    from umr.cli import main
+
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_text("".join(json.dumps({"id": f"d{i}", "text": f"item {i}"}) + "\n" for i in range(5)))
+    assert main(["index", "build", "--model", "tiny:gme", "--corpus", str(corpus), "--out", str(tmp_path / "idx"),
+                 "--no-progress", "--device", "cpu"]) == 0
+    capsys.readouterr()
+    cases = [("banana", "device 'banana' is not a torch device; use cpu, cuda, cuda:N or mps")]
+    if not torch.cuda.is_available():
+        cases.append(("cuda", "device 'cuda': this machine has no usable CUDA GPU"))
+    else:
+        cases.append(("cuda:99", f"device 'cuda:99': this machine has {torch.cuda.device_count()} CUDA GPU(s)"))
+    for device, words in cases:
+        assert main(["search", "--index", str(tmp_path / "idx"), "--text", "item 1", "--device", device]) == 2
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, err

@@ -39,9 +39,22 @@ DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat1
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
+    """None / "auto" → cuda when available, else cpu; a name torch does not know, or a GPU this machine does not
+    have, is an error naming it (torch's own errors surfaced as tracebacks deep in model loading)."""
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UmrError(f"device {device!r} is not a torch device; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UmrError(f"device {device!r}: this machine has no usable CUDA GPU (torch {torch.__version__}); "
+                           "use --device cpu")
+        if dev.index is not None and dev.index >= count:
+            raise UmrError(f"device {device!r}: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
+    return dev
 
 
 def cpu_has_amx() -> bool:
