@@ -161,3 +161,32 @@ def test_train_config_bad_values(text: str, words: str, tmp_path: Path, capsys: 
     assert rc == 2
     assert_one_line(err, words)
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.fixture()
+def special_token_corpus(tmp_path: Path) -> Path:
+    """An image item whose text holds Qwen2-VL's image-slot token: the forward failed on a token count mismatch."""
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "red.png")
+    rows = [*GOOD, {"id": "sly", "text": "look <|image_pad|> here", "image": "red.png"}]
+    (tmp_path / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path / "items.jsonl"
+
+
+@pytest.mark.parametrize("verb", ["embed", "index build"])
+def test_text_with_a_special_token_is_named(verb: str, special_token_corpus: Path, tmp_path: Path, tiny_model: str,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    flag = "--input" if verb == "embed" else "--corpus"
+    rc, err = run(capsys, *verb.split(), "--model", tiny_model, flag, str(special_token_corpus), "--out",
+                  str(tmp_path / "job"))
+    assert rc == 2
+    assert_one_line(err, "item 'sly': its text holds the model's special token '<|image_pad|>'")
+
+
+def test_text_with_a_special_token_is_caught_by_skip_bad(special_token_corpus: Path, tmp_path: Path,
+                                                         tiny_model: str) -> None:
+    out = tmp_path / "job"
+    assert main(["embed", "--model", tiny_model, "--input", str(special_token_corpus), "--out", str(out),
+                 "--skip-bad"]) == 0
+    rejected = [json.loads(line) for line in (out / "rejected.jsonl").open()]
+    assert [r["id"] for r in rejected] == ["sly"] and "'<|image_pad|>'" in rejected[0]["error"]
+    assert json.loads((out / "manifest.json").read_text())["n_items"] == 2

@@ -73,6 +73,8 @@ SURROGATE_BODIES = [
     ("/embed", '{"items": [{"text": "ok", "instruction": "\\udc00"}]}', "body: Invalid JSON"),
     ("/rerank", '{"query": {"text": "\\ud800"}, "candidates": [{"id": "t-sea"}]}', "body.query.text"),
     ("/rerank", '{"query": {"text": "q"}, "candidates": [{"text": "\\ud800"}]}', "body.candidates.0.text"),
+    ("/rerank", '{"query": {"text": "q"}, "candidates": [{"id": "t-sea"}, {"id": "x\\udfff"}]}',
+     "body.candidates.1.id"),  # was a 500: UnicodeEncodeError in the SQLite id lookup
 ]
 
 
@@ -225,3 +227,37 @@ def test_an_index_without_a_recorded_model_is_refused(tmp_path: Path, capsys: py
         assert main([*verb, "--index", str(tmp_path), "--model", "py:serve_support:ToyEmbedder"]) == 2
         err = capsys.readouterr().err
         assert "does not record which model built it" in err and "Traceback" not in err
+
+
+def test_an_empty_modality_list_is_422(client: TestClient) -> None:
+    """`"modality": []` answered 200 with no results, which reads as a model that finds nothing."""
+    res = client.post("/search", json={"text": "a red bus", "modality": []})
+    assert res.status_code == 422 and res.json()["detail"].startswith("body.modality: an empty modality list"), \
+        res.text
+
+
+def test_text_with_the_models_special_tokens_is_422(make_client, tmp_path: Path) -> None:
+    """`<|image_pad|>` beside an image broke the forward: a 500 on /search, /embed and /rerank."""
+    from serve_support import ToyEmbedder
+    from transformers import AutoTokenizer
+
+    from umr.models.special_text import special_text_problem
+    from umr.models.tiny import build_tiny
+    from umr.rerank.prompted import Reranker
+
+    folder = build_tiny("gme", tmp_path / "gme")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+
+    class QwenTokenized(ToyEmbedder):  # the toy index's vectors, a real Qwen2-VL tokenizer's special tokens
+        def text_problem(self, item):
+            return special_text_problem(tokenizer, item)
+
+    client = make_client(embedder=QwenTokenized(), reranker=Reranker(str(folder), device="cpu"))
+    image = b64(png_bytes((200, 30, 30), (32, 32)))
+    answers = [client.post("/search", json={"text": "a <|image_pad|> bus", "image": image}),
+               client.post("/embed", json={"items": [{"text": "ok"}, {"text": "end<|im_end|>"}]}),
+               client.post("/rerank", json={"query": {"text": "q <|vision_start|>"}, "candidates": [{"id": "t-sea"}]})]
+    for res, token in zip(answers, ("<|image_pad|>", "<|im_end|>", "<|vision_start|>"), strict=True):
+        assert res.status_code == 422, res.text
+        assert f"holds the model's special token '{token}'" in res.json()["detail"], res.text
+    assert client.post("/search", json={"text": "a red bus", "image": image}).status_code == 200

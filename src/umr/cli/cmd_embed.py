@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
@@ -13,6 +14,9 @@ from umr.cli.argtypes import positive_int
 from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
 from umr.items import Item, ItemError, read_items
+
+if TYPE_CHECKING:
+    from umr.models.base import Embedder
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -41,12 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def screen(items: list[Item]) -> tuple[list[Item], list[dict[str, str | None]]]:
-    """Split items into those that load and {id, error} records for the others."""
+def screen(items: list[Item], embedder: Embedder) -> tuple[list[Item], list[dict[str, str | None]]]:
+    """Split items into those that load (and whose text the model can take) and {id, error} records for the
+    others."""
     good, bad = [], []
     for item in tqdm(items, desc="checking items", unit="item"):
         try:
             item.validate()
+            if (problem := embedder.text_problem(item)) is not None:
+                raise ItemError(item, problem)
             good.append(item)
         except ItemError as exc:
             bad.append({"id": item.id, "error": exc.problem})
@@ -64,10 +71,10 @@ def run(args: argparse.Namespace) -> int:
     if not items:
         raise UmrError(f"{args.input}: no items")
     rejected: list[dict[str, str | None]] = []
-    if args.skip_bad:
-        items, rejected = screen(items)
     embedder = load_embedder(args.model, recipe=args.recipe, device=args.device, dtype=args.dtype)
     embedder.num_workers = args.workers
+    if args.skip_bad:
+        items, rejected = screen(items, embedder)
     existing = EmbeddingStore(args.out)
     shard_size = args.shard_size or (existing.manifest()["shard_size"] if existing.exists() else 1000)
     store = run_embedding_job(items, embedder, args.out, model_spec=args.model, shard_size=shard_size,

@@ -51,6 +51,9 @@ def normalise_modalities(modality: str | Sequence[str] | None) -> tuple[str, ...
     if modality is None:
         return None
     values = [modality] if isinstance(modality, str) else list(modality)
+    if not values:  # an empty filter would keep nothing and answer an empty list, which looks like a bad model
+        raise UmrError(f"an empty modality list keeps nothing; leave it out to search every modality, or name one "
+                       f"of {', '.join(MODALITIES)}")
     out = []
     for value in values:
         parts = {p.strip() for p in value.replace("+", ",").split(",") if p.strip()}

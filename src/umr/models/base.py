@@ -141,6 +141,11 @@ class Embedder(ABC):
     def forward(self, batch: Any) -> torch.Tensor:
         """Un-normalised embeddings [b, d] for a prepared batch; differentiable when grad is enabled."""
 
+    def text_problem(self, item: Item) -> str | None:
+        """Why this model cannot take `item`'s text (MLLMs: it holds a special token), or None; callers screen
+        items with it so that one bad item is named and skipped instead of failing a whole batch."""
+        return None
+
     def cost(self, item: Item) -> int:
         """Rough token count, used only to sort and pack micro-batches."""
         return len(item.text or "") // 4 + (64 if item.image is not None else 0) + 8

@@ -24,6 +24,7 @@ from umr.models.base import Embedder, resolve_device, resolve_dtype
 from umr.models.fingerprint import weights_fingerprint
 from umr.models.prompts import Rendered, expand_placeholder, render, span_token_mask
 from umr.models.recipe import Recipe, write_recipe_marker
+from umr.models.special_text import check_special_text, special_text_problem
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +99,14 @@ class MLLMEmbedder(Embedder):
             visuals += self.recipe.max_frames
         return 48 + len(item.text or "") // 3 + visuals * self.backbone.estimate_image_tokens()
 
+    def text_problem(self, item: Item) -> str | None:
+        return special_text_problem(self.tokenizer, item)
+
     def prepare(self, items: Sequence[Item]) -> dict[str, Any]:
         return self.to_device(self.prepare_host(items))
 
     def prepare_host(self, items: Sequence[Item]) -> dict[str, Any]:
+        check_special_text(self.tokenizer, items)  # before the images are decoded: it names the item
         per_item = [self._visuals(it) for it in items]
         batch, counts = self.backbone.pixel_batch([img for imgs in per_item for img in imgs])
         next_image = iter(counts)

@@ -32,6 +32,7 @@ from umr.models.backbones import Backbone, save_hf_folder
 from umr.models.base import resolve_device, resolve_dtype
 from umr.models.prompts import expand_placeholder
 from umr.models.recipe import get_recipe, recipe_for_checkpoint
+from umr.models.special_text import check_special_text
 from umr.rerank.styles import TEMPLATES, resolve_style
 
 #: HF model_type → backbone family
@@ -104,6 +105,7 @@ class Reranker:
 
     def prepare(self, pairs: Sequence[tuple[Item, Item]]) -> dict[str, Any]:
         """Tokenised, padded (right) model inputs for a batch of (query, candidate) pairs."""
+        check_special_text(self.tokenizer, [it for pair in pairs for it in pair])
         per_pair = [(_images(q), _images(c)) for q, c in pairs]
         batch, counts = self.backbone.pixel_batch([img for qi, ci in per_pair for img in qi + ci])
         it = iter(counts)

@@ -27,7 +27,7 @@ from umr.items import Item, ItemError
 from umr.models.base import Embedder
 from umr.serve import schemas as S
 from umr.serve.batching import Batcher
-from umr.serve.inputs import ApiError, make_item, public_description, thumbnail_jpeg
+from umr.serve.inputs import ApiError, check_text, make_item, public_description, thumbnail_jpeg
 from umr.serve.limits import PixelBudget, QueueGate
 
 log = logging.getLogger("umr.serve")
@@ -128,6 +128,9 @@ class ServeState:
 
     async def embed(self, items: list[Item], role: str) -> np.ndarray:
         """Batched model call; a bad item is a 422, a model crash a 500 for this request only."""
+        for i, item in enumerate(items):  # screened here: in a shared batch it would fail other requests too
+            if (problem := self.embedder.text_problem(item)) is not None:
+                raise ApiError(422, "invalid_text", f"item {i}: {problem}")
         try:
             async with self.gate.enter(len(items)):
                 return await self.batcher.submit(items, role)
@@ -158,6 +161,8 @@ class ServeState:
     def candidate_items(self, cands: list[S.CandidateIn], given: dict[int, Item] | None = None) -> list[Item]:
         """Items for re-ranking: indexed ones by id, ad-hoc ones from their fields (`given`: already decoded)."""
         given = given or {}
+        for i, c in enumerate(cands):  # a lone surrogate in an id broke the SQLite lookup (a 500)
+            check_text(c.id, f"body.candidates.{i}.id", self.settings.max_text_chars)
         known = self.index.get([c.id for c in cands if c.id is not None and c.text is None and c.image is None])
         by_id = {r["id"]: r for r in known if r}
         out = []
