@@ -124,14 +124,15 @@ def build_index(folder: Path, embedder: Embedder | None = None) -> Index:
 
 
 @contextmanager
-def running_server(app: Any) -> Iterator[str]:
-    """Serve app with uvicorn on a free loopback port in a thread; yields its base URL."""
+def running_server(app: Any, **config: Any) -> Iterator[str]:
+    """Serve app with uvicorn (extra uvicorn.Config options: `config`) on a free loopback port in a thread; yields
+    its base URL."""
     import uvicorn
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -152,6 +152,46 @@ def test_half_open_body_times_out_with_408(toy_index_dir: Path) -> None:
         assert reply.startswith("HTTP/1.1 408") and "body_timeout" in reply and waited < 5
 
 
+def _length(reply: bytes) -> int:
+    head = reply.partition(b"\r\n\r\n")[0].decode().lower()
+    return int(head.split("content-length:")[1].split()[0]) if "content-length:" in head else 0
+
+
+def test_a_half_sent_request_head_is_closed(toy_index_dir: Path) -> None:
+    """uvicorn alone waits for ever on a connection that never finishes its head (a slowloris)."""
+    from umr.index.base import load_index
+    from umr.serve.app import ServeSettings, create_app
+    from umr.serve.connection_limits import uvicorn_limits
+
+    app = create_app(load_index(toy_index_dir), ToyEmbedder(), ServeSettings())
+    with running_server(app, **uvicorn_limits(header_timeout_s=0.5, max_connections=100)) as base:
+        host, port = base.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port)), timeout=10) as slow, \
+                socket.create_connection((host, int(port)), timeout=10) as fine:
+            slow.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+            fine.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            reply = fine.recv(4096)
+            while b"\r\n\r\n" not in reply or len(reply.partition(b"\r\n\r\n")[2]) < _length(reply):
+                reply += fine.recv(4096)  # head and body may come in separate segments
+            assert reply.startswith(b"HTTP/1.1 200")
+            assert slow.recv(4096) == b""  # closed by the server, well before the 10 s socket timeout
+            fine.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # a kept-alive connection gets the same limit
+            assert fine.recv(4096) == b""
+
+
+def test_serve_sets_its_limits_explicitly(monkeypatch: pytest.MonkeyPatch, toy_index_dir: Path) -> None:
+    import uvicorn
+
+    import umr.cli.cmd_serve as cmd_serve
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(cmd_serve, "build_app", lambda args: object())
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw))
+    assert main(["serve", "--index", str(toy_index_dir), "--max-connections", "50"]) == 0
+    assert seen["limit_concurrency"] == 50 and seen["timeout_keep_alive"] == 5
+    assert seen["h11_max_incomplete_event_size"] == 64 * 1024 and seen["http"].__name__ == "HeadTimeoutH11"
+
+
 class PathModel(ToyEmbedder):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": 64, "model": "/home/alice/secret-project/checkpoints/final"}

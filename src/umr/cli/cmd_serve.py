@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from umr.cli.argtypes import port
+from umr.cli.argtypes import port, positive_int
 from umr.errors import UmrError
 
 
@@ -56,6 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: 64,000,000, about 0.2 GB as RGB)")
     p.add_argument("--body-timeout", type=float, default=30.0, metavar="S",
                    help="seconds a request body may take to arrive (408 after; default: 30)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="S",
+                   help="seconds a client may take to send a complete request head (closed after; default: 10)")
+    p.add_argument("--max-connections", type=positive_int, default=1000, metavar="N",
+                   help="open connections and running requests at once (503 past it; default: 1000)")
     p.add_argument("--cors-origin", action="append", default=[],
                    help="allow browser pages from this origin to call the API (repeatable; default: CORS off)")
     p.add_argument("--served-model-name", default=None, metavar="NAME",
@@ -137,5 +141,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"umr serve: warning: listening on {args.host} without --token (--insecure); anyone who can reach it "
               "can query")
     print(f"umr serve: http://{args.host}:{args.port}/  (API docs at /docs)")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    from umr.serve.connection_limits import uvicorn_limits
+
+    if args.header_timeout <= 0:
+        raise UmrError(f"--header-timeout must be > 0 seconds, got {args.header_timeout}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                **uvicorn_limits(args.header_timeout, args.max_connections))
     return 0
