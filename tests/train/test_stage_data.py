@@ -29,8 +29,8 @@ def test_chain_mines_trains_a_reranker_and_distills_from_it(world: Path, tiny_gm
             {"name": "hard", "max_steps": 2, "mine": {"top": 6, "take": 2, "max_per_set": 8}},
             {"name": "rr", "type": "reranker", "max_steps": 2, "lora": {"r": 4, "alpha": 8, "dropout": 0.0},
              "mine": {"top": 4, "take": 3, "max_per_set": 8}},
-            {"name": "distill", "type": "distill", "max_steps": 1, "teacher": {"top": 3, "reranker": "rr",
-                                                                               "max_per_set": 4}},
+            {"name": "distill", "type": "distill", "max_steps": 1, "max_image_tokens": 4,  # U-MARVEL: 224²
+             "teacher": {"top": 3, "reranker": "rr", "max_per_set": 4, "scale": 0.5}},  # U-MARVEL: fused / 2
         ]})
     final = run_stages(cfg)
     run = tmp_path / "run"
@@ -44,6 +44,13 @@ def test_chain_mines_trains_a_reranker_and_distills_from_it(world: Path, tiny_gm
     assert len(teacher) == 3 * 4 and all(len(t["candidates"]) == 3 for t in teacher)
     assert all(0 <= t["positive"] < 3 for t in teacher)  # the labelled positive is always in the list
     assert any(p > 0 for t in teacher for p in t["p_yes"])  # the re-ranker stage's model scored them
+    for t in teacher:  # scale 0.5: U-MARVEL divides the fused score by 2
+        assert t["teacher"] == pytest.approx([0.5 * (c + p) for c, p in zip(t["cos"], t["p_yes"], strict=True)],
+                                             abs=1e-5)
+    # the training-time image cap stays out of the written model: it keeps the recipe's 16 tokens
+    from umr.models.recipe import recipe_for_checkpoint
+
+    assert recipe_for_checkpoint(str(final))[1].get("max_image_tokens") == 16
     # the re-ranker stage does not advance the chain: distill starts from the hard stage's embedder
     distill_cfg = TrainConfig.from_yaml(run / "stage-3-distill" / "train_config.yaml")
     assert distill_cfg.model == str(run / "stage-1-hard" / "final")
@@ -76,3 +83,18 @@ def test_instruction_option_on_a_root(world: Path) -> None:
     assert [p.query.text for p in bare] == [p.query.text for p in drawn]  # only the instruction went
     fixed = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"], instruction="Find the passage."))
     assert {p.query.instruction for p in fixed} == {"Find the passage."}
+
+
+def test_image_cap_applies_while_training_only(tiny_gme_dir: str, draw) -> None:
+    from umr import load_embedder
+    from umr.train.image_cap import cap_image_tokens
+
+    embedder = load_embedder(tiny_gme_dir, device="cpu")
+    image = draw("red", px=224)
+    assert embedder.backbone.process_images([image])[1] == [16]
+    restore = cap_image_tokens(embedder, 4)
+    assert embedder.backbone.process_images([image])[1] == [4]
+    restore()
+    assert embedder.backbone.process_images([image])[1] == [16]
+    with pytest.raises(ValueError, match="max_image_tokens applies to Qwen2-VL-family embedders"):
+        cap_image_tokens(load_embedder("tiny:mm-embed", device="cpu"), 4)

@@ -213,8 +213,9 @@ def teacher_file_verdict(path: str | Path, alpha: float = 0.05) -> dict[str, Any
 def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: Any = None, weight: float = 1.0,
                   top: int = 50, pool: str = "local", split: str = "train", tasks: list[str] | None = None,
                   cache_dir: str | Path | None = None, batch_size: int = 16,
-                  max_per_set: int | None = None) -> dict[str, Any]:
-    """Write the teacher JSONL for `split`: each query's top-`top` by `retriever`, scored cos + w·P(Yes).
+                  max_per_set: int | None = None, scale: float = 1.0) -> dict[str, Any]:
+    """Write the teacher JSONL for `split`: each query's top-`top` by `retriever`, scored scale · (cos + w·P(Yes))
+    (U-MARVEL halves the fused score, scale 0.5, so that it stays in [-1, 1] like a cosine).
 
     The query's first labelled positive replaces the last candidate when retrieval missed it, so every list holds
     the target the teacher should rank first. Without a reranker the teacher is the retriever's cosine alone.
@@ -248,7 +249,7 @@ def build_teacher(retriever: Any, root: str | Path, out: str | Path, reranker: A
                 query = r.query.to_item(view.root, r.instruction)
                 cands = [c.to_item(view.root) for c in view.candidates(rows)]
                 p_yes = [float(x) for x in reranker.score(query, cands)] if reranker is not None else [0.0] * len(rows)
-                teacher = fuse(cos, p_yes, weight).tolist()
+                teacher = (fuse(cos, p_yes, weight) * scale).tolist()
                 fh.write(json.dumps({"qid": r.query.qid, "query": query.to_dict(),
                                      "candidates": [c.to_dict() for c in cands],
                                      "dids": [str(view.dids[i]) for i in rows],

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 #: options of `mine:` that are not MineOptions fields
 _MINE_EXTRA = {"pool": "local", "max_per_set": None, "batch_size": 16}
 _TEACHER_KEYS = {"top": 10, "weight": 1.0, "reranker": None, "pool": "local", "max_per_set": 50, "batch_size": 16,
-                 "require_better": False}
+                 "require_better": False, "scale": 1.0}
 
 
 def _root(stage: Any, option: str) -> Path:
@@ -107,7 +107,7 @@ def build_stage_teacher(stage: Any, embedder: Any, rerankers: dict[str, Path]) -
     summary = build_teacher(embedder, _root(stage, "teacher"), out, reranker=reranker, weight=opts["weight"],
                             top=opts["top"], pool=opts["pool"], tasks=stage.tasks,
                             cache_dir=chain_cache(stage), batch_size=opts["batch_size"],
-                            max_per_set=opts["max_per_set"])
+                            max_per_set=opts["max_per_set"], scale=float(opts["scale"]))
     log.info("stage %s: teacher lists %d written, %d resumed", stage.output_dir, summary["written"],
              summary["resumed"])
     return out

@@ -88,6 +88,7 @@ class TrainConfig:
     device: str | None = None  # None = cuda if available
     dtype: str | None = None  # None = bf16 on GPU, fp32 on CPU
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% more compute
+    max_image_tokens: int | None = None  # training-time image cap (Qwen2-VL, 28-px tokens); final/ keeps the recipe's
     stages: list[dict[str, Any]] = field(default_factory=list)  # see umr.train.stages
     type: str = "contrastive"  # "contrastive" (InfoNCE) | "distill" (KL to teacher scores: umr.train.distill)
     distill_temperature: float | None = None  # distill: τ of both softmaxes (detached); None = `temperature`
@@ -195,6 +196,11 @@ class Trainer:
         torch.manual_seed(config.seed)
         self.embedder = embedder or load_embedder(config.model, recipe=config.recipe, device=config.device,
                                                   dtype=config.dtype)
+        self.restore_images = None
+        if config.max_image_tokens is not None:
+            from umr.train.image_cap import cap_image_tokens
+
+            self.restore_images = cap_image_tokens(self.embedder, config.max_image_tokens)
         self.pairs = pairs if pairs is not None else load_config_pairs(config)
         self.out = Path(config.output_dir)
         self.peft_model = None
@@ -405,6 +411,9 @@ class Trainer:
     def save_final(self) -> Path:
         """final/: a folder load_embedder reads (LoRA: merged, adapter kept in adapter/)."""
         final = self.out / "final"
+        if self.restore_images is not None:  # the saved model keeps the recipe it was loaded with
+            self.restore_images()
+            self.restore_images = None
         if not self.dist.is_main:
             return final
         if self.peft_model is not None:
