@@ -98,3 +98,18 @@ def test_image_cap_applies_while_training_only(tiny_gme_dir: str, draw) -> None:
     assert embedder.backbone.process_images([image])[1] == [16]
     with pytest.raises(ValueError, match="max_image_tokens applies to Qwen2-VL-family embedders"):
         cap_image_tokens(load_embedder("tiny:mm-embed", device="cpu"), 4)
+
+
+def test_a_from_base_stage_trains_from_the_base_on_what_the_chain_mined(world: Path, tiny_gme_dir: str,
+                                                                         tmp_path: Path) -> None:
+    """MM-Embed's hard stage: negatives mined by the instruct model, training restarted from the base model."""
+    cfg = TrainConfig.from_dict({
+        "model": tiny_gme_dir, "data": str(world), "output_dir": str(tmp_path / "run"), "batch_size": 4,
+        "device": "cpu", "tasks": ["task0"], "max_steps": 1,
+        "stages": [{"name": "instruct"},
+                   {"name": "hard", "from_base": True, "mine": {"top": 6, "take": 2, "max_per_set": 4}}]})
+    run_stages(cfg)
+    hard = TrainConfig.from_yaml(tmp_path / "run" / "stage-1-hard" / "train_config.yaml")
+    assert hard.model == tiny_gme_dir and hard.data.endswith("negatives.jsonl")
+    mined_with = json.loads((tmp_path / "run" / "stage-1-hard" / "negatives.jsonl").open().readline())
+    assert len(mined_with["negatives"]) == 2

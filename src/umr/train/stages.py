@@ -112,7 +112,7 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
     for i, stage in enumerate(stage_configs(config)):
         stage.model = model
         try:
-            out = _run_stage(stage, model, rerankers, resume)
+            out = _run_stage(stage, model, rerankers, resume, base=config.model)
         except (UmrError, OSError) as exc:  # which stage of a long chain failed is the first thing to know
             text = os_error_line(exc) if isinstance(exc, OSError) else str(exc)
             raise UmrError(f"stage {i} ({stage_name(stage)}): {text}") from exc
@@ -126,8 +126,9 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
     return final
 
 
-def _run_stage(stage: TrainConfig, model: str, rerankers: dict[str, Path], resume: bool) -> Path | None:
-    """Train one stage (or find it finished); its final/ folder, or None when it was skipped (weak teacher)."""
+def _run_stage(stage: TrainConfig, model: str, rerankers: dict[str, Path], resume: bool, base: str) -> Path | None:
+    """Train one stage (or find it finished); its final/ folder, or None when it was skipped (weak teacher).
+    `model` is the chain's model so far, `base` the config's own (a `from_base` stage trains from it)."""
     from umr.models.registry import load_embedder
 
     if stage.lora is not None:
@@ -151,6 +152,8 @@ def _run_stage(stage: TrainConfig, model: str, rerankers: dict[str, Path], resum
     stage = prepare_stage(stage, embedder, rerankers)
     if require_better and _skip_weak_teacher(stage):
         return None
+    if stage.from_base:  # the chain's model mined the data; training restarts from the base model
+        stage.model, embedder = base, None
     trainer = make_trainer(stage, embedder=embedder)
     summary = trainer.fit(resume=resume)
     log.info("stage %s: %s steps, loss %s → %s, %.1f samples/s", stage.output_dir, summary["steps"],

@@ -97,6 +97,8 @@ class TrainConfig:
     mix_data: str | None = None  # another pairs JSONL mixed into `data` (continual text FT keeps multimodal data)
     mix_share: float = 0.0  # share of each epoch's pairs drawn from mix_data (umr.train.continual)
     mine: dict[str, Any] | None = None  # stages: mine negatives with the stage's start model first (stage_data)
+    from_base: bool = False  # stages: train from the top-level `model`, not the chain's (MM-Embed's hard stage);
+    #                          the chain's model still mines the stage's negatives
     teacher: dict[str, Any] | None = None  # distill stages: build the teacher lists first (stage_data)
     tensorboard: bool | str = False  # also log to TensorBoard: True = OUTPUT_DIR/tensorboard, or a folder
     deepspeed: str | dict[str, Any] | None = None  # GPU only: a ZeRO-1/2 JSON file or mapping (umr.train.zero)
