@@ -39,6 +39,17 @@ def test_the_configs_ship_with_the_package():
         assert "GitHub" in header or "UNCONFIRMED" in header  # cited from code, or marked as not checked
 
 
+@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_field_names_its_source(config: Path):
+    """Each setting carries a source tag beside it, and every tag is explained in the header."""
+    header, _, body = config.read_text().partition("\nmodel:")
+    for line in ("model:" + body).splitlines():
+        if line.strip() and line.strip() != "stages:":
+            assert re.search(r"# .*\[\w+\]", line), f"{config.name}: no source beside {line.strip()[:60]!r}"
+            for tag in re.findall(r"\[(\w+)\]", line.partition("#")[2]):
+                assert f"[{tag}]" in header, f"{config.name}: tag [{tag}] is not explained in the header"
+
+
 def test_overrides_follow_the_configs_structure(capsys: pytest.CaptureFixture[str]):
     raw = {"lr": 1.0, "data": "root", "lora": {"r": 8},
            "stages": [{"name": "nli", "data": "nli.jsonl", "lr": 2.0, "mine": {"top": 100}}, {"name": "b"}]}
@@ -107,6 +118,7 @@ def test_config_runs_two_steps_on_the_real_layout(config, real_root, tmp_path):
     own_data = {s["name"]: pairs[s["name"]] for s in raw["stages"] if "data" in s}  # the pairs stages
     overrides += [f"stages.{name}.data={path}" for name, path in own_data.items()]
     for key, extra in (("batch_size", ["stages.*.batch_size=4"]), ("deepspeed", ["stages.*.deepspeed=null"]),
+                       ("max_steps", ["stages.*.max_steps=2"]),
                        ("mine", ["stages.*.mine.top=8", "stages.*.mine.max_per_set=4"]),
                        ("teacher", ["stages.*.teacher.top=8", "stages.*.teacher.max_per_set=4"]),
                        ("mix_data", [f"stages.*.mix_data={real_root}"])):
