@@ -47,6 +47,8 @@ def test_a_full_disk_or_read_only_folder_is_one_line(monkeypatch: pytest.MonkeyP
     (["embed", "--shard-size", "0"], "argument --shard-size: must be ≥ 1, got 0"),  # became 1000
     (["index", "build", "--shard-size", "-1"], "argument --shard-size: must be ≥ 1, got -1"),
     (["eval", "--batch-size", "0"], "argument --batch-size: must be ≥ 1, got 0"),
+    (["eval", "--shard-size", "0"], "argument --shard-size: must be ≥ 1, got 0"),
+    (["ablate", "--batch-size", "0"], "argument --batch-size: must be ≥ 1, got 0"),
     (["train", "--max-steps", "0"], "argument --max-steps: must be ≥ 1, got 0"),
     (["serve", "--port", "99999"], "argument --port: a port is 0-65535, got 99999"),  # OverflowError traceback
     (["embed", "--batch-size", "many"], "argument --batch-size: expected an integer, got 'many'"),

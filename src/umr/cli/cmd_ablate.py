@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from umr.ablation.config import AblationConfig
+from umr.cli.argtypes import positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,9 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "on the same world, or a pretrained tiny base such as tiny:u-marvel@64x2+pre")
     p.add_argument("--base-steps", type=int, default=d.base_steps,
                    help=f"without --base: steps of the base stage (default {d.base_steps}; ~1000 at size small)")
-    p.add_argument("--base-batch-size", type=int, default=d.base_batch_size, help="batch of the base stage")
+    p.add_argument("--base-batch-size", type=positive_int, default=d.base_batch_size, help="batch of the base stage")
     p.add_argument("--steps", type=int, default=d.steps, help=f"steps of every ablation stage (default {d.steps})")
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="batch of the ablation stages")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch of the ablation stages")
     p.add_argument("--lr", type=float, default=d.lr, help="LR of the contrastive ablation stages (full FT)")
     p.add_argument("--small-lr", type=float, default=d.small_lr, help="LR of the distill and continual-text stages")
     p.add_argument("--negatives", type=int, default=d.negatives, help="mined negatives per query")

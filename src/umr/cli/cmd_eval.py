@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "model; the lamra and u-marvel recipes already do it themselves")
     p.add_argument("--compare", choices=["published"], default=None,
                    help="print the papers' per-set numbers beside ours (real M-BEIR: all 16 set names)")
-    p.add_argument("--shard-size", type=int, default=1000,
+    p.add_argument("--shard-size", type=positive_int, default=1000,
                    help="items per embedding-cache shard, the unit of resume and of work between ranks (default 1000)")
     p.add_argument("--store-dtype", choices=["float32", "float16"], default="float32",
                    help="how the embedding cache keeps vectors: float16 halves disk and RAM (UniIR stores its M-BEIR "
