@@ -32,3 +32,13 @@ def test_an_unknown_style_is_named(tiny_model: str, pairs: Path, tmp_path: Path,
     assert main(["train-reranker", "--model", tiny_model, "--data", str(pairs), "--out", str(tmp_path / "rr"),
                  "--style", "lamra-rank", "--device", "cpu"]) == 2
     assert "unknown re-ranker style 'lamra-rank'; one of lamra, u-marvel, umr" in capsys.readouterr().err
+
+
+def test_fewer_queries_than_a_batch_is_named(tiny_model: str, pairs: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture) -> None:
+    """Two mined queries and a batch of 8 trained 0 steps and wrote an untrained judge."""
+    out = tmp_path / "rr"
+    assert main(["train-reranker", "--model", tiny_model, "--data", str(pairs), "--out", str(out),
+                 "--batch-size", "8", "--device", "cpu"]) == 2
+    assert "2 mined queries make no full batch of batch_size 8; set batch_size ≤ 2" in capsys.readouterr().err
+    assert not (out / "final").exists()

@@ -82,10 +82,10 @@ def train_reranker(cfg: RerankTrainConfig) -> Path:
     pairs = read_pairs(cfg.data)
     if not any(p.negatives for p in pairs):
         raise UmrError(f"{cfg.data}: no line has negatives; mine them first (umr mine --top 100 --take 100)")
+    rr = Reranker(cfg.model, device=cfg.device, dtype=cfg.dtype, style=cfg.style)
     if len(pairs) < cfg.batch_size:  # no full batch: 0 steps would write an untrained re-ranker
         raise UmrError(f"{cfg.data}: {len(pairs)} mined queries make no full batch of batch_size {cfg.batch_size}; "
                        f"set batch_size ≤ {len(pairs)} or mine more queries")
-    rr = Reranker(cfg.model, device=cfg.device, dtype=cfg.dtype, style=cfg.style)
     peft_model = apply_lora(rr.model, cfg.lora) if cfg.lora is not None else None
     set_vision_trainable(rr.model, False)
     params = [p for p in rr.model.parameters() if p.requires_grad]
