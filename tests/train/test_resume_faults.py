@@ -118,7 +118,6 @@ def test_shipped_configs_still_read() -> None:
         assert cfg.model and (cfg.stages or cfg.data), path.name  # each names what it trains and on what
 
 
-
 def test_truncated_trainer_state_on_resume_is_one_line(tiny_gme_dir, draw, tmp_path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     data = make_pairs(tmp_path / "data", draw)
