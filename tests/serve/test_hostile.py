@@ -159,7 +159,7 @@ def _length(reply: bytes) -> int:
 
 def test_a_half_sent_request_head_is_closed(toy_index_dir: Path) -> None:
     """uvicorn alone waits for ever on a connection that never finishes its head (a slowloris)."""
-    from umr.index.base import load_index
+    from umr.index import load_index
     from umr.serve.app import ServeSettings, create_app
     from umr.serve.connection_limits import uvicorn_limits
 
