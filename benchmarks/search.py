@@ -175,7 +175,7 @@ def bench_hnsw(xs: np.ndarray, q: np.ndarray, ef_search: int) -> dict[str, float
 
 def bench_milvus(xm: np.ndarray, q: np.ndarray) -> dict[str, float]:
     """Milvus Lite vs FAISS, both exact (flat), through the same umr Index API."""
-    from umr.index.base import create_index
+    from umr.index import create_index
 
     truth = np.argsort(-(q @ xm.T), axis=1)[:, :K]
     with tempfile.TemporaryDirectory() as tmp:

@@ -55,7 +55,7 @@ def render(colour: str, shape: str, size: int = 96) -> Image.Image:
 
 def build_index(folder: Path, model: str) -> Path:
     """Texts for every colour × shape × place and one image per colour × shape, embedded with `model`."""
-    from umr.index.base import create_index
+    from umr.index import create_index
     from umr.items import Item
     from umr.models.registry import load_embedder
 
