@@ -4,6 +4,7 @@ both block kernels, a float16 store, blocks smaller than the pool and sub-pools 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -115,3 +116,21 @@ def test_a_pool_file_is_read_as_columns_and_its_lines_on_demand(tmp_path: Path) 
     assert cols.candidate(31).txt == "passage 31 ünïcode"
     assert [it.text for it in cols.items(tmp_path)[8:10]] == ["passage 8 ünïcode", "passage 9 ünïcode"]
     assert cols.items(tmp_path)[-1].id == "2:49"
+
+
+def test_embed_items_caches_queries_apart_from_documents_and_embeds_each_as_its_role(tmp_path: Path) -> None:
+    from umr.items import Item
+    from umr.models.baselines import RandomEmbedder
+    from umr.retrieval import embed_items
+
+    emb = RandomEmbedder(dim=8)
+    items = [Item(text="a red bus", id="9:1"), Item(text="a cat", id="9:2")]
+    key = {"source": "same file"}
+    docs = np.asarray(embed_items(emb, items, "set", key, cache_dir=tmp_path))
+    queries = np.asarray(embed_items(emb, items, "set", key, cache_dir=tmp_path, role="query"))
+    np.testing.assert_array_equal(docs, emb.encode_document(items))
+    np.testing.assert_array_equal(queries, emb.encode_query(items))
+    assert np.abs(queries - docs).max() > 0.1
+    roles = sorted(json.loads((d / "manifest.json").read_text())["role"] for d in tmp_path.iterdir())
+    assert roles == ["document", "query"]  # two stores, one per role
+    np.testing.assert_array_equal(embed_items(emb, items, "set", key, role="query"), queries)  # uncached: the same

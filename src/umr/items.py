@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 
@@ -31,6 +31,9 @@ MAX_ASPECT_RATIO = 200
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 ImageLike = str | Path | bytes | Image.Image
+#: which side of retrieval an item is embedded as (sentence-transformers' names): recipes render the two apart
+Role = Literal["query", "document"]
+ROLES: tuple[Role, ...] = ("query", "document")
 
 
 class ItemError(UmrError):
@@ -55,6 +58,8 @@ class Item:
     image: a path, raw bytes or a PIL image. video: a file path or a sequence of frames (each ImageLike).
     instruction: the task instruction (queries only, by convention); recipes decide where it goes.
     id: qid/did, used in error messages and outputs.
+    role: "query" or "document", set by `Embedder.encode_query` / `encode_document` (see `is_query`); not part
+    of the item's content, so `to_dict` leaves it out.
     """
 
     text: str | None = None
@@ -63,8 +68,11 @@ class Item:
     instruction: str | None = None
     id: str | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    role: Role | None = None
 
     def __post_init__(self) -> None:
+        if self.role is not None and self.role not in ROLES:
+            raise ItemError(self, f"role must be one of {', '.join(ROLES)}, got {self.role!r}")
         for name in ("text", "instruction"):
             value = getattr(self, name)
             if value is None:
@@ -92,6 +100,15 @@ class Item:
 
     def with_instruction(self, instruction: str | None) -> Item:
         return replace(self, instruction=instruction)
+
+    def with_role(self, role: Role) -> Item:
+        return replace(self, role=role)
+
+    @property
+    def is_query(self) -> bool:
+        """Whether recipes render this item as a query. Its role says; an item given no role (a direct
+        `Embedder.prepare` call, training's batches) is a query exactly when it carries an instruction."""
+        return self.role == "query" if self.role is not None else self.instruction is not None
 
     def describe(self) -> str:
         if self.id is not None:

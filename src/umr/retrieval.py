@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from umr.data.mbeir import TASKS, Candidate, Query
 from umr.data.mbeir_sets import (
+    EvalSetRef,
     find_eval_sets,
     global_pool_file,
     instruction_table,
@@ -37,13 +37,13 @@ from umr.data.mbeir_sets import (
 )
 from umr.data.pool_columns import PoolColumns
 from umr.errors import UmrError
-from umr.items import Item
+from umr.items import Item, Role
 from umr.models.base import Embedder
 from umr.pool_view import NEAR_TIE, PoolView, exact_scores
 from umr.runtime.distributed import dist_info
 
-__all__ = ["NEAR_TIE", "PoolView", "QuerySide", "Retrieved", "embed_items", "exact_scores", "file_fingerprint",
-           "load_pool_view", "query_instruction", "retrieve"]
+__all__ = ["NEAR_TIE", "PoolView", "QuerySet", "Retrieved", "embed_items", "embed_queries", "exact_scores",
+           "file_fingerprint", "load_pool_view", "query_instruction", "retrieve"]
 
 
 def file_fingerprint(path: Path) -> dict[str, Any]:
@@ -57,14 +57,16 @@ def file_fingerprint(path: Path) -> dict[str, Any]:
 
 def embed_items(embedder: Embedder, items: Sequence[Item], label: str, key: dict[str, Any],
                 cache_dir: str | Path | None = None, batch_size: int = 16, show_progress: bool = False,
-                store_dtype: str = "float32", shard_size: int = 1000) -> np.ndarray:
-    """Embed `items` with `embedder.encode_corpus` → [n, dim] in input order (L2-normalised).
+                store_dtype: str = "float32", shard_size: int = 1000, role: Role = "document") -> np.ndarray:
+    """Embed `items` as `role` (`Embedder.encode_role`: queries keep their instructions) → [n, dim] in input order,
+    L2-normalised.
 
     With `cache_dir` the vectors go through the resumable embedding store in `cache_dir/{label}-{digest}`, where
-    the digest hashes `embedder.describe()` and `key` (e.g. a `file_fingerprint`): a rerun with the same model and
-    source reuses them, an interrupted one resumes. The store's merged matrix comes back memory-mapped, in the
-    store's dtype (float32, or float16 with `store_dtype`), never copied. Wrap the embedder in `QuerySide` to embed
-    queries. Under a multi-process launch every rank embeds its shards and gets the merged matrix.
+    the digest hashes `embedder.describe()`, the role (queries only, so a document store keeps its key) and `key`
+    (e.g. a `file_fingerprint`): a rerun with the same model and source reuses them, an interrupted one resumes.
+    The store's merged matrix comes back memory-mapped, in the store's dtype (float32, or float16 with
+    `store_dtype`), never copied. Under a multi-process launch every rank embeds its shards and gets the merged
+    matrix.
     """
     if not len(items):
         return np.zeros((0, embedder.dim), dtype=np.float32)
@@ -72,14 +74,15 @@ def embed_items(embedder: Embedder, items: Sequence[Item], label: str, key: dict
         if dist_info().world_size > 1:
             raise UmrError("a multi-process run shares its work through the embedding cache: give a cache folder "
                            "(umr eval --cache DIR; not --no-cache)")
-        return embedder.encode_corpus(items, batch_size=batch_size, show_progress=show_progress)
+        return embedder.encode_role(role, items, batch_size=batch_size, show_progress=show_progress)
     from umr.index.embed_job import run_embedding_job
 
-    spec = {"model": embedder.describe(), **key, **({"dtype": store_dtype} if store_dtype != "float32" else {})}
+    spec = {"model": embedder.describe(), **({"role": role} if role != "document" else {}), **key,
+            **({"dtype": store_dtype} if store_dtype != "float32" else {})}
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
     store = run_embedding_job(items, embedder, Path(cache_dir) / f"{label}-{digest}", batch_size=batch_size,
                               shard_size=shard_size, overwrite=True, show_progress=show_progress,
-                              store_dtype=store_dtype, wait_merged=True)
+                              store_dtype=store_dtype, wait_merged=True, role=role)
     return store.embeddings(mmap=True)
 
 
@@ -93,35 +96,29 @@ def query_instruction(q: Query, table: dict, cand_modality: str) -> str | None:
     return prompts[zlib.crc32(q.qid.encode()) % len(prompts)] if prompts else None
 
 
-class QuerySide(Embedder):
-    """Wraps an embedder so that `encode_corpus` embeds *queries* (keeping their instructions).
+@dataclass
+class QuerySet:
+    """One eval set's queries embedded as queries: each one's instruction (None without), Item and vector."""
 
-    Lets query sets go through the resumable embedding store, which calls `encode_corpus`.
-    """
+    instructions: list[str | None]
+    items: list[Item]
+    vectors: np.ndarray  # [n, dim], L2-normalised, in query order
 
-    def __init__(self, inner: Embedder) -> None:
-        self.inner = inner
-        self.name = f"{inner.name}[queries]"
-        self.max_batch_tokens = inner.max_batch_tokens
 
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def prepare(self, items: Sequence[Item]) -> Any:
-        return self.inner.prepare(items)
-
-    def forward(self, batch: Any) -> torch.Tensor:
-        return self.inner.forward(batch)
-
-    def cost(self, item: Item) -> int:
-        return self.inner.cost(item)
-
-    def encode_corpus(self, items: Any, **kw: Any) -> np.ndarray:
-        return self.inner.encode_queries(items, **kw)
-
-    def describe(self) -> dict[str, Any]:
-        return {**self.inner.describe(), "side": "query"}
+def embed_queries(embedder: Embedder, root: Path, ref: EvalSetRef, queries: Sequence[Query], table: dict,
+                  instructions: bool = True, format_text: bool = False, key: dict[str, Any] | None = None,
+                  **embed: Any) -> QuerySet:
+    """Embed a query set's `queries` with their task instructions (`query_instruction` over `table`; none with
+    `instructions=False`), through the cache as `queries-{set}-{split}` (`embed_items` options; `key` adds to the
+    cache key). What evaluation, mining and the distillation teacher all embed, so they share one cache.
+    format_text: normalise texts and instructions as UniIR does (`Query.to_item`)."""
+    cmod = TASKS[ref.task_id][1]
+    instr = [query_instruction(q, table, cmod) if instructions else None for q in queries]
+    items = [q.to_item(root, i, formatted=format_text) for q, i in zip(queries, instr)]
+    cache_key = {**file_fingerprint(ref.query_file), "instructions": instructions,
+                 **({"format_text": True} if format_text else {}), **(key or {})}
+    vectors = embed_items(embedder, items, f"queries-{ref.name}-{ref.split}", cache_key, role="query", **embed)
+    return QuerySet(instr, items, vectors)
 
 
 def load_pool_view(embedder: Embedder, path: Path, root: Path, label: str, cands: dict[str, Candidate] | None = None,
@@ -170,17 +167,15 @@ def retrieve(embedder: Embedder, root: str | Path, split: str = "train", pool: s
         es = load_eval_set(ref, view.row, check_images=False, strict=False)
         if max_per_set is not None:
             es.queries = es.queries[:max_per_set]
-        cmod = TASKS[ref.task_id][1]
-        instr = [query_instruction(q, table, cmod) if instructions else None for q in es.queries]
-        items = [q.to_item(root, i) for q, i in zip(es.queries, instr)]
-        key = {**file_fingerprint(ref.query_file), "instructions": instructions, "max_per_set": max_per_set}
-        q_emb = embed_items(QuerySide(embedder), items, f"queries-{ref.name}-{split}", key, **embed)
+        qs = embed_queries(embedder, root, ref, es.queries, table, instructions,
+                           key={"max_per_set": max_per_set}, **embed)
         if not main:
             continue
+        q_emb = qs.vectors
         scores, rows = view.search(q_emb, top)
         out = []
         for qi, q in enumerate(es.queries):
             pos = [d for d in es.positives[q.qid] if d in view.row]
             pos_scores = view.exact(np.array([view.row[d] for d in pos], dtype=np.int64), q_emb[qi])
-            out.append(Retrieved(q, instr[qi], rows[qi], scores[qi], dict(zip(pos, pos_scores.tolist()))))
+            out.append(Retrieved(q, qs.instructions[qi], rows[qi], scores[qi], dict(zip(pos, pos_scores.tolist()))))
         yield ref.name, ref.task_id, view, out

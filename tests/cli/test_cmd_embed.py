@@ -79,3 +79,19 @@ def test_recipes_command(capsys) -> None:
     assert main(["recipes", "--json"]) == 0
     names = {r["name"] for r in json.loads(capsys.readouterr().out)}
     assert {"gme", "u-marvel", "lamra", "mm-embed", "clip-sf", "text"} <= names
+
+
+def test_role_query_embeds_each_item_with_its_own_instruction(tmp_path: Path, tiny_model: str) -> None:
+    from umr import Item, load_embedder
+
+    items = [Item(text="a red circle", instruction="Find the image", id="q1"), Item(text="a blue square", id="q2")]
+    path = tmp_path / "queries.jsonl"
+    path.write_text("".join(json.dumps(it.to_dict()) + "\n" for it in items))
+    for role in ("query", "document"):
+        assert main(["embed", "--model", tiny_model, "--input", str(path), "--out", str(tmp_path / role),
+                     "--role", role, "--workers", "0"]) == 0
+        assert json.loads((tmp_path / role / "manifest.json").read_text())["role"] == role
+    model = load_embedder(tiny_model)
+    np.testing.assert_allclose(np.load(tmp_path / "query" / "embeddings.npy"), model.encode_query(items), atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "document" / "embeddings.npy"), model.encode_document(items),
+                               atol=1e-5)

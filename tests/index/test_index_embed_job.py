@@ -11,6 +11,7 @@ import pytest
 from hash_embedder import HashEmbedder, SaltedHashEmbedder, WrongDimEmbedder
 from index_helpers import text_items
 
+from umr.errors import UmrError
 from umr.index.embed_job import EmbeddingStore, StoreError, run_embedding_job, shard_ranges
 
 
@@ -197,3 +198,18 @@ def test_a_lazy_sequence_is_read_a_chunk_at_a_time(tmp_path: Path, embedder: Has
     assert lazy.largest <= 4096
     np.testing.assert_array_equal(store.embeddings(), plain.embeddings())
     assert (tmp_path / "lazy" / "ids.jsonl").read_bytes() == (tmp_path / "list" / "ids.jsonl").read_bytes()
+
+
+def test_a_query_job_keeps_instructions_records_its_role_and_is_no_document_job(tmp_path: Path,
+                                                                                embedder: HashEmbedder) -> None:
+    from umr.index.build import build_index
+
+    items = [it.with_instruction("find the passage") for it in text_items(6, prefix="q")]
+    store = run_embedding_job(items, embedder, tmp_path / "q", shard_size=4, show_progress=False, role="query")
+    assert store.manifest()["role"] == "query"
+    np.testing.assert_array_equal(store.embeddings(), embedder.encode_query(items))
+    assert np.abs(store.embeddings() - embedder.encode_document(items)).max() > 1e-3  # the instruction was kept
+    with pytest.raises(StoreError, match="different role \\(directory: query; now: document\\)"):
+        run_embedding_job(items, embedder, tmp_path / "q", shard_size=4, show_progress=False)
+    with pytest.raises(UmrError, match="holds query embeddings; an index holds documents"):
+        build_index(store, show_progress=False)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from umr.cli.argtypes import positive_int
 from umr.cli.options import DTYPE_HELP, DTYPES, add_workers
 from umr.errors import UmrError
-from umr.items import Item, ItemError, read_items
+from umr.items import ROLES, Item, ItemError, read_items
 
 if TYPE_CHECKING:
     from umr.models.base import Embedder
@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "embed", help="embed corpus items (JSONL) with any umr model, resumably",
         description="Embed a JSONL file of items (one object a line: id, text, image, video, instruction; "
-        "M-BEIR pool lines work too) as candidates (no instruction) into OUT as float32 .npy shards + "
+        "M-BEIR pool lines work too) as documents (no instruction; --role query: as queries, each with its "
+        "own instruction) into OUT as float32 .npy shards + "
         "ids.jsonl + manifest.json. "
         "Rerunning the same command resumes: finished shards are kept and checked, only the rest is embedded.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -33,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "against --root")
     p.add_argument("--root", type=Path, default=None, help="folder for relative paths (default: the JSONL's)")
     p.add_argument("--out", required=True, type=Path, help="job directory (created; resumed if it exists)")
+    p.add_argument("--role", default="document", choices=ROLES,
+                   help="document: candidates, embedded plainly; query: each item with its own instruction")
     p.add_argument("--skip-bad", action="store_true",
                    help="check every item first; write unreadable ones to OUT/rejected.jsonl and embed the rest")
     p.add_argument("--batch-size", type=positive_int, default=16)
@@ -78,11 +81,11 @@ def run(args: argparse.Namespace) -> int:
     existing = EmbeddingStore(args.out)
     shard_size = args.shard_size or (existing.manifest()["shard_size"] if existing.exists() else 1000)
     store = run_embedding_job(items, embedder, args.out, model_spec=args.model, shard_size=shard_size,
-                              batch_size=args.batch_size, overwrite=args.overwrite)
+                              batch_size=args.batch_size, overwrite=args.overwrite, role=args.role)
     if args.skip_bad:  # written once the job directory exists, so the store knows the file as its own
         (args.out / "rejected.jsonl").write_text("".join(json.dumps(b) + "\n" for b in rejected))
         print(f"{len(rejected)} item(s) rejected, listed in {args.out / 'rejected.jsonl'}")
     manifest = store.manifest()
     print(f"embedded {manifest['n_items']} items → {args.out / 'embeddings.npy'} "
-          f"[{manifest['n_items']} × {manifest['dim']}], model {manifest['model'].get('name')}")
+          f"[{manifest['n_items']} × {manifest['dim']}], model {manifest['model'].get('name')}, role {args.role}")
     return 0

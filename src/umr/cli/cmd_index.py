@@ -104,7 +104,7 @@ def run_build(args: argparse.Namespace) -> int:
     embedder.num_workers = args.workers
     store = run_embedding_job(items, embedder, args.out, model_spec=args.model, shard_size=shard_size,
                               batch_size=args.batch_size, overwrite=args.overwrite, info=info,
-                              show_progress=not args.no_progress)
+                              show_progress=not args.no_progress, role="document")
     if not info.is_main:
         return 0
     options: dict[str, Any] = {}

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     query = Item(text=args.text, image=str(args.image) if args.image else None, id="query")
     if args.image is not None:
         query.validate()
-    vec = embedder.encode_queries([query], instruction=args.instruction)
+    vec = embedder.encode_query([query], instruction=args.instruction)
     # re-ranking reorders the top --rerank, which may reach past k; the result arrays are [1, depth], so depth
     # is capped at the index size (k = 10^9 would ask for gigabytes)
     depth = min(max(args.k, args.rerank), max(len(index), 1))

@@ -58,7 +58,7 @@ def example_queries(model: str, world: Path, out: Path, n: int = 4, k: int = 5) 
     for task in [t for t in EXAMPLE_TASKS if t in first][:n]:
         q = first[task]
         instruction = query_instruction(q, table, TASKS[task][1])
-        vec = embedder.encode_queries([q.to_item(world, instruction)])
+        vec = embedder.encode_query([q.to_item(world, instruction)])
         scores, ids = index.search(vec, k=k)
         records = index.get([i for i in ids[0] if i is not None])
         results = []

@@ -50,7 +50,7 @@ from umr.eval.scoring import pool_order_ranks, score_set, search_depth
 from umr.items import Item
 from umr.models.base import Embedder
 from umr.pool_view import PoolView
-from umr.retrieval import QuerySide, embed_items, file_fingerprint, load_pool_view, query_instruction
+from umr.retrieval import embed_queries, load_pool_view
 from umr.runtime.distributed import dist_info
 from umr.runtime.memory import check_memory, search_memory
 
@@ -220,15 +220,11 @@ def _default_device() -> str:
 def _embed_queries(embedder: Embedder, root: Path, ref: EvalSetRef, pool: PoolView, table: dict,
                    opts: EvalOptions, timings: dict[str, float]) -> _Set:
     es = load_eval_set(ref, pool.row, check_images=opts.check_images, strict=opts.strict)
-    cmod = TASKS[ref.task_id][1]
-    items = [q.to_item(root, query_instruction(q, table, cmod) if opts.instructions else None,
-                       formatted=opts.format_text) for q in es.queries]
     t0 = time.perf_counter()
-    key = {**file_fingerprint(ref.query_file), "instructions": opts.instructions,
-           **({"format_text": True} if opts.format_text else {})}
-    q_emb = embed_items(QuerySide(embedder), items, f"queries-{ref.name}-{ref.split}", key, **_embed_options(opts))
+    qs = embed_queries(embedder, root, ref, es.queries, table, opts.instructions, opts.format_text,
+                       **_embed_options(opts))
     timings["embed_queries_s"] += time.perf_counter() - t0
-    return _Set(ref, pool, es, items, np.asarray(q_emb, dtype=np.float32))
+    return _Set(ref, pool, es, qs.items, np.asarray(qs.vectors, dtype=np.float32))
 
 
 def _score(sets: list[_Set], root: Path, opts: EvalOptions, timings: dict[str, float],

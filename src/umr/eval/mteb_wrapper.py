@@ -7,8 +7,8 @@
     task = local_retrieval_task("MyTask", corpus={"d1": "…"}, queries={"q1": "…"}, qrels={"q1": {"d1": 1}})
     print(main_scores(model, [task]))                               # {"MyTask": {"ndcg_at_10": …, …}}
 
-Queries go through `encode_queries` with the task's instruction (its metadata `prompt`, or `instructions[task]`
-given to the wrapper), documents through `encode_corpus`, as umr's own evaluator does. Needs `pip install
+Queries go through `encode_query` with the task's instruction (its metadata `prompt`, or `instructions[task]`
+given to the wrapper), documents through `encode_document`, as umr's own evaluator does. Needs `pip install
 umr[mteb]` (written against mteb 2.x).
 """
 
@@ -72,9 +72,9 @@ class MTEBEncoder(AbsEncoder):
         items = self.items(inputs)
         batch_size = int(kwargs.get("batch_size") or self.batch_size)
         if prompt_type == PromptType.query:
-            return self.model.encode_queries(items, instruction=self.instruction(task_metadata),
+            return self.model.encode_query(items, instruction=self.instruction(task_metadata),
                                              batch_size=batch_size)
-        return self.model.encode_corpus(items, batch_size=batch_size)
+        return self.model.encode_document(items, batch_size=batch_size)
 
 
 def local_retrieval_task(name: str, corpus: Mapping[str, str], queries: Mapping[str, str],

@@ -39,6 +39,10 @@ def build_index(store: EmbeddingStore, kind: str = "flat", backend: str = "faiss
     An existing index built from the same embeddings with the same type and backend is reused; a different
     one is replaced only with `reindex=True` (the embeddings are never touched).
     """
+    role = store.manifest().get("role", "document")
+    if role != "document":  # an index answers queries with documents; query vectors in it would rank as documents
+        raise UmrError(f"{store.root} holds {role} embeddings; an index holds documents: embed the corpus with "
+                       "`umr embed --role document` (the default)")
     target = index_dir(store)
     stamp = job_stamp(store)
     if (target / "index.json").exists():

@@ -2,8 +2,8 @@
 
 A job directory:
 
-    manifest.json                   what the job is (model, corpus fingerprint, shard size, dim, format version),
-                                    the shards known done, and the status ("running" | "complete")
+    manifest.json                   what the job is (model, role, corpus fingerprint, shard size, dim, format
+                                    version), the shards known done, and the status ("running" | "complete")
     ids.jsonl                       one line per item in corpus order: id, modality, text, image (index metadata)
     shards/000000000-000001000.npy  embeddings of items [0, 1000): float32 [rows, dim]
     shards/000000000-000001000.json its done record: rows, dim, sha256 of the .npy, the rank that wrote it
@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from umr.errors import UmrError
-from umr.items import Item
+from umr.items import Item, Role
 from umr.models.base import Embedder
 from umr.runtime.atomic import (
     atomic_save_npy,
@@ -230,6 +230,8 @@ def _mismatch(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for key in ("dim", "n_items", "shard_size"):
         if old.get(key) != new[key]:
             diffs.append(f"{key} (directory: {old.get(key)}; now: {new[key]})")
+    if old.get("role", "document") != new["role"]:  # a store written before roles were recorded holds documents
+        diffs.append(f"role (directory: {old.get('role', 'document')}; now: {new['role']})")
     if store_dtype(old) != store_dtype(new):
         diffs.append(f"dtype (directory: {store_dtype(old)}; now: {store_dtype(new)})")
     if old.get("corpus", {}).get("fingerprint") != new["corpus"]["fingerprint"]:
@@ -293,9 +295,9 @@ def _wait(condition: Callable[[], bool], what: str, poll_s: float, timeout_s: fl
 
 
 def _embed_shard(store: EmbeddingStore, embedder: Embedder, items: list[Item], start: int, end: int, dim: int,
-                 batch_size: int, rank: int, dtype: np.dtype) -> dict[str, Any]:
+                 batch_size: int, rank: int, dtype: np.dtype, role: Role) -> dict[str, Any]:
     t0 = time.perf_counter()
-    vecs = np.asarray(embedder.encode_corpus(items[start:end], batch_size=batch_size), dtype=np.float32)
+    vecs = np.asarray(embedder.encode_role(role, items[start:end], batch_size=batch_size), dtype=np.float32)
     if vecs.shape != (end - start, dim):
         raise StoreError(f"wrong vector dimension: the model returned {list(vecs.shape)} for items "
                          f"{start}..{end - 1} (first {items[start].describe()}), the job expects [{end - start}, "
@@ -334,13 +336,14 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
                       shard_size: int = 1000, batch_size: int = 32, overwrite: bool = False,
                       info: DistInfo | None = None, show_progress: bool = True, poll_s: float = 1.0,
                       wait_timeout_s: float | None = None, store_dtype: str = "float32",
-                      wait_merged: bool = False) -> EmbeddingStore:
+                      wait_merged: bool = False, role: Role = "document") -> EmbeddingStore:
     """Embed `items` into the job directory `out`, resuming whatever is already done there.
 
     Every rank of a torchrun/accelerate launch calls this with the same items; rank i embeds shards
     i, i + world, … and rank 0 merges once all are done. Returns the store (complete on rank 0; on every rank
     with `wait_merged`, for callers that read the merged vectors next). `model_spec` is how to load the model
-    again (e.g. for `umr search`), kept in the manifest. `store_dtype`: "float32" or "float16".
+    again (e.g. for `umr search`), kept in the manifest. `store_dtype`: "float32" or "float16". `role`: embed the
+    items as documents (no instruction) or as queries (each keeps its own), recorded in the manifest.
     """
     if store_dtype not in STORE_DTYPES:
         raise StoreError(f"store dtype must be one of {', '.join(STORE_DTYPES)}, got {store_dtype!r}")
@@ -349,9 +352,9 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
     store = EmbeddingStore(out)
     items = items if isinstance(items, Sequence) else list(items)
     n, dim = len(items), int(embedder.dim)
-    plan = {"format_version": FORMAT_VERSION, "model": embedder.describe(), "model_spec": model_spec, "dim": dim,
-            "n_items": n, "shard_size": int(shard_size), "world_size": info.world_size, "dtype": store_dtype,
-            "corpus": _corpus_summary(items)}
+    plan = {"format_version": FORMAT_VERSION, "model": embedder.describe(), "role": role, "model_spec": model_spec,
+            "dim": dim, "n_items": n, "shard_size": int(shard_size), "world_size": info.world_size,
+            "dtype": store_dtype, "corpus": _corpus_summary(items)}
     ranges = shard_ranges(n, shard_size)
     if info.is_main:  # other ranks wait for it under a process group; without one they may already be writing
         _prepare(store, plan, _write_ids(items), overwrite, clean=has_group or info.world_size == 1)
@@ -373,7 +376,8 @@ def run_embedding_job(items: Iterable[Item], embedder: Embedder, out: str | Path
     dtype = np.dtype(store_dtype)
     with tqdm(total=sum(e - s for s, e in mine), desc=desc, unit="item", disable=not show_progress) as bar:
         for count, (start, end) in enumerate(mine, 1):
-            known[(start, end)] = _embed_shard(store, embedder, items, start, end, dim, batch_size, info.rank, dtype)
+            known[(start, end)] = _embed_shard(store, embedder, items, start, end, dim, batch_size, info.rank,
+                                               dtype, role)
             if info.is_main:
                 if info.world_size > 1 and count % 16 == 0:  # pick up other ranks' shards now and then, not
                     known = store.done_records()  # after every shard (a directory scan grows with the job)

@@ -44,10 +44,10 @@ def image_of(ref: ImageRef) -> ImageLike:
 
 def embed_documents(embedder: Embedder, items: Sequence[Item], batch_size: int) -> list[list[float]]:
     """Documents carry no instruction: the vectors `umr embed` and `umr index build` write."""
-    return embedder.encode_corpus(items, batch_size=batch_size).tolist() if items else []
+    return embedder.encode_document(items, batch_size=batch_size).tolist() if items else []
 
 
 def embed_queries(embedder: Embedder, items: Sequence[Item], instruction: str | None,
                   batch_size: int) -> list[list[float]]:
     """Queries with `instruction` (None: the recipe's default query form), as `umr search` embeds them."""
-    return embedder.encode_queries(items, instruction=instruction, batch_size=batch_size).tolist() if items else []
+    return embedder.encode_query(items, instruction=instruction, batch_size=batch_size).tolist() if items else []

@@ -6,8 +6,11 @@ reuse them with gradients on:
     prepare(items)  -> a batch of model inputs (tokenised, images processed, padded)
     forward(batch)  -> torch.Tensor [b, d], *not yet normalised*
 
-`encode` adds what every user wants around those steps: length-sorted micro-batches under a token budget
-(less padding, fewer wasted FLOPs), `torch.inference_mode`, a progress bar, and results back in input order.
+Users call `encode_query(items, instruction=None)` and `encode_document(items)` (sentence-transformers' names;
+`encode_queries` / `encode_corpus` are the same methods): they give each item its role, which the recipe's prompt
+renders (`Item.is_query`), and call `encode`. `encode` adds what every user wants around those steps:
+length-sorted micro-batches under a token budget (less padding, fewer wasted FLOPs), `torch.inference_mode`, a
+progress bar, and results back in input order.
 Embedders whose preparation is heavy (images) also split prepare into `prepare_host(items)` (CPU tensors, run by
 worker processes a few batches ahead of the model, see prefetch.py) and `to_device(batch)`.
 
@@ -31,7 +34,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from umr.errors import UmrError
-from umr.items import Item, as_items
+from umr.items import ROLES, Item, Role, as_items
 from umr.models.prefetch import prepared_batches, workers_for
 
 DTYPES = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16, "bfloat16": torch.bfloat16,
@@ -181,18 +184,38 @@ class Embedder(ABC):
                 bar.update(len(idx))
         return out
 
-    def encode_queries(self, items: Iterable[Item | str], instruction: str | None = None, **kw: Any) -> np.ndarray:
-        """Queries: `instruction`, when given, replaces each item's own (recipes decide where it goes). A query
-        left without one gets the instruction "", which marks it as a query (MM-Embed prefixes every query)."""
+    def encode_query(self, items: Iterable[Item | str], instruction: str | None = None, **kw: Any) -> np.ndarray:
+        """Queries → float32 [n, d]: `instruction`, when given, replaces each item's own (the recipe decides where
+        it goes; a query without one still renders as a query, e.g. MM-Embed's "Query: " prefix)."""
         items = as_items(items)
         if instruction is not None:
             items = [it.with_instruction(instruction) for it in items]
-        items = [it if it.instruction is not None else it.with_instruction("") for it in items]
-        return self.encode(items, **kw)
+        return self.encode([it.with_role("query") for it in items], **kw)
 
-    def encode_corpus(self, items: Iterable[Item | str], **kw: Any) -> np.ndarray:
-        """Candidates carry no instruction (every reference recipe embeds them plainly)."""
-        return self.encode([it.with_instruction(None) for it in as_items(items)], **kw)
+    def encode_document(self, items: Iterable[Item | str], **kw: Any) -> np.ndarray:
+        """Documents (candidates) → float32 [n, d], without instruction: every reference recipe embeds them plainly."""
+        return self.encode([it.with_instruction(None).with_role("document") for it in as_items(items)], **kw)
+
+    def encode_role(self, role: Role, items: Iterable[Item | str], **kw: Any) -> np.ndarray:
+        """`encode_query` or `encode_document` by name, for code that moves the role along (embedding jobs, serve).
+        Queries keep their own instructions."""
+        if role == "query":
+            return self.encode_query(items, **kw)
+        if role == "document":
+            return self.encode_document(items, **kw)
+        raise UmrError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
+
+    # the names umr used first; subclasses may override either name of a pair (see __init_subclass__)
+    encode_queries = encode_query
+    encode_corpus = encode_document
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        """An embedder that overrides one name of a pair (encode_query / encode_queries, encode_document /
+        encode_corpus) gets its override under both, so callers of either name see it."""
+        super().__init_subclass__(**kw)
+        for a, b in (("encode_query", "encode_queries"), ("encode_document", "encode_corpus")):
+            if (a in cls.__dict__) != (b in cls.__dict__):
+                setattr(cls, b if a in cls.__dict__ else a, cls.__dict__[a if a in cls.__dict__ else b])
 
     def describe(self) -> dict[str, Any]:
         """Settings shown by `umr recipes` and stored in manifests."""

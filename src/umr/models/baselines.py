@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import torch
 from PIL import Image
 
 from umr.errors import UmrError
-from umr.items import Item, as_items
+from umr.items import Item
 from umr.models.base import Embedder
 
 
@@ -30,12 +29,10 @@ def _unit(seed_text: str, dim: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-_QUERY_MARK = "query|"
-
-
-def _mark_queries(items: Any) -> list[Item]:
-    """Tag query ids: M-BEIR qids and dids are separate namespaces ("9:1" can name a query and a candidate)."""
-    return [replace(it, id=f"{_QUERY_MARK}{it.id}") for it in as_items(items)]
+def _side_id(item: Item) -> str:
+    """The item's id, query ids tagged: M-BEIR qids and dids are separate namespaces ("9:1" can name a query and a
+    candidate)."""
+    return f"query|{item.id}" if item.is_query else str(item.id)
 
 
 class _VectorEmbedder(Embedder):
@@ -86,10 +83,7 @@ class RandomEmbedder(_VectorEmbedder):
         self.seed = seed
 
     def vector(self, item: Item) -> np.ndarray:
-        return _unit(f"{self.seed}|{item.id}|{item.text}|{_image_key(item.image)}", self.dim)
-
-    def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
-        return super().encode_queries(_mark_queries(items), instruction=instruction, **kw)
+        return _unit(f"{self.seed}|{_side_id(item)}|{item.text}|{_image_key(item.image)}", self.dim)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "seed": self.seed}
@@ -117,14 +111,10 @@ class OracleEmbedder(_VectorEmbedder):
         self.source = str(path)
 
     def vector(self, item: Item) -> np.ndarray:
-        kind, ident = ("qid", item.id[len(_QUERY_MARK):]) if item.id and item.id.startswith(_QUERY_MARK) \
-            else ("did", item.id)
+        kind, ident = ("qid" if item.is_query else "did"), item.id
         if (kind, ident) not in self.keys:
             raise UmrError(f"oracle: {kind} {ident!r} is not in {self.source}")
         return _unit(self.keys[(kind, ident)], self.dim)
-
-    def encode_queries(self, items: Any, instruction: str | None = None, **kw: Any) -> np.ndarray:
-        return super().encode_queries(_mark_queries(items), instruction=instruction, **kw)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "meta": self.source}

@@ -140,7 +140,7 @@ class MLLMEmbedder(Embedder):
         length = len(ids) - image_tokens + n_images if r.max_length_counts_image_once else len(ids)
         if length <= r.max_length:
             return ids, offsets
-        if not (r.truncation == "all" or (r.truncation == "corpus" and item.instruction is None)):
+        if not (r.truncation == "all" or (r.truncation == "corpus" and not item.is_query)):
             raise ItemError(item, f"prompt is {length} tokens, over the recipe's max_length {r.max_length}",
                             "shorten the text or lower the image-token budget")
         cut = length - r.max_length

@@ -9,8 +9,9 @@ prompt *style*, a small function here that transcribes its reference code (docs/
   mm-embed  "Instruct: {instruction}\\nQuery: <image>\\n{text}"                    (modeling_nvmmembed.py)
   template  the recipe's own `template` string (custom recipes)
 
-An item whose instruction is "" is a query without an instruction (`Embedder.encode_queries` marks them so):
-only MM-Embed tells those apart from candidates, by its "Query: " prefix.
+Queries and documents are told apart by the item's role (`Item.is_query`; `Embedder.encode_query` and
+`encode_document` set it), not by whether an instruction is there: a query without an instruction is still a
+query to MM-Embed (its "Query: " prefix) and to LamRA (an image-only query's summary says "image").
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _lamra(recipe: Recipe, item: Item, images: str) -> Rendered:
     elif images:
         # Image-only queries say "image"; image-only candidates too in LamRA, but U-MARVEL's candidate set keeps
         # the empty text, so its candidates say "image and sentence" (recipe.image_only_summary).
-        summary = "image" if item.instruction == "" else recipe.image_only_summary
+        summary = "image" if item.is_query else recipe.image_only_summary
     else:
         summary = "sentence"
     system = CHAT_SYSTEM.format(system=recipe.system_prompt or "You are a helpful assistant.")
@@ -91,7 +92,7 @@ def _mm_embed(recipe: Recipe, item: Item, images: str) -> Rendered:
     candidates are the image then the text. Pooling skips the tokens of "Instruct: {instruction}" (BOS and,
     with the tokenizer's EOS, one token more: the "\\n"), as the reference counts them."""
     text = item.text or ""
-    if item.instruction is None:
+    if not item.is_query:
         return Rendered(f"{images}{text}")
     if item.instruction:
         prefix = f"Instruct: {item.instruction}"

@@ -56,7 +56,7 @@ class Recipe:
     max_frames: int = 8  # video items: frames sampled uniformly, each an image in the prompt
     max_length: int = 2048  # token cap (see truncation)
     # Over max_length: "error" (the item is named), "all" / "corpus" (cut the tail, as the reference does, for
-    # every item / for items without an instruction only). Images are never cut: that is always an error.
+    # every item / for documents only, `Item.is_query`). Images are never cut: that is always an error.
     truncation: str = "error"
     max_length_counts_image_once: bool = False  # mm-embed: the processor counts one <image> token per image
     tokenizer_add_eos: bool | None = None  # force the tokenizer's add_eos_token (MM-Embed's config sets it)

@@ -117,10 +117,9 @@ class ServeState:
         self.thumb = lru_cache(maxsize=4096)(self._thumb)
 
     def _encode(self, role: str, items: list[Item]) -> np.ndarray:
-        # items already carry their own instruction; encode_queries(instruction=None) keeps it
-        if role == "candidate":
-            return self.embedder.encode_corpus(items, batch_size=len(items))
-        return self.embedder.encode_queries(items, batch_size=len(items))
+        # the API's "candidate" is the Embedder's "document"; queries keep the instruction each item carries
+        return self.embedder.encode_role("document" if role == "candidate" else "query", items,
+                                         batch_size=len(items))
 
     def token_ok(self, token: str | None) -> bool:
         expected = self.settings.token

@@ -29,7 +29,7 @@ def embed_pool(embedder: Embedder, pool: list[Item], cache: Path | None, batch_s
         emb = np.load(cache)
         if emb.shape[0] == len(pool):
             return emb
-    emb = embedder.encode_corpus(pool, batch_size=batch_size)
+    emb = embedder.encode_document(pool, batch_size=batch_size)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache.with_name(cache.name + ".tmp.npy")
@@ -43,9 +43,8 @@ def positive_ranks(embedder: Embedder, queries: list[Item], positives: list[int]
     """Rank (1 = top) of pool row positives[i] for queries[i], scored by cosine against pool_emb [n, d]."""
     if not queries:
         return []
-    # encode_queries without `instruction=` keeps each item's own instruction (and the query side of embedders
-    # that treat queries differently)
-    q = embedder.encode_queries(queries, batch_size=batch_size).astype(np.float64)
+    # encode_query without `instruction=` keeps each item's own instruction
+    q = embedder.encode_query(queries, batch_size=batch_size).astype(np.float64)
     scores = q @ pool_emb.astype(np.float64).T  # [m, n]
     pos = np.asarray(positives, dtype=np.int64)
     pos_scores = scores[np.arange(len(pos)), pos][:, None]

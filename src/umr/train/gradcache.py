@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from umr.errors import UmrError
-from umr.items import Item
+from umr.items import Item, Role
 from umr.models.base import Embedder
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
@@ -51,18 +51,28 @@ def chunks(items: Sequence[Item], size: int) -> list[list[Item]]:
 
 def split_batch(queries: Sequence[Item], positives: Sequence[Item],
                 negatives: Sequence[Sequence[Item]] | None) -> tuple[list[list[Item]], int]:
-    """The groups to embed ([queries, positives, flat negatives]) and k negatives per query."""
+    """The groups to embed ([queries, positives, flat negatives]), each item given its role (`train_role`), and
+    k negatives per query."""
     if len(queries) != len(positives):
         raise ValueError(f"{len(queries)} queries but {len(positives)} positives")
-    groups = [list(queries), list(positives)]
+    groups = [[q.with_role(train_role(q)) for q in queries], [p.with_role("document") for p in positives]]
     k = 0
     if negatives:
         k = len(negatives[0])
         if any(len(n) != k for n in negatives) or len(negatives) != len(queries):
             raise UmrError("every query in a batch needs the same number of hard negatives")
         if k:
-            groups.append([n for row in negatives for n in row])
+            groups.append([n.with_role("document") for row in negatives for n in row])
     return groups, k
+
+
+def train_role(query: Item) -> Role:
+    """The role a training query is embedded in: "query" when it carries an instruction, else "document".
+
+    A stage that drops instructions (`instruction: ""`: U-MARVEL's and LamRA's text and caption stages, symmetric
+    pairs) embeds its queries as plainly as their candidates, and the shipped configs' results are measured so.
+    Evaluation differs here: `Embedder.encode_query` renders every query as one, instruction or not."""
+    return "query" if query.instruction is not None else "document"
 
 
 def _loss_on(reps: list[torch.Tensor], k: int, loss_fn: LossFn) -> torch.Tensor:

@@ -276,10 +276,10 @@ def encode(embedder: Embedder, items: Sequence[Item], opts: SuiteOptions, instru
     pick = [items[i] for i in first.values()]
     row_of = {k: j for j, k in enumerate(first)}
     if query:
-        emb = embedder.encode_queries(pick, instruction=instruction if opts.instructions else None,
+        emb = embedder.encode_query(pick, instruction=instruction if opts.instructions else None,
                                       batch_size=opts.batch_size, show_progress=opts.show_progress)
     else:
-        emb = embedder.encode_corpus(pick, batch_size=opts.batch_size, show_progress=opts.show_progress)
+        emb = embedder.encode_document(pick, batch_size=opts.batch_size, show_progress=opts.show_progress)
     return emb[[row_of[k] for k in keys]]
 
 
