@@ -73,12 +73,15 @@ def test_ablate_seeds_runs_each_seed_in_its_folder_and_pairs_the_effects(
     assert "tiny:u-marvel@64x2+pre" in text
 
 
-def test_ablate_takes_a_tiny_base_and_rejects_a_negative_fn_skip() -> None:
+def test_ablate_takes_a_tiny_spec_or_a_folder_as_base_and_rejects_a_negative_fn_skip(tmp_path: Path) -> None:
     from umr.ablation.config import AblationConfig
     from umr.errors import UmrError
 
-    assert AblationConfig(base="tiny:u-marvel@64x2+pre").base == "tiny:u-marvel@64x2+pre"
-    with pytest.raises(UmrError, match="fn_skip"):
+    AblationConfig(base="tiny:u-marvel@64x2+pre")  # a tiny spec needs no folder: it is built when loaded
+    AblationConfig(base=str(tmp_path))  # a trained run's final/
+    with pytest.raises(FileNotFoundError, match=r"^u-marvel@64x2\+pre: no such base model folder"):
+        AblationConfig(base="u-marvel@64x2+pre")  # the tiny: prefix forgotten: neither a spec nor a folder
+    with pytest.raises(UmrError, match="fn_skip must be ≥ 0"):
         AblationConfig(fn_skip=-1)
 
 

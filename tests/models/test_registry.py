@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from umr.errors import UmrError
 from umr.items import Item
 from umr.models.baselines import OracleEmbedder, RandomEmbedder
 from umr.models.registry import import_object, load_embedder
@@ -33,10 +34,17 @@ def test_the_baselines_resolve_by_name(tmp_path: Path) -> None:
     assert isinstance(load_embedder("random"), RandomEmbedder)
     with pytest.raises(ValueError, match="the oracle needs the data root"):
         load_embedder("oracle")
-    (tmp_path / "world_meta.jsonl").write_text(json.dumps({"kind": "did", "id": "d1", "key": "red circle"}) + "\n")
+    rows = [{"kind": "did", "id": "d1", "key": "red circle"}, {"kind": "did", "id": "d2", "key": "blue square"},
+            {"kind": "qid", "id": "d1", "key": "blue square"}]  # qids and dids are separate namespaces
+    (tmp_path / "world_meta.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     oracle = load_embedder("oracle", data_root=tmp_path)
     assert isinstance(oracle, OracleEmbedder)
-    assert oracle.encode_corpus([Item(text="anything", id="d1")]).shape == (1, oracle.dim)
+    docs = oracle.encode_corpus([Item(text="anything", id="d1"), Item(text="anything", id="d2")])
+    scores = oracle.encode_queries([Item(text="anything", id="d1")]) @ docs.T
+    # the query d1 asks for the key of document d2: the ceiling ranks it first at cosine 1
+    assert scores[0, 1] == pytest.approx(1.0, abs=1e-6) and abs(scores[0, 0]) < 0.5
+    with pytest.raises(UmrError, match="oracle: did 'd3' is not in"):
+        oracle.encode_corpus([Item(text="anything", id="d3")])
 
 
 def test_index_and_search_take_the_names_eval_takes(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

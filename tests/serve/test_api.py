@@ -8,7 +8,7 @@ import io
 import numpy as np
 import pytest
 from PIL import Image
-from serve_support import COLOURS, SeaScorer, ToyEmbedder, b64, png_bytes
+from serve_support import COLOURS, TEXTS, SeaScorer, ToyEmbedder, b64, png_bytes
 
 from umr.items import Item
 
@@ -54,7 +54,16 @@ def test_search_returns_scores_best_first_and_thumbnails_only_on_request(client)
     res = client.post("/search", json={"text": "red bus", "k": 7}).json()
     scores = [h["score"] for h in res["results"]]
     assert scores == sorted(scores, reverse=True) and len(scores) == 7
-    assert all(h["thumbnail"] is None for h in res["results"]) and res["latency_ms"] > 0
+    # each text hit's score is the embedder's cosine of the query and that text (embedded as a document)
+    toy = ToyEmbedder()
+    query = toy.encode_query([Item(text="red bus")])[0]
+    for hit in (h for h in res["results"] if h["modality"] == "text"):
+        want = float(query @ toy.encode_document([Item(text=TEXTS[hit["id"]], id=hit["id"])])[0])
+        assert hit["score"] == pytest.approx(want, abs=1e-5), hit["id"]
+    assert all(h["thumbnail"] is None for h in res["results"])
+    # the whole request's latency holds its four timed phases, which run one after the other
+    assert res["latency_ms"] >= sum(res["timings_ms"].values()) - 1e-6 and set(res["timings_ms"]) == {
+        "embed", "search", "rerank", "records"}
     res = client.post("/search", json={"text": "red bus", "k": 7, "thumbnails": True}).json()
     thumbs = {h["id"]: h["thumbnail"] for h in res["results"]}
     assert thumbs["t-bus"] is None and thumbs["i-red"].startswith("data:image/jpeg;base64,")

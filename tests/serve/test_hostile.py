@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -61,8 +62,13 @@ def test_the_limits_are_what_real_models_take(name: str) -> None:
     model = load_embedder(name, device="cpu")
     side = MIN_IMAGE_SIDE
     sizes = [(side, side), (side * MAX_ASPECT_RATIO, side), (side, side * MAX_ASPECT_RATIO), (side + 1, side + 2)]
-    vecs = model.encode_corpus([Item(image=Image.new("RGB", s, (9, 99, 199))) for s in sizes])
+    colours = [(9, 99, 199), (199, 9, 99), (99, 199, 9), (240, 240, 20)]  # one each, so each image is told apart
+    vecs = model.encode_corpus([Item(image=Image.new("RGB", s, c)) for s, c in zip(sizes, colours, strict=True)])
     assert vecs.shape == (len(sizes), model.dim)
+    assert np.isfinite(vecs).all() and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+    # every image reached the model with its own pixels (a blank or dropped image would repeat a vector)
+    gaps = np.abs(vecs[:, None, :] - vecs[None, :, :]).max(axis=-1) + np.eye(len(sizes))
+    assert gaps.min() > 1e-4, gaps
 
 
 SURROGATE_BODIES = [

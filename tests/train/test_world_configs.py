@@ -17,6 +17,7 @@ import yaml
 from umr import Item, load_embedder
 from umr.cli import main
 from umr.models.recipe import get_recipe
+from umr.train.run_log import read_log
 from umr.train.stages import stage_configs, stage_name
 from umr.train.trainer import TrainConfig
 
@@ -87,12 +88,15 @@ def test_world_tiny_config_runs_every_stage(world: Path, tmp_path: Path) -> None
         if stage.get("mine") and stage.get("type") != "reranker":
             rows = [json.loads(line) for line in (folder / "negatives.jsonl").open()]
             assert rows and all(r["negatives"] for r in rows), f"{folder.name}: mined rows without negatives"
+        log = read_log(folder)  # the one step each stage was given ran, on a finite loss
+        assert [r["step"] for r in log] == [1] and np.isfinite(log[0]["loss"]), f"{folder.name}: {log}"
         if stage.get("type") == "reranker":
             from umr.rerank.prompted import Reranker
 
-            assert Reranker(final, device="cpu") is not None
+            p_yes = Reranker(final, device="cpu").score(Item(text="a red circle"), [Item(text="a red circle"),
+                                                                                    Item(text="a blue square")])
+            assert p_yes.shape == (2,) and ((p_yes > 0) & (p_yes < 1)).all(), p_yes
             continue
-        assert (folder / "log.jsonl").read_text().strip(), f"{folder.name}: no training step ran"
         model = load_embedder(final, device="cpu")
         assert json.loads((final / "umr_recipe.json").read_text())["recipe"] == recipe
         vec = model.encode([Item(text="a red circle"), Item(image=next((world / "images").rglob("*.png")))])

@@ -65,22 +65,53 @@ def test_without_deepspeed_or_cuda_the_error_says_what_to_install(monkeypatch) -
         Trainer(config, pairs=[])
 
 
+class EngineOnlyOptimizer:
+    """The optimizer `deepspeed.initialize` hands back: it steps only inside the engine's step, so a trainer that
+    stepped (or zeroed) it around the engine fails here, as it would silently skip ZeRO's sharded update."""
+
+    def __init__(self, inner: torch.optim.Optimizer, engine: StandInEngine) -> None:
+        self.inner, self.engine = inner, engine
+
+    def step(self) -> None:
+        assert self.engine.stepping, "the trainer stepped the optimizer itself, bypassing the DeepSpeed engine"
+        self.inner.step()
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        assert self.engine.stepping, "the trainer zeroed the gradients itself, bypassing the DeepSpeed engine"
+        self.inner.zero_grad(set_to_none=set_to_none)
+
+    def __getattr__(self, name: str) -> object:  # state_dict, param_groups, …
+        return getattr(self.inner, name)
+
+
 class StandInEngine:
-    """What DeepSpeed's engine does for ZeRO-1/2 on one process, minus the sharding: backward, clip, step."""
+    """What DeepSpeed's engine does for ZeRO-1/2 on one process, minus the sharding. It owns the step: backward,
+    clipping at its config's gradient_clipping (the norm counts every parameter it wraps, τ included), AdamW and the
+    schedule, and it records each call and each norm before clipping."""
 
     def __init__(self, model, optimizer, lr_scheduler, config) -> None:
-        self.model, self.optimizer, self.scheduler, self.config = model, optimizer, lr_scheduler, config
+        self.model, self.scheduler, self.config = model, lr_scheduler, config
+        self.optimizer = EngineOnlyOptimizer(optimizer, self)
+        self.calls: list[str] = []
+        self.norms: list[float] = []
+        self.stepping = False
         self.saved: list[str] = []
 
     def backward(self, loss: torch.Tensor) -> None:
+        self.calls.append("backward")
         loss.backward()
 
     def step(self) -> None:
+        self.calls.append("step")
         params = [p for p in self.model.parameters() if p.grad is not None]
-        torch.nn.utils.clip_grad_norm_(params, self.config["gradient_clipping"])
-        self.optimizer.step()
-        self.scheduler.step()
-        self.optimizer.zero_grad(set_to_none=True)
+        self.norms.append(float(torch.nn.utils.clip_grad_norm_(params, self.config["gradient_clipping"])))
+        self.stepping = True
+        try:
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        finally:
+            self.stepping = False
 
     def save_checkpoint(self, path: str, tag: str) -> None:
         Path(path, tag).mkdir(parents=True)
@@ -94,7 +125,7 @@ def test_engine_path_matches_the_plain_step(tiny_gme_dir, draw, tmp_path, monkey
     fake = types.ModuleType("deepspeed")
     fake.init_distributed = lambda: None
     fake.initialize = lambda model, optimizer, lr_scheduler, config: (
-        StandInEngine(model, optimizer, lr_scheduler, config), optimizer, None, lr_scheduler)
+        (engine := StandInEngine(model, optimizer, lr_scheduler, config)), engine.optimizer, None, lr_scheduler)
     monkeypatch.setitem(sys.modules, "deepspeed", fake)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
@@ -112,6 +143,10 @@ def test_engine_path_matches_the_plain_step(tiny_gme_dir, draw, tmp_path, monkey
     plain, zero = run("plain", None), run("zero", json.loads(ZERO2.read_text()))
     assert os.environ["WORLD_SIZE"] == "1" and os.environ["MASTER_ADDR"] == "127.0.0.1"  # no launcher needed
     assert zero.engine is not None and zero.engine.config["train_batch_size"] == 2
+    assert zero.optimizer is zero.engine.optimizer  # the trainer keeps the engine's optimizer, not its own
+    assert zero.engine.calls == ["backward", "step"] * 4  # every one of the 4 steps went through the engine
+    # the engine, not the trainer, clipped: the norms it saw were the raw ones, over the 0.5 it clips to
+    assert max(zero.engine.norms) > 0.5
     assert [Path(p).name for p in zero.engine.saved] == ["checkpoint-2.tmp", "checkpoint-4.tmp"]
     assert (tmp_path / "zero" / "checkpoint-4" / "deepspeed").is_dir()  # the engine's shards sit in the checkpoint
     want, got = plain.named_trainable(), zero.named_trainable()
