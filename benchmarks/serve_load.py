@@ -69,7 +69,7 @@ def build_index(folder: Path, model: str) -> Path:
             render(c, s).save(path)
             items.append(Item(image=str(path), id=f"i-{c}-{s}"))
     t0 = time.perf_counter()
-    vecs = embedder.encode_corpus(items, batch_size=32)
+    vecs = embedder.encode_document(items, batch_size=32)
     print(f"index: {len(items)} items embedded with {model} in {time.perf_counter() - t0:.1f} s")
     index = create_index(embedder.dim, "flat", info={"model": embedder.describe(), "model_spec": model})
     index.add(vecs, items)
