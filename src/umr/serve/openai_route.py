@@ -62,7 +62,8 @@ async def create_embeddings(req: O.EmbeddingRequest, request: Request, state: St
 
 
 def _role(req: O.EmbeddingRequest) -> str:
-    """'query' or 'candidate' (the Embedder's names): documents carry no instruction, as every recipe wants."""
+    """'query' or 'candidate' (the /embed API's names; State maps 'candidate' to the Embedder's 'document'):
+    documents carry no instruction, as every recipe wants."""
     has_instruction = req.instruction is not None or any(m.role == "system" for m in req.messages or [])
     role = req.role or ("query" if has_instruction else "document")
     if role != "query" and has_instruction:
