@@ -163,7 +163,7 @@ def test_eval_lists_the_roots_splits_and_runs_any_of_them(real, tmp_path, capsys
         shutil.rmtree(real / folder / "test")
     assert main(["eval", "--model", "random", "--data", str(real), "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
-    assert f"{real}: no split 'test' with queries (query/test/) and qrels (qrels/test/); it has val, train" in err
+    assert f"{real}: no split 'test' with queries (query/test/); it has val, train" in err
     assert main(["eval", "--model", "random", "--data", str(real), "--split", "../query",
                  "--out", str(tmp_path / "a")]) == 2
     assert "no split '../query'" in capsys.readouterr().err

@@ -102,9 +102,10 @@ def instructions_file(root: str | Path) -> Path:
 
 
 def eval_splits(root: str | Path) -> list[str]:
-    """The splits of a root that can be evaluated: a query/<split>/ folder with a qrels/<split>/ beside it."""
+    """The splits of a root that can be evaluated: a query/<split>/ folder (positives from qrels/<split>/ when it is
+    there, else from each query's pos_cand_list); the training download's query/union_train/ is not one."""
     root = Path(root)
-    found = [p.name for p in (root / "query").glob("*") if p.is_dir() and (root / "qrels" / p.name).is_dir()]
+    found = [p.name for p in (root / "query").glob("*") if p.is_dir() and p.name != "union_train"]
     return sorted(found, key=lambda s: ({"test": 0, "val": 1, "train": 2}.get(s, 3), s))
 
 
@@ -115,10 +116,10 @@ def find_eval_sets(root: str | Path, split: str = "test", names: list[str] | Non
     """
     root = Path(root)
     qdir = root / "query" / split
-    if not qdir.is_dir() or not (root / "qrels" / split).is_dir() or not re.fullmatch(r"\w[\w-]*", split):
+    if not re.fullmatch(r"\w[\w-]*", split) or not qdir.is_dir():
         have = eval_splits(root)
         what = f"it has {', '.join(have)} (--split)" if have else "it has none: is it an M-BEIR data root?"
-        raise UmrError(f"{root}: no split {split!r} with queries (query/{split}/) and qrels (qrels/{split}/); {what}")
+        raise UmrError(f"{root}: no split {split!r} with queries (query/{split}/); {what}")
     refs = []
     for path in sorted(qdir.glob("mbeir_*.jsonl")):
         m = _QUERY_FILE.match(path.name)
