@@ -234,21 +234,15 @@ def _score(sets: list[_Set], root: Path, opts: EvalOptions, timings: dict[str, f
     if opts.pool == "global" and sets:  # one pass over the pool for every set's queries
         pool = sets[0].pool
         depth = search_depth(opts, len(pool), reranker is not None and opts.rerank > 0)
-        scores, rows = pool.search(np.concatenate([s.q_emb for s in sets]), depth,
-                                   progress=_search_bar(len(pool), opts.show_progress))
+        from tqdm.auto import tqdm
+
+        with tqdm(total=len(pool), desc="searching the pool", unit="cand", unit_scale=True,
+                  disable=not opts.show_progress) as bar:  # with its ETA: the 5.6M pool takes minutes
+            scores, rows = pool.search(np.concatenate([s.q_emb for s in sets]), depth, progress=bar.update)
         at = np.cumsum([0] + [len(s.q_emb) for s in sets])
         found = {i: (scores[at[i]:at[i + 1]], rows[at[i]:at[i + 1]]) for i in range(len(sets))}
     timings["search_s"] += time.perf_counter() - t0
     return [_score_one(s, root, opts, timings, reranker, found.get(i)) for i, s in enumerate(sets)]
-
-
-def _search_bar(n: int, show: bool) -> Any:
-    if not show:
-        return None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=n, desc="searching the pool", unit="cand", unit_scale=True)
-    return bar.update
 
 
 def _score_one(s: _Set, root: Path, opts: EvalOptions, timings: dict[str, float], reranker: Any,
