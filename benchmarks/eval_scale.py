@@ -37,45 +37,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from umr.items import Item
-from umr.models.base import Embedder
+from umr.models.baselines import VectorEmbedder
 
 FULL_POOL, FULL_QUERIES = 5_600_000, 190_000
 
 
-class SyntheticEmbedder(Embedder):
+class SyntheticEmbedder(VectorEmbedder):
     """Vectors drawn from each item's id (candidates "1:i"); a query "find 1:i" lands near candidate i."""
 
     name = "synthetic"
 
-    def __init__(self, dim: int) -> None:
-        self._dim = dim
-
-    @property
-    def dim(self) -> int:
-        return self._dim
-
     def _vec(self, n: int) -> np.ndarray:
-        return np.random.default_rng(n).standard_normal(self._dim, dtype=np.float32)
+        return np.random.default_rng(n).standard_normal(self.dim, dtype=np.float32)
 
-    def prepare(self, items: Any) -> Any:
-        return list(items)
-
-    def forward(self, batch: list[Item]) -> torch.Tensor:
-        rows = []
-        for it in batch:
-            text = it.text or ""
-            if text.startswith("find "):  # a query: its target's vector plus noise of its own
-                target = int(text.split(":")[1])
-                rows.append(self._vec(target) + 0.3 * self._vec(10_000_000 + target))
-            else:
-                rows.append(self._vec(int(it.id.split(":")[1])))
-        return torch.from_numpy(np.stack(rows))
+    def vector(self, item: Item) -> np.ndarray:
+        text = item.text or ""
+        if text.startswith("find "):  # a query: its target's vector plus noise of its own
+            target = int(text.split(":")[1])
+            return self._vec(target) + 0.3 * self._vec(10_000_000 + target)
+        return self._vec(int(item.id.split(":")[1]))
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "dim": self._dim}
+        return {"name": self.name, "dim": self.dim}
 
 
 def write_root(root: Path, n_pool: int, n_queries: int) -> None:

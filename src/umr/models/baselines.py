@@ -35,7 +35,7 @@ def _side_id(item: Item) -> str:
     return f"query|{item.id}" if item.is_query else str(item.id)
 
 
-class _VectorEmbedder(Embedder):
+class VectorEmbedder(Embedder):
     """An embedder computing vectors without a network; subclasses define `vector(item)`."""
 
     def __init__(self, dim: int) -> None:
@@ -73,7 +73,7 @@ def _image_key(image: Any) -> str | None:
     return Path(str(image)).name
 
 
-class RandomEmbedder(_VectorEmbedder):
+class RandomEmbedder(VectorEmbedder):
     """A random unit vector per (side, content): queries and candidates never share one."""
 
     name = "random"
@@ -89,7 +89,7 @@ class RandomEmbedder(_VectorEmbedder):
         return {"name": self.name, "dim": self.dim, "seed": self.seed}
 
 
-class OracleEmbedder(_VectorEmbedder):
+class OracleEmbedder(VectorEmbedder):
     """Looks up each id's hidden answer key in the world's `world_meta.jsonl` and embeds the key.
 
     A query's key is the key of the candidate it asks for, so the positive scores 1 and every other candidate
