@@ -109,9 +109,9 @@ class PoolView:
     def candidates(self, rows: Any) -> list[Candidate]:
         return self.cols.candidates([int(r) for r in rows])
 
-    def item_dict(self, row: int) -> dict[str, Any]:
-        """The candidate at `row` as an Item's dict, image paths resolved against the pool's root."""
-        return self.cols.candidate(int(row)).to_item(self.root).to_dict()
+    def item_dicts(self, rows: Any) -> list[dict[str, Any]]:
+        """The candidates at `rows` as Items' dicts, image paths resolved against the pool's root (one file read)."""
+        return [c.to_item(self.root).to_dict() for c in self.candidates(rows)]
 
     def search(self, queries: np.ndarray, k: int, progress: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k of each query row: (scores float64 [n, k], pool rows int64 [n, k]), best first; k ≤ len(pool).

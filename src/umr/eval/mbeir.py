@@ -251,11 +251,11 @@ def _score_one(s: _Set, root: Path, opts: EvalOptions, timings: dict[str, float]
     pool, items, ref = s.pool, s.items, s.ref
     rerank_fn = prefetch = None
     if reranker is not None and opts.rerank > 0:
-        def cand(r: int) -> Item:
-            return pool.cols.candidate(r).to_item(root, formatted=opts.format_text)
+        def cands(rows: Any) -> list[Item]:  # read back from the pool file: one open for all the rows
+            return [c.to_item(root, formatted=opts.format_text) for c in pool.candidates(rows)]
 
         def rerank_fn(qi: int, rows: np.ndarray) -> np.ndarray:
-            return reranker.score(items[qi], [cand(int(r)) for r in rows])
+            return reranker.score(items[qi], cands(rows))
 
         if hasattr(reranker, "score_pairs"):
             # every query's top-N scored in one call: the re-ranker then batches pairs across queries (1600
@@ -264,7 +264,8 @@ def _score_one(s: _Set, root: Path, opts: EvalOptions, timings: dict[str, float]
 
             def prefetch(tops: list[np.ndarray]) -> None:
                 keys = [(qi, int(r)) for qi, rows in enumerate(tops) for r in rows[:opts.rerank]]
-                scored.update(zip(keys, reranker.score_pairs([(items[qi], cand(r)) for qi, r in keys]).tolist()))
+                pairs = [(items[qi], c) for (qi, _), c in zip(keys, cands([r for _, r in keys]))]
+                scored.update(zip(keys, reranker.score_pairs(pairs).tolist()))
 
             def rerank_fn(qi: int, rows: np.ndarray) -> np.ndarray:
                 return np.array([scored[(qi, int(r))] for r in rows], dtype=np.float32)

@@ -118,10 +118,10 @@ def mine(embedder: Embedder, root: str | Path, out: str | Path, pool: str = "glo
                               for i, (row, s) in enumerate(zip(r.rows, r.scores))]
                     sel = select_negatives(ranked, positives, r.positive_scores[first], cmod, opts)
                     negs, dropped = sel.negatives, sel.fn_dropped
+                positive, *negatives = view.item_dicts([view.row[d] for d in (first, *(c.did for c in negs))])
                 row = {"qid": q.qid, "task_id": task_id, "set": name,
                        "query": q.to_item(view.root, r.instruction).to_dict(),
-                       "positive": view.item_dict(view.row[first]),
-                       "negatives": [view.item_dict(view.row[c.did]) for c in negs],
+                       "positive": positive, "negatives": negatives,
                        "mined": [c.to_dict() for c in negs],
                        "positive_score": round(r.positive_scores[first], 6), "fn_dropped": dropped}
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
