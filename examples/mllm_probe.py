@@ -39,7 +39,7 @@ from umr.data.world import build_world
 from umr.demo.pipeline import evaluate_model, train_baseline
 from umr.models.recipe import recipe_for_checkpoint, write_marker
 from umr.models.registry import tiny_model_dir
-from umr.train.trainer import TrainConfig
+from umr.train.config import TrainConfig
 
 NARROW = "u-marvel@64x2"
 TASK = {"batch_by": "task"}
@@ -98,7 +98,7 @@ def main() -> None:
     t0 = time.time()
     cfg: dict[str, Any] = {"batch_size": 32, "epochs": 10_000, "device": "cpu", "log_every": 50, "warmup_steps": 10,
                            "lr": 1e-3, "train_vision": spec not in ("clip-sf", "text"), **train_over}
-    run = train_baseline(TrainConfig(model=model_dir(spec, recipe_over, out), data=str(world),
+    run = train_baseline(TrainConfig.of(model=model_dir(spec, recipe_over, out), data=str(world),
                                      output_dir=str(out / f"{name}-{steps}"), max_steps=steps, **cfg))
     result = evaluate_model(run["final"], world, out / "eval", f"{name}-{steps}")
     print(json.dumps({"variant": name, "steps": steps, "mean": result["average"],

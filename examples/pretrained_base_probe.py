@@ -20,7 +20,7 @@ import torch
 
 from umr.data.world import build_world
 from umr.demo.pipeline import evaluate_model, train_baseline
-from umr.train.trainer import TrainConfig
+from umr.train.config import TrainConfig
 
 
 def main() -> None:
@@ -38,10 +38,10 @@ def main() -> None:
     common = {"batch_size": 32, "epochs": 10_000, "device": "cpu", "log_every": 50, "warmup_steps": 10}
     if "clip" not in model:
         common["train_vision"] = True
-    pre = train_baseline(TrainConfig(model=model, data=str(worlds[1]), output_dir=str(out / f"{slug}-pre"),
+    pre = train_baseline(TrainConfig.of(model=model, data=str(worlds[1]), output_dir=str(out / f"{slug}-pre"),
                                      max_steps=pre_steps, lr=1e-3, **common))
     e_pre = evaluate_model(pre["final"], worlds[0], out / f"{slug}-eval", "pre")
-    ft = train_baseline(TrainConfig(model=pre["final"], data=str(worlds[0]), output_dir=str(out / f"{slug}-ft"),
+    ft = train_baseline(TrainConfig.of(model=pre["final"], data=str(worlds[0]), output_dir=str(out / f"{slug}-ft"),
                                     max_steps=ft_steps, lr=5e-4, **common))
     e_ft = evaluate_model(ft["final"], worlds[0], out / f"{slug}-eval", "ft")
     print(json.dumps({"model": model, "pre_steps": pre_steps, "ft_steps": ft_steps,

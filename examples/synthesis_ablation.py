@@ -106,8 +106,9 @@ def main() -> None:
     from umr.eval.mbeir import EvalOptions, evaluate
     from umr.models.registry import load_embedder
     from umr.synthesis import SynthConfig, synthesize
+    from umr.train.config import TrainConfig
     from umr.train.data import read_mbeir_root_pairs
-    from umr.train.trainer import TrainConfig, Trainer
+    from umr.train.trainer import Trainer
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -125,7 +126,7 @@ def main() -> None:
         final = out / name / "final"
         if (final / "umr_recipe.json").is_file():
             return str(final)
-        cfg = TrainConfig(model=model, data=str(world), output_dir=str(out / name), max_steps=steps, epochs=10_000,
+        cfg = TrainConfig.of(model=model, data=str(world), output_dir=str(out / name), max_steps=steps, epochs=10_000,
                           batch_size=args.batch_size, lr=lr, learn_temperature=False, symmetric=True,
                           warmup_steps=20, train_vision=True, seed=seed, device="cpu", log_every=25,
                           batch_by=args.batch_by, tasks=args.train_tasks, **kw)

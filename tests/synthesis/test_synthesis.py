@@ -108,7 +108,8 @@ def test_output_is_training_data(tmp_path: Path) -> None:
 
 def test_world_sources_and_mixing(tmp_path: Path) -> None:
     from umr.data.world import build_world
-    from umr.train.trainer import TrainConfig, load_config_pairs
+    from umr.train.config import TrainConfig
+    from umr.train.trainer import load_config_pairs
 
     world = tmp_path / "world"
     build_world(world, "tiny", seed=0)
@@ -118,7 +119,7 @@ def test_world_sources_and_mixing(tmp_path: Path) -> None:
     sources = load_sources(world)
     assert all("/test/" not in s.image_rel and "/val/" not in s.image_rel for s in sources)  # train split only
     main = read_mbeir_root_pairs(world)
-    mixed = load_config_pairs(TrainConfig(data=str(world), mix_data=str(out), mix_share=0.2))
+    mixed = load_config_pairs(TrainConfig.of(data=str(world), mix_data=str(out), mix_share=0.2))
     assert len(mixed) > len(main)
     assert any(p.query.id.split(":")[0] in ("90", "91", "92") for p in mixed)
 

@@ -12,8 +12,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from umr import Item
+from umr.train.config import TrainConfig
 from umr.train.data import Pair
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 
 COLOURS = ["red", "green", "blue", "yellow"]
 
@@ -37,7 +38,7 @@ def pairs() -> list[Pair]:
 def main() -> None:
     torch.set_num_threads(1)
     model_dir, out_file = sys.argv[1], sys.argv[2]
-    config = TrainConfig(model=model_dir, output_dir=out_file + ".run", batch_size=8, max_steps=2, lr=1e-3,
+    config = TrainConfig.of(model=model_dir, output_dir=out_file + ".run", batch_size=8, max_steps=2, lr=1e-3,
                          num_negatives=1, symmetric=True, learn_temperature=True, grad_clip=None, seed=0)
     trainer = Trainer(config, pairs=pairs())
     losses = [trainer.step_batch(trainer.epoch_batches(epoch)[0]) for epoch in (0, 1)]

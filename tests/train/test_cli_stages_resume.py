@@ -12,9 +12,10 @@ import yaml
 from umr import load_embedder
 from umr.cli import main
 from umr.items import Item
+from umr.train.config import TrainConfig
 from umr.train.data import Pair, write_pairs
 from umr.train.lora import LoraSpec
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 
 CONFIGS = Path(__file__).parents[2] / "src" / "umr" / "train" / "configs"
 
@@ -66,7 +67,7 @@ def test_resume_gives_identical_weights(tiny_gme_dir, draw, tmp_path) -> None:
     data = make_pairs(tmp_path / "data", draw)
 
     def trainer(out: str) -> Trainer:
-        config = TrainConfig(model=tiny_gme_dir, data=str(data), output_dir=str(tmp_path / out), batch_size=4,
+        config = TrainConfig.of(model=tiny_gme_dir, data=str(data), output_dir=str(tmp_path / out), batch_size=4,
                              epochs=2, lr=1e-3, schedule="linear", num_negatives=1, save_every=1,
                              lora=LoraSpec(r=4, alpha=8, dropout=0.1))  # dropout: the RNG must be restored too
         return Trainer(config, embedder=load_embedder(tiny_gme_dir, device="cpu"))

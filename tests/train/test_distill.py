@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from umr.items import Item
+from umr.train.config import TrainConfig
 from umr.train.continual import mix_pairs
 from umr.train.data import Pair
 from umr.train.distill import distill_kl, distill_loss, read_distill
 from umr.train.stages import make_trainer
-from umr.train.trainer import TrainConfig
 
 
 def test_kl_equals_hand_computation() -> None:
@@ -114,7 +114,7 @@ def test_distill_stage_trains_toward_teacher(tiny_gme_dir: str, tmp_path: Path, 
     data = _teacher_file(tmp_path / "teacher.jsonl", draw)
     rows = read_distill(data)
     assert len(rows) == 6 and rows[0].candidates[0].image.endswith("img/red.png")
-    cfg = TrainConfig(model=tiny_gme_dir, type="distill", data=str(data), output_dir=str(tmp_path / "run"),
+    cfg = TrainConfig.of(model=tiny_gme_dir, type="distill", data=str(data), output_dir=str(tmp_path / "run"),
                       batch_size=3, max_steps=6, epochs=3, lr=2e-3, distill_temperature=0.1, micro_batch_size=2,
                       device="cpu")
     assert TrainConfig.from_dict(cfg.to_dict()).type == "distill"
@@ -145,4 +145,4 @@ def test_unknown_stage_type_is_rejected() -> None:
 def test_distill_refuses_task_batches_before_loading_anything() -> None:
     """Its batches are whole teacher lists; `batch_by: task` used to be ignored without a word."""
     with pytest.raises(ValueError, match="batch_by: task does not apply to a distill stage"):
-        make_trainer(TrainConfig(type="distill", batch_by="task", data="no-such-teacher.jsonl"))
+        make_trainer(TrainConfig.of(type="distill", batch_by="task", data="no-such-teacher.jsonl"))

@@ -7,9 +7,10 @@ import torch
 from torch import nn
 
 from umr.items import Item
+from umr.train.config import TrainConfig
 from umr.train.data import Pair
 from umr.train.lora import freeze_matching
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 
 
 def test_freeze_matching_counts_and_names_a_pattern_that_matches_nothing() -> None:
@@ -23,7 +24,7 @@ def test_freeze_matching_counts_and_names_a_pattern_that_matches_nothing() -> No
 def test_frozen_parameters_do_not_move_and_the_rest_do(tmp_path) -> None:
     pairs = [Pair(Item(text=f"a {c} thing number {i}"), Item(text=f"{c} {i}")) for i, c in
              enumerate(["red", "green", "blue", "pink", "grey", "black", "white", "cyan"])]
-    cfg = TrainConfig(model="tiny:clip-sf", output_dir=str(tmp_path), batch_size=4, max_steps=3, lr=1e-2,
+    cfg = TrainConfig.of(model="tiny:clip-sf", output_dir=str(tmp_path), batch_size=4, max_steps=3, lr=1e-2,
                       device="cpu", frozen=["^text_model\\.embeddings\\.", "^text_model\\.encoder\\.layers\\.0\\."])
     trainer = Trainer(cfg, pairs=pairs)
     model = trainer.modules["model"]

@@ -6,9 +6,10 @@ from PIL import Image
 
 from umr import Item
 from umr.models.tiny import build_tiny
+from umr.train.config import TrainConfig
 from umr.train.data import Pair
 from umr.train.gradcache import full_batch_loss
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 
 
 def test_gradient_checkpointing_gives_same_gradients(tmp_path) -> None:
@@ -17,7 +18,7 @@ def test_gradient_checkpointing_gives_same_gradients(tmp_path) -> None:
     pairs = [Pair(Item(text=f"a {c} square"), Item(image=Image.new("RGB", (112, 112), c))) for c in colours]
     grads = []
     for flag in (False, True):
-        cfg = TrainConfig(model=model, output_dir=str(tmp_path / f"run-{flag}"), batch_size=4, symmetric=True,
+        cfg = TrainConfig.of(model=model, output_dir=str(tmp_path / f"run-{flag}"), batch_size=4, symmetric=True,
                           gradient_checkpointing=flag, train_vision=True)
         trainer = Trainer(cfg, pairs=pairs)
         for mod in trainer.modules.values():

@@ -11,7 +11,7 @@ from test_cli_stages_resume import make_pairs
 
 from umr import load_embedder
 from umr.cli import main
-from umr.train.trainer import TrainConfig
+from umr.train.config import TrainConfig
 
 
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
@@ -61,7 +61,7 @@ def test_pruning_ignores_stale_tmp_folders(tiny_gme_dir, draw, tmp_path) -> None
     data = make_pairs(tmp_path / "data", draw)
     out = tmp_path / "run"
     (out / "checkpoint-9.tmp").mkdir(parents=True)  # would sort last and crash int('9.tmp') before
-    config = TrainConfig(model=tiny_gme_dir, data=str(data), output_dir=str(out), batch_size=4, epochs=2,
+    config = TrainConfig.of(model=tiny_gme_dir, data=str(data), output_dir=str(out), batch_size=4, epochs=2,
                          save_every=1, keep_checkpoints=1)
     trainer = Trainer(config, embedder=load_embedder(tiny_gme_dir, device="cpu"))
     trainer.fit()
@@ -115,7 +115,8 @@ def test_shipped_configs_still_read() -> None:
     assert len(paths) >= 15, f"the shipped configs moved? found {[p.name for p in paths]}"
     for path in paths:
         cfg = TrainConfig.from_yaml(path)
-        assert cfg.model and (cfg.stages or cfg.data), path.name  # each names what it trains and on what
+        # each names what it trains and on what
+        assert cfg.model.model and (cfg.chain.stages or cfg.data.data), path.name
 
 
 def test_truncated_trainer_state_on_resume_is_one_line(tiny_gme_dir, draw, tmp_path,

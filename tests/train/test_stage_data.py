@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from umr.train.config import TrainConfig
 from umr.train.stages import run_stages, stage_configs
-from umr.train.trainer import TrainConfig, load_config_pairs
+from umr.train.trainer import load_config_pairs
 
 
 def test_tasks_filter_keeps_only_those_sets(world: Path) -> None:
-    text = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"]))
-    both = load_config_pairs(TrainConfig(data=str(world), tasks=["task0", "task3"]))
-    every = load_config_pairs(TrainConfig(data=str(world)))
+    text = load_config_pairs(TrainConfig.of(data=str(world), tasks=["task1"]))
+    both = load_config_pairs(TrainConfig.of(data=str(world), tasks=["task0", "task3"]))
+    every = load_config_pairs(TrainConfig.of(data=str(world)))
     assert all(p.query.modality == "text" and p.positive.modality == "text" for p in text)
     assert {(p.query.modality, p.positive.modality) for p in both} == {("text", "image"), ("image", "text")}
     assert len(text) + len(both) < len(every)
@@ -53,7 +54,7 @@ def test_chain_mines_trains_a_reranker_and_distills_from_it(world: Path, tiny_gm
     assert recipe_for_checkpoint(str(final))[1].get("max_image_tokens") == 16
     # the re-ranker stage does not advance the chain: distill starts from the hard stage's embedder
     distill_cfg = TrainConfig.from_yaml(run / "stage-3-distill" / "train_config.yaml")
-    assert distill_cfg.model == str(run / "stage-1-hard" / "final")
+    assert distill_cfg.model.model == str(run / "stage-1-hard" / "final")
     assert final == run / "stage-3-distill" / "final"
 
 
@@ -76,12 +77,12 @@ def test_bad_stage_options_fail_before_training(world: Path, stage: dict, messag
 # `instruction` on an M-BEIR root: None keeps each query's drawn instruction, "" trains without one (U-MARVEL's
 # and LamRA's text and caption stages), a text replaces every query's.
 def test_instruction_option_on_a_root(world: Path) -> None:
-    drawn = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"]))
+    drawn = load_config_pairs(TrainConfig.of(data=str(world), tasks=["task1"]))
     assert drawn and all(p.query.instruction for p in drawn)
-    bare = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"], instruction=""))
+    bare = load_config_pairs(TrainConfig.of(data=str(world), tasks=["task1"], instruction=""))
     assert [p.query.instruction for p in bare] == [None] * len(drawn)
     assert [p.query.text for p in bare] == [p.query.text for p in drawn]  # only the instruction went
-    fixed = load_config_pairs(TrainConfig(data=str(world), tasks=["task1"], instruction="Find the passage."))
+    fixed = load_config_pairs(TrainConfig.of(data=str(world), tasks=["task1"], instruction="Find the passage."))
     assert {p.query.instruction for p in fixed} == {"Find the passage."}
 
 
@@ -110,6 +111,6 @@ def test_a_from_base_stage_trains_from_the_base_on_what_the_chain_mined(world: P
                    {"name": "hard", "from_base": True, "mine": {"top": 6, "take": 2, "max_per_set": 4}}]})
     run_stages(cfg)
     hard = TrainConfig.from_yaml(tmp_path / "run" / "stage-1-hard" / "train_config.yaml")
-    assert hard.model == tiny_gme_dir and hard.data.endswith("negatives.jsonl")
+    assert hard.model.model == tiny_gme_dir and hard.data.data.endswith("negatives.jsonl")
     mined_with = json.loads((tmp_path / "run" / "stage-1-hard" / "negatives.jsonl").open().readline())
     assert len(mined_with["negatives"]) == 2

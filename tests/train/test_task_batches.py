@@ -64,7 +64,7 @@ def test_unknown_batch_by_is_an_error() -> None:
 
 
 def test_a_config_with_an_unknown_batch_by_fails_before_any_model_loads() -> None:
-    from umr.train.trainer import TrainConfig
+    from umr.train.config import TrainConfig
 
     with pytest.raises(ValueError, match="batch_by must be one of none, task, query_modality, not 'dataset'"):
         TrainConfig.from_dict({"model": "tiny:gme", "batch_by": "dataset"})

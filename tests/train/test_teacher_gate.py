@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from umr.items import Item
+from umr.train.config import TrainConfig
 from umr.train.distill import DistillRow, teacher_file_verdict, teacher_verdict
 from umr.train.stages import run_stages, teacher_verdicts
-from umr.train.trainer import TrainConfig
 
 
 def _row(i: int, teacher: list[float], cos: list[float], positive: int = 0) -> DistillRow:
@@ -77,7 +77,7 @@ def test_chain_skips_a_distill_stage_whose_teacher_is_not_better(world: Path, ti
     assert verdict["skipped"] and verdict["teacher_only"] == verdict["student_only"] == 0
     # the stage after the skipped one starts from the model before it
     after = TrainConfig.from_yaml(run / "stage-2-after" / "train_config.yaml")
-    assert after.model == str(run / "stage-0-instruct" / "final")
+    assert after.model.model == str(run / "stage-0-instruct" / "final")
     assert final == run / "stage-2-after" / "final"
     # a resumed chain keeps the decision without rebuilding the teacher
     stamp = (run / "stage-1-distill" / "teacher_verdict.json").stat().st_mtime_ns
@@ -98,4 +98,4 @@ def test_chain_distills_when_the_teacher_is_better(world: Path, tiny_gme_dir: st
     assert (tmp_path / "run" / "stage-1-distill" / "final").is_dir()
     assert teacher_verdicts(cfg)["distill"]["skipped"] is False
     after = TrainConfig.from_yaml(tmp_path / "run" / "stage-2-after" / "train_config.yaml")
-    assert after.model == str(tmp_path / "run" / "stage-1-distill" / "final")
+    assert after.model.model == str(tmp_path / "run" / "stage-1-distill" / "final")

@@ -9,8 +9,9 @@ import sys
 import pytest
 
 from umr.items import Item
+from umr.train.config import TrainConfig
 from umr.train.data import Pair
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 
 
 def colour_pairs(draw) -> list[Pair]:
@@ -21,7 +22,7 @@ def test_tensorboard_events_hold_the_logged_scalars(tiny_gme, draw, tmp_path) ->
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    config = TrainConfig(output_dir=str(tmp_path / "run"), batch_size=2, max_steps=3, epochs=5, log_every=1,
+    config = TrainConfig.of(output_dir=str(tmp_path / "run"), batch_size=2, max_steps=3, epochs=5, log_every=1,
                          tensorboard=True, lr=1e-3)
     Trainer(config, embedder=tiny_gme, pairs=colour_pairs(draw)).fit()
     events = list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
@@ -38,7 +39,8 @@ def test_tensorboard_events_hold_the_logged_scalars(tiny_gme, draw, tmp_path) ->
 
 def test_tensorboard_folder_option(tiny_gme, draw, tmp_path) -> None:
     pytest.importorskip("tensorboard")
-    config = TrainConfig(output_dir=str(tmp_path / "run"), batch_size=2, max_steps=1, tensorboard=str(tmp_path / "tb"))
+    config = TrainConfig.of(output_dir=str(tmp_path / "run"), batch_size=2, max_steps=1,
+                            tensorboard=str(tmp_path / "tb"))
     Trainer(config, embedder=tiny_gme, pairs=colour_pairs(draw)).fit()
     assert list((tmp_path / "tb").glob("events.out.tfevents.*"))
     assert not (tmp_path / "run" / "tensorboard").exists()
@@ -46,6 +48,6 @@ def test_tensorboard_folder_option(tiny_gme, draw, tmp_path) -> None:
 
 def test_missing_tensorboard_says_how_to_install(tiny_gme, draw, tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # makes the import fail
-    config = TrainConfig(output_dir=str(tmp_path / "run"), batch_size=2, max_steps=1, tensorboard=True)
+    config = TrainConfig.of(output_dir=str(tmp_path / "run"), batch_size=2, max_steps=1, tensorboard=True)
     with pytest.raises(ImportError, match=r"pip install .*umr\[tensorboard\]"):
         Trainer(config, embedder=tiny_gme, pairs=colour_pairs(draw))

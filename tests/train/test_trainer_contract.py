@@ -13,8 +13,11 @@ import torch
 
 from umr.items import Item
 from umr.models.base import Embedder
-from umr.train.data import Pair
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.config import TrainConfig
+from umr.train.data import Pair, write_pairs
+from umr.train.distill import DistillTrainer
+from umr.train.stages import make_trainer
+from umr.train.trainer import Trainer
 
 
 class BagOfLetters(Embedder):
@@ -63,7 +66,7 @@ def _pairs() -> list[Pair]:
 def test_trainer_trains_and_saves_through_the_contract(tmp_path: Path) -> None:
     emb = BagOfLetters()
     before = emb.head.weight.detach().clone()
-    cfg = TrainConfig(output_dir=str(tmp_path / "run"), batch_size=4, max_steps=2, save_every=2, lr=1e-2)
+    cfg = TrainConfig.of(output_dir=str(tmp_path / "run"), batch_size=4, max_steps=2, save_every=2, lr=1e-2)
     trainer = Trainer(cfg, embedder=emb, pairs=_pairs())
     assert set(trainer.named_trainable()) == {"head.weight", "head.bias"}
     assert trainer.fit()["steps"] == 2
@@ -77,11 +80,32 @@ def test_trainer_trains_and_saves_through_the_contract(tmp_path: Path) -> None:
 
 def test_an_embedder_that_cannot_train_says_so(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="Frozen has no trainable torch module"):
-        Trainer(TrainConfig(output_dir=str(tmp_path / "run"), batch_size=4), embedder=Frozen(), pairs=_pairs())
+        Trainer(TrainConfig.of(output_dir=str(tmp_path / "run"), batch_size=4), embedder=Frozen(), pairs=_pairs())
 
 
 def test_lora_on_an_embedder_without_an_mllm_is_refused(tmp_path: Path) -> None:
     """LoRA used to be skipped without a word when the embedder had no `backbone`; now the contract's
     mllm_model() says there is none and the config is refused, naming the field."""
     with pytest.raises(ValueError, match="lora: LoRA applies to MLLM embedders"):
-        Trainer(TrainConfig(output_dir=str(tmp_path), lora={"r": 4}), embedder=BagOfLetters(), pairs=_pairs())
+        Trainer(TrainConfig.of(output_dir=str(tmp_path), lora={"r": 4}), embedder=BagOfLetters(), pairs=_pairs())
+
+
+def test_each_trainer_refuses_a_config_of_another_type(tmp_path: Path) -> None:
+    """`Trainer(distill_config)` used to train InfoNCE on the teacher file's pairs without a word."""
+    with pytest.raises(ValueError, match=r"Trainer trains `type: contrastive` configs, not `type: distill`"):
+        Trainer(TrainConfig.of(type="distill", output_dir=str(tmp_path)), embedder=BagOfLetters(), pairs=_pairs())
+    with pytest.raises(ValueError, match=r"DistillTrainer trains `type: distill` configs, not `type: contrastive`"):
+        DistillTrainer(TrainConfig.of(data="no-such-teacher.jsonl"), embedder=BagOfLetters())  # before reading it
+
+
+def test_make_trainer_builds_the_class_of_the_config_type(tmp_path: Path) -> None:
+    pairs = write_pairs(tmp_path / "pairs.jsonl", _pairs())
+    teacher = tmp_path / "teacher.jsonl"
+    teacher.write_text("".join(json.dumps({"query": {"text": f"the {p.positive.text} one"},
+                                           "candidates": [{"text": w} for w in ("red", "blue", p.positive.text)],
+                                           "teacher": [0.1, 0.2, 0.9]}) + "\n" for p in _pairs()))
+    built = {kind: make_trainer(TrainConfig.of(type=kind, data=str(data), batch_size=4,
+                                               output_dir=str(tmp_path / kind)), embedder=BagOfLetters())
+             for kind, data in (("contrastive", pairs), ("distill", teacher))}
+    assert {kind: type(t) for kind, t in built.items()} == {"contrastive": Trainer, "distill": DistillTrainer}
+    assert built["distill"].n == 3 and len(built["contrastive"].pairs) == 8

@@ -11,8 +11,9 @@ import numpy as np
 import torch
 
 from umr.items import Item
+from umr.train.config import TrainConfig
 from umr.train.data import Pair
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 
 COLOURS = ["red", "green", "blue", "yellow"]
 
@@ -36,7 +37,7 @@ def test_training_lowers_loss_and_raises_recall(tiny_gme, draw, tmp_path) -> Non
     rng = random.Random(0)
     pairs = [Pair(caption(c), Item(image=draw(c, jitter=rng.randint(-8, 8)))) for c in COLOURS for _ in range(8)]
     before = recall_at_1(tiny_gme, draw)
-    config = TrainConfig(model="tiny:gme", output_dir=str(tmp_path / "run"), batch_size=8, lr=1e-3, epochs=10,
+    config = TrainConfig.of(model="tiny:gme", output_dir=str(tmp_path / "run"), batch_size=8, lr=1e-3, epochs=10,
                          max_steps=40, symmetric=True, log_every=1)
     summary = Trainer(config, embedder=tiny_gme, pairs=pairs).fit()
     after = recall_at_1(tiny_gme, draw)

@@ -17,9 +17,9 @@ import yaml
 from umr import Item, load_embedder
 from umr.cli import main
 from umr.models.recipe import get_recipe
+from umr.train.config import TrainConfig
 from umr.train.run_log import read_log
 from umr.train.stages import stage_configs, stage_name
-from umr.train.trainer import TrainConfig
 
 CONFIGS = Path(__file__).parents[2] / "src" / "umr" / "train" / "configs"
 WORLD_TINY = sorted(p.name for p in CONFIGS.glob("world-tiny-*.yaml"))
@@ -62,13 +62,14 @@ def test_world_tiny_config_validates_stage_by_stage(name: str, world: Path, tmp_
     assert get_recipe(shipped["model"].removeprefix("tiny:").split("@")[0]).name
     rerankers: set[str] = set()
     for stage in stages:
-        assert stage.type in ("contrastive", "reranker", "distill") and Path(stage.data) == world
-        if stage.recipe is not None:
-            assert get_recipe(stage.recipe).name
+        assert stage.type in ("contrastive", "reranker", "distill") and Path(stage.data.data) == world
+        if stage.model.recipe is not None:
+            assert get_recipe(stage.model.recipe).name
         if stage.type == "reranker":
             rerankers.add(stage_name(stage))
-        if stage.teacher and stage.teacher.get("reranker") is not None:
-            assert stage.teacher["reranker"] in rerankers, f"{stage_name(stage)}: teacher names no earlier re-ranker"
+        teacher = stage.chain.teacher
+        if teacher and teacher.get("reranker") is not None:
+            assert teacher["reranker"] in rerankers, f"{stage_name(stage)}: teacher names no earlier re-ranker"
 
 
 @pytest.mark.slow
@@ -81,7 +82,7 @@ def test_world_tiny_config_runs_every_stage(world: Path, tmp_path: Path) -> None
     assert main(["train", "--config", str(tmp_path / "config.yaml")]) == 0
 
     recipe = shipped["model"].removeprefix("tiny:")
-    for i, stage in enumerate(TrainConfig.from_dict(raw).stages):
+    for i, stage in enumerate(TrainConfig.from_dict(raw).chain.stages):
         folder = tmp_path / "run" / f"stage-{i}-{stage.get('name', i)}"
         final = folder / "final"
         assert final.is_dir(), final

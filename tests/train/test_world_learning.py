@@ -25,7 +25,8 @@ import torch
 
 from umr import load_embedder
 from umr.eval.mbeir import EvalOptions, evaluate
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.config import TrainConfig
+from umr.train.trainer import Trainer
 
 STEPS, BATCH = 100, 32
 ALL_MARGIN, CAPTION_MARGIN = 0.02, 0.08  # absolute R@5 gains the trained model must add
@@ -50,7 +51,7 @@ def test_training_on_the_world_raises_recall(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = load_embedder("tiny:u-marvel", device="cpu")
     before = world_recall(model, world)
-    config = TrainConfig(model="tiny:u-marvel", data=str(world), output_dir=str(tmp_path / "run"), batch_size=BATCH,
+    config = TrainConfig.of(model="tiny:u-marvel", data=str(world), output_dir=str(tmp_path / "run"), batch_size=BATCH,
                          lr=1e-3, warmup_steps=5, epochs=100, max_steps=STEPS, symmetric=True, train_vision=True,
                          log_every=1, seed=0)
     Trainer(config, embedder=model).fit()

@@ -13,20 +13,21 @@ import pytest
 import torch
 
 from umr.items import Item
+from umr.train.config import TrainConfig
 from umr.train.data import Pair
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 from umr.train.zero import resolve_ds_config
 
 ZERO2 = Path(__file__).parents[2] / "src" / "umr" / "train" / "configs" / "ds_zero2.json"
 
 
 def test_shipped_zero2_config_fills_auto_values() -> None:
-    ds = resolve_ds_config(TrainConfig(deepspeed=str(ZERO2), batch_size=64, grad_clip=0.5, dtype="bf16"), 4)
+    ds = resolve_ds_config(TrainConfig.of(deepspeed=str(ZERO2), batch_size=64, grad_clip=0.5, dtype="bf16"), 4)
     assert ds["zero_optimization"]["stage"] == 2
     assert (ds["train_batch_size"], ds["train_micro_batch_size_per_gpu"], ds["gradient_accumulation_steps"]) == \
         (64, 16, 1)
     assert ds["gradient_clipping"] == 0.5 and ds["bf16"]["enabled"] is True
-    assert resolve_ds_config(TrainConfig(deepspeed=str(ZERO2), dtype="fp32"))["bf16"]["enabled"] is False
+    assert resolve_ds_config(TrainConfig.of(deepspeed=str(ZERO2), dtype="fp32"))["bf16"]["enabled"] is False
     assert TrainConfig.from_dict({"deepspeed": str(ZERO2)}).deepspeed == str(ZERO2)  # valid configs parse
 
 
@@ -51,11 +52,11 @@ def test_deepspeed_config_file_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not valid JSON"):
         TrainConfig.from_dict({"deepspeed": str(tmp_path / "bad.json")})
     with pytest.raises(ValueError, match="must divide by the 3 processes"):
-        resolve_ds_config(TrainConfig(deepspeed={}, batch_size=8), world_size=3)
+        resolve_ds_config(TrainConfig.of(deepspeed={}, batch_size=8), world_size=3)
 
 
 def test_without_deepspeed_or_cuda_the_error_says_what_to_install(monkeypatch) -> None:
-    config = TrainConfig(deepspeed=str(ZERO2), batch_size=2)
+    config = TrainConfig.of(deepspeed=str(ZERO2), batch_size=2)
     monkeypatch.setitem(sys.modules, "deepspeed", None)  # not installed
     with pytest.raises(RuntimeError, match=r"DeepSpeed needs CUDA and `pip install deepspeed`.*not installed"):
         Trainer(config, pairs=[])
@@ -134,7 +135,7 @@ def test_engine_path_matches_the_plain_step(tiny_gme_dir, draw, tmp_path, monkey
         monkeypatch.delenv(key, raising=False)  # prepare_deepspeed sets single-process defaults; undone after
 
     def run(out: str, deepspeed: object) -> Trainer:
-        config = TrainConfig(output_dir=str(tmp_path / out), batch_size=2, epochs=2, lr=1e-3, schedule="linear",
+        config = TrainConfig.of(output_dir=str(tmp_path / out), batch_size=2, epochs=2, lr=1e-3, schedule="linear",
                              grad_clip=0.5, save_every=2, deepspeed=deepspeed, device="cpu")
         trainer = Trainer(config, embedder=load_embedder(tiny_gme_dir, device="cpu"), pairs=pairs)
         trainer.fit()

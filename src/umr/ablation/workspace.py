@@ -67,15 +67,15 @@ class Workspace:
     def train(self, name: str, model: str, data: str, steps: int, **overrides: Any) -> str:
         """Train stage `name` from `model` on `data` for `steps` steps; returns its final/ folder (reused when
         present). Defaults: the ablation's batch size and LR, fixed τ (comparable stages), full fine-tuning."""
+        from umr.train.config import TrainConfig
         from umr.train.stages import make_trainer
-        from umr.train.trainer import TrainConfig
 
         final = self.out / name / "final"
         if (final / "umr_recipe.json").is_file():
             return str(final)
         settings: dict[str, Any] = {"batch_size": self.cfg.batch_size, "lr": self.cfg.lr, "learn_temperature": False,
                                     **overrides}
-        cfg = TrainConfig(model=model, data=data, output_dir=str(self.out / name), max_steps=steps, epochs=10_000,
+        cfg = TrainConfig.of(model=model, data=data, output_dir=str(self.out / name), max_steps=steps, epochs=10_000,
                           seed=self.cfg.seed, device=self.cfg.device, log_every=10, **settings)
         start = time.perf_counter()
         self.log(f"training [bold]{name}[/]: {steps} steps from {model}")

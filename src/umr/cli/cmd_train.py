@@ -103,17 +103,17 @@ def apply_overrides(raw: dict[str, Any], assignments: list[str]) -> dict[str, An
 
 
 def run(args: argparse.Namespace) -> int:
+    from umr.train.config import TrainConfig
     from umr.train.stages import make_trainer
-    from umr.train.trainer import TrainConfig
 
     raw = yaml.safe_load(Path(args.config).read_text()) or {}
     if not isinstance(raw, dict):
         raise UmrError(f"{args.config}: a training config is a YAML mapping")
-    config = TrainConfig.from_dict(apply_overrides(raw, args.overrides))  # the config's own checks still run
-    for key in ("output_dir", "data", "max_steps", "device"):
-        if getattr(args, key) is not None:
-            setattr(config, key, getattr(args, key))
-    if config.stages:
+    # the flags override the top level last, as flat keys, so the config's own checks see them too
+    flags = {key: getattr(args, key) for key in ("output_dir", "data", "max_steps", "device")
+             if getattr(args, key) is not None}
+    config = TrainConfig.from_dict({**apply_overrides(raw, args.overrides), **flags})
+    if config.chain.stages:
         from umr.train.stages import run_stages
 
         final = run_stages(config, resume=args.resume)

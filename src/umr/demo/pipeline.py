@@ -29,7 +29,7 @@ def load_plan(size: str) -> dict[str, Any]:
 
 
 def staged_config(plan: dict[str, Any], world: Path, out: Path, seed: int) -> Any:
-    from umr.train.trainer import TrainConfig
+    from umr.train.config import TrainConfig
 
     # epochs unbounded: each stage runs exactly its max_steps (the budget), however small its data
     raw = {"epochs": 10_000, **plan["staged"], "data": str(world), "output_dir": str(out / "train" / MAIN),
@@ -48,7 +48,7 @@ def embedder_budget(staged: dict[str, Any]) -> int:
 
 def baseline_config(name: str, spec: dict[str, Any], plan: dict[str, Any], world: Path, out: Path,
                     seed: int) -> Any:
-    from umr.train.trainer import TrainConfig
+    from umr.train.config import TrainConfig
 
     budget = embedder_budget(plan["staged"])
     raw = {"batch_size": plan["staged"]["batch_size"], "max_steps": budget, "epochs": 10_000, "seed": seed,
@@ -58,10 +58,10 @@ def baseline_config(name: str, spec: dict[str, Any], plan: dict[str, Any], world
 
 
 def train_staged(config: Any) -> dict[str, Any]:
-    from umr.train.stages import run_stages, stage_configs, teacher_verdicts
+    from umr.train.stages import run_stages, stage_configs, stage_name, teacher_verdicts
 
     final = run_stages(config, resume=True)
-    stages = {Path(s.output_dir).name.split("-", 2)[-1]: s.output_dir for s in stage_configs(config)}
+    stages = {stage_name(s): s.run.output_dir for s in stage_configs(config)}
     return {"final": str(final), "stages": stages, "steps": {n: _steps_done(d) for n, d in stages.items()},
             "teacher_verdicts": teacher_verdicts(config)}
 
@@ -71,8 +71,8 @@ def train_baseline(config: Any) -> dict[str, Any]:
 
     trainer = make_trainer(config)
     trainer.fit(resume=True)
-    return {"final": str(trainer.save_final()), "stages": {"": config.output_dir},
-            "steps": {"": _steps_done(config.output_dir)}}
+    return {"final": str(trainer.save_final()), "stages": {"": config.run.output_dir},
+            "steps": {"": _steps_done(config.run.output_dir)}}
 
 
 def _steps_done(folder: str | Path) -> int:
@@ -152,8 +152,9 @@ def baseline_steps(steps: Steps, plan: dict[str, Any], world: Path, out: Path, s
     for name in names:
         spec = plan["baselines"][name]
         cfg = baseline_config(name, spec, plan, world, out, seed)
-        models[name] = steps.run(f"train-{name}", f"train baseline {name} ({cfg.model}, same budget: "
-                                 f"{cfg.max_steps} steps of {cfg.batch_size})", lambda cfg=cfg: train_baseline(cfg))
+        models[name] = steps.run(f"train-{name}", f"train baseline {name} ({cfg.model.model}, same budget: "
+                                 f"{cfg.optim.max_steps} steps of {cfg.optim.batch_size})",
+                                 lambda cfg=cfg: train_baseline(cfg))
         final = models[name]["final"]
         both = name in plan["eval"]["global"]
         if both:  # global first: the local pools then reuse its cached candidate vectors

@@ -1,10 +1,12 @@
-"""Type and range checks for config dataclass fields (TrainConfig, LoraSpec): a bad value stops with one line
-naming the field, before any model is loaded.
+"""Type, choice and range checks for config dataclass fields (TrainConfig's parts, LoraSpec): a bad value stops
+with one line naming the field, before any model is loaded.
 
 Why coercion: YAML 1.1 (PyYAML) reads `lr: 1e-4` as the *string* "1e-4" (its float syntax wants a dot), and a
 quoted `"4"` is a string too; both would end in a TypeError deep in torch. Numeric strings become numbers; an
 integer field takes 4.0 but not 4.5; a value that cannot be one is an error. Why ranges: `epochs: -1` trained
-0 steps and still printed "model written"; negative counts are never meant, nor `max_steps: 0`.
+0 steps and still printed "model written"; negative counts are never meant, nor `max_steps: 0`. Why choices: a
+field typed `Literal[...]` (schedule, batch_by, type) takes one of its values, which the type itself lists, so
+no field needs a hand-written check that could drift from it.
 """
 
 from __future__ import annotations
@@ -48,16 +50,30 @@ def _number(name: str, value: Any, kind: type) -> int | float:
     return float(value)
 
 
-def check_fields(cls: type, values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`values` (a config mapping for dataclass `cls`) with numeric fields coerced and every range checked.
+def _choices(hint: Any) -> tuple[Any, ...] | None:
+    """The values of a `Literal[...]` hint (also inside `Literal[...] | None`); None for any other hint."""
+    for part in (hint, *typing.get_args(hint)):
+        if typing.get_origin(part) is typing.Literal:
+            return typing.get_args(part)
+    return None
 
-    Only fields typed int, float or bool (optionally `| None`) are touched; others pass through as they are.
+
+def check_fields(cls: type, values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`values` (a config mapping for dataclass `cls`) with numeric fields coerced, every range and choice checked.
+
+    Only fields typed int, float, bool or Literal (optionally `| None`) are touched; others pass through as
+    they are.
     """
     hints = typing.get_type_hints(cls)
     out = dict(values)
     for name, value in values.items():
         hint = hints.get(name)
         if hint is None:
+            continue
+        choices = _choices(hint)
+        if choices is not None:
+            if value not in choices and not (value is None and type(None) in typing.get_args(hint)):
+                raise UmrError(f"{prefix}{name} must be one of {', '.join(map(str, choices))}, not {value!r:.40}")
             continue
         kinds = set(typing.get_args(hint)) or {hint}
         optional = type(None) in kinds

@@ -15,7 +15,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from umr.errors import UmrError
 from umr.items import Item, ItemError
@@ -213,9 +213,11 @@ def task_key(pair: Pair) -> tuple[str, str, str]:
     return dataset, pair.query.modality, pair.positive.modality
 
 
+#: how a batch is drawn: "none" (one shuffled order) or the name of a key its pairs share (BATCH_KEYS)
+BatchBy = Literal["none", "task", "query_modality"]
 #: batch_by → the key a batch's pairs share
 BATCH_KEYS: dict[str, Callable[[Pair], Any]] = {"task": task_key, "query_modality": lambda p: p.query.modality}
-BATCH_BY = ("none", *BATCH_KEYS)
+BATCH_BY: tuple[str, ...] = get_args(BatchBy)
 
 
 def _batch_order(pairs: Sequence[Pair], batch_size: int, rng: random.Random, batch_by: str) -> list[list[int]]:

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 from umr.errors import UmrError
 from umr.items import Item
 from umr.rerank.fusion import fuse
+from umr.train.config import TrainConfig
 from umr.train.data import Pair, item_from_json
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 
 
 def distill_kl(student: torch.Tensor, teacher: torch.Tensor, tau: float | torch.Tensor) -> torch.Tensor:
@@ -122,18 +123,21 @@ def read_distill(path: str | Path) -> list[DistillRow]:
 
 def check_distill_config(config: TrainConfig, where: str = "distillation") -> None:
     """Refuse settings the distillation trainer cannot honour (before any model is loaded or stage trained)."""
-    if config.batch_by != "none":
+    if config.data.batch_by != "none":
         # its batches are whole teacher lists drawn across the file; a teacher row records no task to group by
-        raise UmrError(f"{where}: batch_by: {config.batch_by} does not apply to a distill stage (each query is "
-                       "batched with its own teacher list, across tasks); set `batch_by: none` in this stage")
+        raise UmrError(f"{where}: batch_by: {config.data.batch_by} does not apply to a distill stage (each query "
+                       "is batched with its own teacher list, across tasks); set `batch_by: none` in this stage")
 
 
 class DistillTrainer(Trainer):
     """The Trainer with the distillation loss and batches of (query, its N candidates, teacher scores)."""
 
+    trains = "distill"
+
     def __init__(self, config: TrainConfig, embedder: Any = None, rows: list[DistillRow] | None = None) -> None:
+        self.check_type(config)  # before the teacher file is read
         check_distill_config(config)
-        rows = rows if rows is not None else read_distill(config.data)
+        rows = rows if rows is not None else read_distill(config.data.data)
         # Lists can differ in length (a small pool); all queries of a batch need the same n, so keep the top n.
         self.n = min(len(r.candidates) for r in rows)
         if self.n < 2:
@@ -145,10 +149,10 @@ class DistillTrainer(Trainer):
     def epoch_batches(self, epoch: int) -> list[DistillBatch]:
         import random
 
-        rng = random.Random(self.config.seed * 100_003 + epoch)  # same rule as umr.train.data.epoch_batches
+        rng = random.Random(self.config.optim.seed * 100_003 + epoch)  # same rule as umr.train.data.epoch_batches
         order = list(range(len(self.rows)))
         rng.shuffle(order)
-        b, n = self.config.batch_size, self.n
+        b, n = self.config.optim.batch_size, self.n
         out = []
         for start in range(0, len(order) - b + 1, b):
             rows = [self.rows[i] for i in order[start:start + b]]
@@ -160,8 +164,8 @@ class DistillTrainer(Trainer):
 
     @property
     def tau(self) -> torch.Tensor:
-        if self.config.distill_temperature is not None:
-            return torch.tensor(self.config.distill_temperature)
+        if self.config.loss.distill_temperature is not None:
+            return torch.tensor(self.config.loss.distill_temperature)
         return self.loss_fn.tau.detach()
 
     def step_batch(self, batch: DistillBatch) -> float:
@@ -169,8 +173,8 @@ class DistillTrainer(Trainer):
 
         def loss_fn(q: torch.Tensor, first: torch.Tensor, rest: torch.Tensor | None) -> torch.Tensor:
             cands = first[:, None] if rest is None else torch.cat([first[:, None], rest], dim=1)
-            return distill_loss(q, cands, teacher, tau, batch.positive, self.config.distill_hard_weight,
-                                self.config.distill_in_batch)
+            return distill_loss(q, cands, teacher, tau, batch.positive, self.config.loss.distill_hard_weight,
+                                self.config.loss.distill_in_batch)
 
         return self.train_step(batch.queries, [c[0] for c in batch.candidates], [c[1:] for c in batch.candidates],
                                loss_fn=loss_fn)

@@ -35,7 +35,7 @@ SETTINGS: dict[str, dict[str, Any]] = {
 
 
 def pretrain_config(spec: str, world: Path, out: Path, max_steps: int | None = None) -> Any:
-    from umr.train.trainer import TrainConfig
+    from umr.train.config import TrainConfig
 
     raw = {**COMMON, **SETTINGS[spec], "model": f"tiny:{spec}", "data": str(world), "output_dir": str(out),
            "seed": WORLD["seed"]}
@@ -75,8 +75,8 @@ def pretrain(spec: str, out: str | Path, final: str | Path | None = None, max_st
         shutil.copytree(model_dir, tmp)
         tmp.rename(target)
     weights = sorted(target.glob("*.safetensors"))
-    info = {"spec": spec + SUFFIX, "world": WORLD, "settings": {**COMMON, **SETTINGS[spec],
-                                                                "max_steps": cfg.max_steps, "seed": cfg.seed},
+    settings = {**COMMON, **SETTINGS[spec], "max_steps": cfg.optim.max_steps, "seed": cfg.optim.seed}
+    info = {"spec": spec + SUFFIX, "world": WORLD, "settings": settings,
             "first_loss": summary.get("first_loss"), "last_loss": summary.get("last_loss"),
             "sha256": {w.name: sha256_file(w) for w in weights},
             "rebuild": f"umr pretrain-tiny {spec} --out DIR"}

@@ -37,39 +37,39 @@ _TEACHER_KEYS = {"top": 10, "weight": 1.0, "reranker": None, "pool": "local", "m
 
 
 def _root(stage: Any, option: str) -> Path:
-    root = Path(stage.data)
+    root = Path(stage.data.data)
     if not root.is_dir():
-        raise UmrError(f"stage {stage.output_dir}: `{option}` needs `data` to be an M-BEIR root folder, "
-                       f"got {stage.data!r}")
+        raise UmrError(f"stage {stage.run.output_dir}: `{option}` needs `data` to be an M-BEIR root folder, "
+                       f"got {stage.data.data!r}")
     return root
 
 
 def chain_cache(stage: Any) -> Path:
     """One embedding cache for the whole chain: a re-ranker stage and the teacher after it embed the train pools
     with the same model, and the cache (keyed by model and file) then embeds them once."""
-    return Path(stage.output_dir).parent / "embedding-cache"
+    return Path(stage.run.output_dir).parent / "embedding-cache"
 
 
 def check_stage_options(stage: Any) -> None:
     """Fail before any training when a stage's mine / teacher options are unknown or inconsistent."""
-    where = f"stage {stage.output_dir}"
-    if stage.mine is not None and stage.teacher is not None:
+    where = f"stage {stage.run.output_dir}"
+    if stage.chain.mine is not None and stage.chain.teacher is not None:
         raise UmrError(f"{where}: `mine` and `teacher` each build the stage's data (hard-negative pairs or "
                        "distillation lists); a stage takes one: mine in one stage, distil in a later one")
-    if stage.mine is not None:
+    if stage.chain.mine is not None:
         known = {f.name for f in dataclasses.fields(MineOptions)} | set(_MINE_EXTRA)
-        bad = sorted(set(stage.mine) - known)
+        bad = sorted(set(stage.chain.mine) - known)
         if bad:
             raise UmrError(f"{where}: unknown mine option(s) {bad}; known: {sorted(known)}")
-    if stage.teacher is not None:
-        bad = sorted(set(stage.teacher) - set(_TEACHER_KEYS))
+    if stage.chain.teacher is not None:
+        bad = sorted(set(stage.chain.teacher) - set(_TEACHER_KEYS))
         if bad:
             raise UmrError(f"{where}: unknown teacher option(s) {bad}; known: {sorted(_TEACHER_KEYS)}")
         if stage.type != "distill":
             raise UmrError(f"{where}: `teacher` belongs to a `type: distill` stage")
-    if stage.type == "reranker" and stage.mine is None:
+    if stage.type == "reranker" and stage.chain.mine is None:
         raise UmrError(f"{where}: a reranker stage learns from mined lists; add `mine: {{top: 20, take: 19}}`")
-    if stage.type == "distill" and stage.teacher is None and Path(stage.data).is_dir():
+    if stage.type == "distill" and stage.chain.teacher is None and Path(stage.data.data).is_dir():
         raise UmrError(f"{where}: a distill stage on an M-BEIR root needs `teacher:` options")
     if stage.type == "distill":
         from umr.train.distill import check_distill_config
@@ -78,37 +78,39 @@ def check_stage_options(stage: Any) -> None:
 
 
 def mine_stage_negatives(stage: Any, embedder: Any) -> Path:
-    """Mine `stage.mine` negatives with `embedder`; returns the pairs JSONL."""
+    """Mine `stage.chain.mine` negatives with `embedder`; returns the pairs JSONL."""
     from umr.mine.job import mine
 
-    opts = {**_MINE_EXTRA, **stage.mine}
+    opts = {**_MINE_EXTRA, **stage.chain.mine}
     extra = {k: opts.pop(k) for k in _MINE_EXTRA}
-    out = Path(stage.output_dir) / "negatives.jsonl"
-    summary = mine(embedder, _root(stage, "mine"), out, pool=extra["pool"], tasks=stage.tasks,
+    out = Path(stage.run.output_dir) / "negatives.jsonl"
+    summary = mine(embedder, _root(stage, "mine"), out, pool=extra["pool"], tasks=stage.data.tasks,
                    opts=MineOptions(**opts), cache_dir=chain_cache(stage),
                    batch_size=extra["batch_size"], max_per_set=extra["max_per_set"])
     log.info("stage %s: mined %d rows (%d resumed), false negatives dropped %d, wrong-modality share %.2f",
-             stage.output_dir, summary.written, summary.resumed, summary.fn_dropped, summary.wrong_modality_share)
+             stage.run.output_dir, summary.written, summary.resumed, summary.fn_dropped,
+             summary.wrong_modality_share)
     return out
 
 
 def build_stage_teacher(stage: Any, embedder: Any, rerankers: dict[str, Path]) -> Path:
-    """The distillation lists of `stage.teacher`; `rerankers` maps earlier reranker stages' names to folders."""
+    """The distillation lists of `stage.chain.teacher`; `rerankers` maps earlier reranker stages' names to
+    folders."""
     from umr.train.distill import build_teacher
 
-    opts = {**_TEACHER_KEYS, **stage.teacher}
+    opts = {**_TEACHER_KEYS, **stage.chain.teacher}
     reranker = None
     if opts["reranker"] is not None:
         from umr.rerank.prompted import Reranker
 
         path = rerankers.get(str(opts["reranker"]), opts["reranker"])
-        reranker = Reranker(path, device=stage.device, dtype=stage.dtype)
-    out = Path(stage.output_dir) / "teacher.jsonl"
+        reranker = Reranker(path, device=stage.model.device, dtype=stage.model.dtype)
+    out = Path(stage.run.output_dir) / "teacher.jsonl"
     summary = build_teacher(embedder, _root(stage, "teacher"), out, reranker=reranker, weight=opts["weight"],
-                            top=opts["top"], pool=opts["pool"], tasks=stage.tasks,
+                            top=opts["top"], pool=opts["pool"], tasks=stage.data.tasks,
                             cache_dir=chain_cache(stage), batch_size=opts["batch_size"],
                             max_per_set=opts["max_per_set"], scale=float(opts["scale"]))
-    log.info("stage %s: teacher lists %d written, %d resumed", stage.output_dir, summary["written"],
+    log.info("stage %s: teacher lists %d written, %d resumed", stage.run.output_dir, summary["written"],
              summary["resumed"])
     return out
 
@@ -117,21 +119,22 @@ def train_stage_reranker(stage: Any, negatives: Path) -> Path:
     """A point-wise re-ranker from the stage's start model; returns its final folder."""
     from umr.train.reranker import RerankTrainConfig, train_reranker
 
-    cfg = RerankTrainConfig(model=stage.model, data=str(negatives), output_dir=stage.output_dir, lora=stage.lora,
-                            lr=stage.lr, epochs=stage.epochs, max_steps=stage.max_steps,
-                            batch_size=stage.batch_size, seed=stage.seed, device=stage.device, dtype=stage.dtype)
+    spec, optim = stage.model, stage.optim
+    cfg = RerankTrainConfig(model=spec.model, data=str(negatives), output_dir=stage.run.output_dir, lora=spec.lora,
+                            lr=optim.lr, epochs=optim.epochs, max_steps=optim.max_steps, batch_size=optim.batch_size,
+                            seed=optim.seed, device=spec.device, dtype=spec.dtype)
     return train_reranker(cfg)
 
 
 def prepare_stage(stage: Any, embedder: Any, rerankers: dict[str, Path]) -> Any:
     """The stage with `data` pointing at what it built (mined pairs or teacher lists), ready for make_trainer."""
-    if stage.mine is not None and stage.type != "reranker":
-        stage.data = str(mine_stage_negatives(stage, embedder))
-        if stage.num_negatives == 0:
-            stage.num_negatives = int(stage.mine.get("take", MineOptions.take))
-    elif stage.teacher is not None:
-        stage.data = str(build_stage_teacher(stage, embedder, rerankers))
+    if stage.chain.mine is not None and stage.type != "reranker":
+        stage.data.data = str(mine_stage_negatives(stage, embedder))
+        if stage.data.num_negatives == 0:
+            stage.data.num_negatives = int(stage.chain.mine.get("take", MineOptions.take))
+    elif stage.chain.teacher is not None:
+        stage.data.data = str(build_stage_teacher(stage, embedder, rerankers))
     else:
         return stage
-    stage.tasks, stage.mine, stage.teacher = None, None, None
+    stage.data.tasks, stage.chain.mine, stage.chain.teacher = None, None, None
     return stage

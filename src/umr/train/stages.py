@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from umr.errors import UmrError, os_error_line
+from umr.train.config import TrainConfig
+from umr.train.distill import DistillTrainer
 from umr.train.stage_data import check_stage_options, mine_stage_negatives, prepare_stage, train_stage_reranker
-from umr.train.trainer import TrainConfig, Trainer
+from umr.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +41,14 @@ def stage_configs(config: TrainConfig) -> list[TrainConfig]:
     base = config.to_dict()
     base.pop("stages")
     out = []
-    for i, stage in enumerate(config.stages):
+    for i, stage in enumerate(config.chain.stages):
         if not isinstance(stage, dict):
             raise UmrError(f"stage {i} must be a mapping of training options, got {type(stage).__name__}")
         fields: dict[str, Any] = dict(stage)
         name = str(fields.pop("name", i))
         if "stages" in fields or "output_dir" in fields:
             raise UmrError(f"stage {name}: 'stages' and 'output_dir' are set once, at the top level")
-        merged = {**base, **fields, "output_dir": str(Path(config.output_dir) / f"stage-{i}-{name}")}
+        merged = {**base, **fields, "output_dir": str(Path(config.run.output_dir) / f"stage-{i}-{name}")}
         stage_cfg = TrainConfig.from_dict(merged)
         check_stage_options(stage_cfg)
         out.append(stage_cfg)
@@ -55,18 +57,18 @@ def stage_configs(config: TrainConfig) -> list[TrainConfig]:
 
 def stage_name(stage: TrainConfig) -> str:
     """The `name` a stage was given (its folder is stage-{i}-{name})."""
-    return Path(stage.output_dir).name.split("-", 2)[-1]
+    return Path(stage.run.output_dir).name.split("-", 2)[-1]
+
+
+#: config `type` → the class that trains it (each declares its own in `trains`); `reranker` is run_stages' own
+TRAINERS: dict[str, type[Trainer]] = {cls.trains: cls for cls in (Trainer, DistillTrainer)}
 
 
 def make_trainer(config: TrainConfig, embedder: object = None) -> Trainer:
     """The trainer for a config's `type`: contrastive (InfoNCE) or distill (KL to teacher scores)."""
-    if config.type == "reranker":
-        raise UmrError("a reranker stage trains a re-ranker, not an embedder: run it through run_stages")
-    if config.type == "distill":
-        from umr.train.distill import DistillTrainer
-
-        return DistillTrainer(config, embedder=embedder)
-    return Trainer(config, embedder=embedder)
+    if config.type not in TRAINERS:
+        raise UmrError(f"a {config.type} stage trains a re-ranker, not an embedder: run it through run_stages")
+    return TRAINERS[config.type](config, embedder=embedder)
 
 
 VERDICT = "teacher_verdict.json"
@@ -88,12 +90,12 @@ def _skip_weak_teacher(stage: TrainConfig) -> bool:
     """Record the teacher's verdict; True when the teacher is not better than the student (the stage skips)."""
     from umr.train.distill import teacher_file_verdict
 
-    verdict = teacher_file_verdict(stage.data)
+    verdict = teacher_file_verdict(stage.data.data)
     verdict["skipped"] = not verdict["better"]
-    (Path(stage.output_dir) / VERDICT).write_text(json.dumps(verdict, indent=1) + "\n", encoding="utf-8")
+    (Path(stage.run.output_dir) / VERDICT).write_text(json.dumps(verdict, indent=1) + "\n", encoding="utf-8")
     if verdict["skipped"]:
         log.warning("stage %s skipped: its teacher is not better than the student on its own lists (top-1 %.1f vs "
-                    "%.1f %%, McNemar p %.3f); the chain's model is unchanged", stage.output_dir,
+                    "%.1f %%, McNemar p %.3f); the chain's model is unchanged", stage.run.output_dir,
                     verdict["teacher_r1"], verdict["student_r1"], verdict["p"])
     return bool(verdict["skipped"])
 
@@ -104,15 +106,15 @@ def _finished(final: Path) -> bool:
 
 def run_stages(config: TrainConfig, resume: bool = False) -> Path:
     """Train every stage in order, merging each stage's LoRA into the base of the next; returns the last final/."""
-    if not config.stages:
+    if not config.chain.stages:
         raise UmrError("the config has no `stages`")
-    model = config.model
-    final = Path(config.output_dir)
+    model = config.model.model
+    final = Path(config.run.output_dir)
     rerankers: dict[str, Path] = {}
     for i, stage in enumerate(stage_configs(config)):
-        stage.model = model
+        stage.model.model = model
         try:
-            out = _run_stage(stage, model, rerankers, resume, base=config.model)
+            out = _run_stage(stage, model, rerankers, resume, base=config.model.model)
         except (UmrError, OSError) as exc:  # which stage of a long chain failed is the first thing to know
             text = os_error_line(exc) if isinstance(exc, OSError) else str(exc)
             raise UmrError(f"stage {i} ({stage_name(stage)}): {text}") from exc
@@ -131,31 +133,31 @@ def _run_stage(stage: TrainConfig, model: str, rerankers: dict[str, Path], resum
     `model` is the chain's model so far, `base` the config's own (a `from_base` stage trains from it)."""
     from umr.models.registry import load_embedder
 
-    if stage.lora is not None:
-        stage.merge_at_end = True  # the next stage needs a merged base
-    out = Path(stage.output_dir) / "final"
-    if resume and (_verdict(stage.output_dir) or {}).get("skipped"):
+    if stage.model.lora is not None:
+        stage.run.merge_at_end = True  # the next stage needs a merged base
+    out = Path(stage.run.output_dir) / "final"
+    if resume and (_verdict(stage.run.output_dir) or {}).get("skipped"):
         log.info("stage %s: skipped before (its teacher was not better), the chain's model unchanged",
-                 stage.output_dir)
+                 stage.run.output_dir)
         return None
     if resume and _finished(out):
-        log.info("stage %s: already finished, skipped", stage.output_dir)
+        log.info("stage %s: already finished, skipped", stage.run.output_dir)
         return out
-    needs_model = stage.mine is not None or stage.teacher is not None
-    embedder = load_embedder(model, recipe=stage.recipe, device=stage.device, dtype=stage.dtype) \
-        if needs_model else None
+    needs_model = stage.chain.mine is not None or stage.chain.teacher is not None
+    spec = stage.model
+    embedder = load_embedder(model, recipe=spec.recipe, device=spec.device, dtype=spec.dtype) if needs_model else None
     if stage.type == "reranker":
         out = train_stage_reranker(stage, mine_stage_negatives(stage, embedder))
-        log.info("stage %s: re-ranker written to %s", stage.output_dir, out)
+        log.info("stage %s: re-ranker written to %s", stage.run.output_dir, out)
         return out
-    require_better = bool((stage.teacher or {}).get("require_better"))
+    require_better = bool((stage.chain.teacher or {}).get("require_better"))
     stage = prepare_stage(stage, embedder, rerankers)
     if require_better and _skip_weak_teacher(stage):
         return None
-    if stage.from_base:  # the chain's model mined the data; training restarts from the base model
-        stage.model, embedder = base, None
+    if stage.chain.from_base:  # the chain's model mined the data; training restarts from the base model
+        stage.model.model, embedder = base, None
     trainer = make_trainer(stage, embedder=embedder)
     summary = trainer.fit(resume=resume)
-    log.info("stage %s: %s steps, loss %s → %s, %.1f samples/s", stage.output_dir, summary["steps"],
+    log.info("stage %s: %s steps, loss %s → %s, %.1f samples/s", stage.run.output_dir, summary["steps"],
              summary["first_loss"], summary["last_loss"], summary["samples_per_s"])
     return trainer.save_final()

@@ -57,7 +57,7 @@ def _fill(ds: dict[str, Any], key: str, want: Any, why: str) -> None:
 
 def resolve_ds_config(config: Any, world_size: int = 1) -> dict[str, Any]:
     """Check a TrainConfig's `deepspeed` option against the rest of it and fill the "auto" values."""
-    ds = load_ds_config(config.deepspeed)
+    ds = load_ds_config(config.run.deepspeed)
     stage = (ds.get("zero_optimization") or {}).get("stage", 0)
     if stage not in (0, 1, 2):
         raise UmrError(f"deepspeed: ZeRO stage {stage!r} is not supported; use 1 or 2 (ZeRO-3 partitions the "
@@ -66,21 +66,23 @@ def resolve_ds_config(config: Any, world_size: int = 1) -> dict[str, Any]:
         if section in ds:
             raise UmrError(f"deepspeed: remove the `{section}` section; umr builds AdamW and the LR schedule "
                            "from the training config (lr, weight_decay, warmup_steps, schedule)")
-    if config.micro_batch_size:
+    if config.optim.micro_batch_size:
         raise UmrError("deepspeed: GradCache (micro_batch_size) is not supported with DeepSpeed; drop "
                        "micro_batch_size or use gradient_checkpointing to save memory")
-    if config.type != "contrastive":
-        raise UmrError(f"deepspeed: only contrastive stages run under DeepSpeed, not type {config.type!r}")
-    if config.batch_size % world_size:
-        raise UmrError(f"deepspeed: batch_size {config.batch_size} must divide by the {world_size} processes")
-    _fill(ds, "train_batch_size", config.batch_size, "the contrastive batch is batch_size")
-    _fill(ds, "train_micro_batch_size_per_gpu", config.batch_size // world_size, "each rank holds its slice")
+    from umr.train.trainer import Trainer
+
+    if config.type != Trainer.trains:  # the engine wraps the InfoNCE Trainer's step (not DistillTrainer's)
+        raise UmrError(f"deepspeed: only {Trainer.trains} stages run under DeepSpeed, not type {config.type!r}")
+    if config.optim.batch_size % world_size:
+        raise UmrError(f"deepspeed: batch_size {config.optim.batch_size} must divide by the {world_size} processes")
+    _fill(ds, "train_batch_size", config.optim.batch_size, "the contrastive batch is batch_size")
+    _fill(ds, "train_micro_batch_size_per_gpu", config.optim.batch_size // world_size, "each rank holds its slice")
     _fill(ds, "gradient_accumulation_steps", 1, "every step is one full contrastive batch")
-    _fill(ds, "gradient_clipping", float(config.grad_clip or 0.0), "grad_clip")
+    _fill(ds, "gradient_clipping", float(config.optim.grad_clip or 0.0), "grad_clip")
     for precision in ("bf16", "fp16"):
         section = ds.get(precision)
         if isinstance(section, dict) and section.get("enabled") == "auto":
-            section["enabled"] = precision == "bf16" and config.dtype in (None, "bf16")
+            section["enabled"] = precision == "bf16" and config.model.dtype in (None, "bf16")
     ds["zero_allow_untested_optimizer"] = True  # the client AdamW (torch's) is what umr's resume tests cover
     return ds
 
