@@ -11,7 +11,7 @@ from test_cli_stages_resume import make_pairs
 
 from umr import load_embedder
 from umr.cli import main
-from umr.train.config import TrainConfig
+from umr.train.config import KEY_PART, TrainConfig
 
 
 def final_weights(run: Path) -> dict[str, torch.Tensor]:
@@ -80,7 +80,7 @@ def test_pruning_ignores_stale_tmp_folders(tiny_gme_dir, draw, tmp_path) -> None
 ])
 def test_numeric_strings_are_coerced(text: str, field: str, value: object) -> None:
     config = TrainConfig.from_dict(yaml.safe_load(text))
-    got = getattr(config, field)
+    got = getattr(getattr(config, KEY_PART[field]), field)  # the part that holds the key
     assert (got.r, got.alpha) == value if field == "lora" else got == value
     assert type(got) is type(value) or field == "lora"
 

@@ -28,7 +28,7 @@ def test_shipped_zero2_config_fills_auto_values() -> None:
         (64, 16, 1)
     assert ds["gradient_clipping"] == 0.5 and ds["bf16"]["enabled"] is True
     assert resolve_ds_config(TrainConfig.of(deepspeed=str(ZERO2), dtype="fp32"))["bf16"]["enabled"] is False
-    assert TrainConfig.from_dict({"deepspeed": str(ZERO2)}).deepspeed == str(ZERO2)  # valid configs parse
+    assert TrainConfig.from_dict({"deepspeed": str(ZERO2)}).run.deepspeed == str(ZERO2)  # valid configs parse
 
 
 @pytest.mark.parametrize(("ds", "extra", "message"), [

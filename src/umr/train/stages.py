@@ -1,5 +1,5 @@
 """Multi-stage training (U-MARVEL's progressive transition): each stage starts from the previous stage's merged
-model. A stage is a mapping of TrainConfig fields that override the top-level ones, plus an optional `name`:
+model. A stage is a mapping of (flat) TrainConfig keys that override the top-level ones, plus an optional `name`:
 
     model: tiny:gme
     lora: {r: 8, alpha: 16}
