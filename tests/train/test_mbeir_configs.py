@@ -74,7 +74,7 @@ def test_set_goes_through_the_configs_own_checks(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: tiny:gme\ndata: nowhere\n")
     assert main(["train", "--config", str(cfg), "--set", "schedule=sideways"]) == 2
-    assert "schedule must be constant, linear or cosine" in capsys.readouterr().err
+    assert "schedule must be one of constant, linear, cosine, not 'sideways'" in capsys.readouterr().err
     assert main(["train", "--config", str(cfg), "--set", "no_such_option=1"]) == 2
     assert "unknown training option(s) ['no_such_option']" in capsys.readouterr().err
 

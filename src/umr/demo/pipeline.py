@@ -228,7 +228,7 @@ def run_demo(out: str | Path = "runs/demo", size: str = "small", seed: int = 0, 
         console.print(f"[bold]baselines[/] {', '.join(second)} train and evaluate in a second process on the same "
                       f"budget (progress: {out / 'baselines.log'}); {', '.join(here) or 'none'} follow the chain here")
     staged = staged_config(plan, world, out, seed)
-    models = {MAIN: steps.run(f"train-{MAIN}", f"train {staged.model} with the U-MARVEL-style staged recipe "
+    models = {MAIN: steps.run(f"train-{MAIN}", f"train {staged.model.model} with the U-MARVEL-style staged recipe "
                               f"({embedder_budget(plan['staged'])} embedder steps + a re-ranker, mined negatives)",
                               lambda: train_staged(staged))}
     final = models[MAIN]["final"]

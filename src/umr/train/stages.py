@@ -82,7 +82,7 @@ def _verdict(stage_dir: str | Path) -> dict[str, Any] | None:
 def teacher_verdicts(config: TrainConfig) -> dict[str, dict[str, Any]]:
     """Stage name → the teacher verdict a `require_better` distill stage recorded (its "skipped": whether it
     declined to train)."""
-    found = {stage_name(s): _verdict(s.output_dir) for s in stage_configs(config)}
+    found = {stage_name(s): _verdict(s.run.output_dir) for s in stage_configs(config)}
     return {name: v for name, v in found.items() if v is not None}
 
 

@@ -34,13 +34,7 @@ from umr.train.checkpoints import finished_checkpoints, remove_partial_checkpoin
 from umr.train.config import TrainConfig, TrainType
 from umr.train.data import Pair, epoch_batches, read_mbeir_pairs, read_mbeir_root_pairs, read_pairs
 from umr.train.gradcache import full_batch_loss, gradcache_backward
-from umr.train.lora import (
-    apply_lora,
-    freeze_matching,
-    merge_into_embedder,
-    save_adapter,
-    set_vision_trainable,
-)
+from umr.train.lora import apply_lora, freeze_matching, merge_into_embedder, save_adapter, set_vision_trainable
 from umr.train.losses import InfoNCELoss, rank_slice, reduce_gradients
 from umr.train.run_log import RunLog
 
