@@ -14,9 +14,14 @@ The negatives are mined with the base model over each task's local pool, two per
 - semi: two drawn at random from ranks 3–50;
 - randlocal: two drawn uniformly from the local pool.
 
+- near / far (session 10): two of ranks 3–50, those sharing the most / the fewest of the positive's attributes
+  (the world's world_meta.jsonl; exact copies of the positive's attributes excluded).
+
 The batches are task batches (`-task` arms, as in the demo) or mixed batches (all other arms). Variants:
 - `-noshare`: a query sees only its own negatives;
 - `-detach`: no gradient flows through the negatives' embeddings;
+- `-w<W>` (after the arm's name, e.g. `hard-task-w0.3@200`): the hard columns of InfoNCE weigh W each (log W is
+  added to their logits; session 10);
 - `take1`: one hard negative.
 """
 
@@ -24,11 +29,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.nn.functional as F
+
 import umr.train.gradcache as gradcache
+import umr.train.losses as losses
 from umr.ablation.config import AblationConfig
 from umr.ablation.measures import mean_recall
 from umr.ablation.workspace import Workspace
@@ -38,10 +48,51 @@ from umr.models.registry import load_embedder
 
 BASE = "tiny:u-marvel@64x2+pre"
 _LOSS_ON = gradcache._loss_on
+_INFO_NCE = losses.info_nce
 
 
 def _detached_loss_on(reps: list[Any], k: int, loss_fn: Any) -> Any:
     return _LOSS_ON([reps[0], reps[1], reps[2].detach()] if k else reps, k, loss_fn)
+
+
+def weighted_info_nce(weight: float) -> Any:
+    """InfoNCE (one process) whose hard-negative columns count `weight` of a negative each."""
+    def loss(query: Any, positive: Any, negatives: Any = None, temperature: Any = 0.05, symmetric: bool = False,
+             share_negatives: bool = True, gather: bool = True) -> Any:
+        if negatives is None or negatives.shape[1] == 0:
+            return _INFO_NCE(query, positive, negatives, temperature, symmetric, share_negatives, gather)
+        q, p, n = (F.normalize(x.float(), dim=-1) for x in (query, positive, negatives))
+        hard = q @ n.reshape(-1, n.shape[-1]).T if share_negatives else torch.einsum("bd,bkd->bk", q, n)
+        logits = torch.cat([q @ p.T / temperature, hard / temperature + math.log(weight)], dim=1)
+        labels = torch.arange(q.shape[0])
+        out = F.cross_entropy(logits, labels)
+        return (out + F.cross_entropy(p @ q.T / temperature, labels)) / 2 if symmetric else out
+    return loss
+
+
+def by_attributes(ws: Workspace, top48: str) -> dict[str, str]:
+    """near / far pairs files: of each query's ranks 3–50, the two sharing the most / the fewest of its positive's
+    attributes (ties: the better rank first)."""
+    meta = {}
+    for line in (ws.world / "world_meta.jsonl").open():
+        row = json.loads(line)
+        if row.get("kind") == "did" and row.get("attrs"):
+            meta[row["id"]] = row["attrs"]
+    paths = {name: ws.out / f"{name}.jsonl" for name in ("near", "far")}
+    if all(p.is_file() for p in paths.values()):
+        return {k: str(v) for k, v in paths.items()}
+    with paths["near"].open("w") as near, paths["far"].open("w") as far:
+        for line in Path(top48).read_text().splitlines():
+            row = json.loads(line)
+            attrs, negs = meta.get(row["positive"]["id"], {}), row["negatives"]
+            shared = [(sum(meta.get(n["id"], {}).get(k) == v for k, v in attrs.items()), i)
+                      for i, n in enumerate(negs)]
+            shared = [x for x in shared if x[0] < len(attrs)] or shared[:2]
+            most = sorted(shared, key=lambda x: (-x[0], x[1]))[:2]
+            fewest = sorted(shared, key=lambda x: (x[0], x[1]))[:2]
+            near.write(json.dumps({**row, "negatives": [negs[i] for _, i in most]}) + "\n")
+            far.write(json.dumps({**row, "negatives": [negs[i] for _, i in fewest]}) + "\n")
+    return {k: str(v) for k, v in paths.items()}
 
 
 def arm_data(ws: Workspace, seed: int) -> dict[str, tuple[str, int, dict[str, Any]]]:
@@ -63,15 +114,17 @@ def arm_data(ws: Workspace, seed: int) -> dict[str, tuple[str, int, dict[str, An
                 row["negatives"] = rng.sample(row["negatives"], min(2, len(row["negatives"])))
                 fh.write(json.dumps(row) + "\n")
     task, noshare = {"batch_by": "task"}, {"share_negatives": False}
+    attrs = by_attributes(ws, top48)
     return {"inbatch": (inbatch, 0, {}), "hard": (hard, 2, {}), "hard-noshare": (hard, 2, noshare),
             "take1-noshare": (take1, 1, noshare), "inbatch-task": (inbatch, 0, task),
             "hard-task": (hard, 2, task), "hard-task-noshare": (hard, 2, {**task, **noshare}),
-            "randlocal-task": (randlocal, 2, task), "semi-task": (str(semi), 2, task)}
+            "randlocal-task": (randlocal, 2, task), "semi-task": (str(semi), 2, task),
+            "near-task": (attrs["near"], 2, task), "far-task": (attrs["far"], 2, task)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("arms", nargs="+", help="name[@steps], name optionally ending in -detach")
+    ap.add_argument("arms", nargs="+", help="name[-w<W>][-detach][@steps]")
     ap.add_argument("--seed", type=int, default=2, help="world seed (validation: 2, 3)")
     ap.add_argument("--out", type=Path, default=Path("runs/hn-probe"))
     args = ap.parse_args()
@@ -83,7 +136,10 @@ def main() -> None:
         name, _, steps = arm.partition("@")
         detach = name.endswith("-detach")
         gradcache._loss_on = _detached_loss_on if detach else _LOSS_ON
-        pairs, k, overrides = data[name.removesuffix("-detach")]
+        name = name.removesuffix("-detach")
+        name, _, weight = name.partition("-w")
+        losses.info_nce = weighted_info_nce(float(weight)) if weight else _INFO_NCE
+        pairs, k, overrides = data[name]
         model = ws.train(arm, BASE, pairs, int(steps or cfg.steps), num_negatives=k, **overrides)
         result = {"seed": args.seed, "arm": arm, "r5": round(mean_recall(ws.evaluate(arm, model)), 2)}
         print(json.dumps(result), flush=True)

@@ -1,0 +1,227 @@
+"""Issue 31 probe: what would make a tiny yes/no judge (`umr.rerank.prompted.Reranker`) leave the ln 2 plateau?
+
+    OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 .venv/bin/python examples/judge_plateau_probe.py --start tiny:u-marvel@128x4 \
+        --train-vision --negatives other --hard-share 0.5 --hard-from 0.5 --steps 4000 --eval-every 1000 --val 2 3
+
+examples/judge_probe.py trains judges with the library's loop (`umr.train.reranker`). This probe keeps its own
+loop so that it can vary what that loop fixes, each a suspect for the plateau (docs/quality.md §7):
+- `--init-std`: re-draw the LLM's matrices with this std (at 0.02 attention is nearly uniform, so the last token
+  reads an average in which query and candidate only add up: no pair-dependent signal to follow);
+- `--vision-from`: the vision tower of another checkpoint (the pretrained embedder's is aligned with its text);
+- `--loss list`: LamRA's list-wise form, a softmax over (Yes − No) logits of the positive and `--k` negatives
+  (what the candidates share cancels) instead of point-wise cross-entropy;
+- `--negatives other`: another query's positive from the same set, so positives and negatives have the same
+  distribution and only the *pair* tells them apart (random pool candidates let a judge learn what positives look
+  like instead); `--hard-share` of the draws come from the embedder's top 20 from step `--hard-from`·steps on;
+- `--lm-weight`: next-token loss on the positive prompts beside the yes/no loss (captioning-style pretraining: a
+  dense signal that makes text positions read the image);
+- `--text-only`: only pairs whose both sides are text;
+- `--compact`: the prompt is only the query and the candidate, each on its line (no chat turn, system prompt,
+  instruction or question), so query and candidate are a larger share of what each position averages.
+
+Training data is the pretraining world (seed 1000, as the shipped bases): its train split's lists of random
+pool candidates and of the pretrained embedder's top 20 (mined once into OUT). Evaluation is on validation worlds'
+val split: each query's positive and the embedder's 9 best negatives. Reported: R@1 of the 10 by P(Yes) (chance
+10 %), the AUC of positive against negative, the embedder's own R@1 of the 10, and R@1 after re-ranking the
+embedder's top 5 by cos + P(Yes) (the demo's fusion). One JSON line per run goes to OUT/results.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from judge_probe import BASE, mined, world  # the sibling probe's worlds and lists (run from examples/)
+
+from umr.mine.negatives import MineOptions
+from umr.models.registry import load_embedder
+from umr.rerank.prompted import Reranker
+from umr.train.data import Pair, read_pairs
+
+
+class Draws:
+    """Negatives for one training pair: hard (the embedder's top 20) with probability `hard_share` once hard
+    negatives are on, else random pool candidates or another positive of the same set."""
+
+    def __init__(self, out: Path, kind: str, hard_share: float, text_only: bool, seed: int = 0) -> None:
+        rand_path = mined(out, "pre-random", world(out, 1000), "train", MineOptions(take=19, strategy="random"))
+        hard_path = mined(out, "pre-hard", world(out, 1000), "train", MineOptions(top=20, take=19))
+        sets = [json.loads(line)["set"] for line in rand_path.open()]
+        hard = {p.query.id: p.negatives for p in read_pairs(hard_path)}
+        rows = [(p, hard.get(p.query.id, []), s) for p, s in zip(read_pairs(rand_path), sets)]
+        if text_only:
+            rows = [r for r in rows if r[0].query.image is None and r[0].positive.image is None]
+        self.rows, self.kind, self.hard_share = rows, kind, hard_share
+        self.by_set: dict[str, list[Any]] = {}
+        for p, _, s in rows:
+            self.by_set.setdefault(s, []).append(p.positive)
+        self.rng = random.Random(seed)
+        self.hard_on = False
+
+    def negative(self, row: tuple[Pair, list[Any], str]) -> Any:
+        pair, hard, set_name = row
+        if hard and self.hard_on and self.rng.random() < self.hard_share:
+            return self.rng.choice(hard)
+        if self.kind == "other":
+            while (c := self.rng.choice(self.by_set[set_name])).id == pair.positive.id:
+                pass
+            return c
+        return self.rng.choice(pair.negatives)
+
+
+def compact_body(query: Any, candidate: Any, query_images: str, candidate_images: str) -> str:
+    return f"{query_images}{query.text or ''}\n{candidate_images}{candidate.text or ''}\n"
+
+
+def reinit(model: torch.nn.Module, std: float) -> None:
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "visual" not in name and p.ndim == 2:
+                p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> tuple[torch.Tensor, float]:
+    """The step's loss and its yes/no part (the LM part, when on, is the difference)."""
+    k = args.k if args.loss == "list" else 1
+    pairs = []
+    for row in rows:  # each query's positive, then its k negatives
+        pair = row[0]
+        pairs += [(pair.query, c) for c in [pair.positive] + [draws.negative(row) for _ in range(k)]]
+    batch = rr.prepare(pairs)
+    hidden = rr.backbone.hidden_states(batch)
+    head = rr.model.get_output_embeddings().weight
+    last = batch["attention_mask"].sum(1) - 1
+    yes_no = hidden[torch.arange(len(pairs)), last] @ head[[rr.yes_id, rr.no_id]].T
+    if args.loss == "list":  # each query's positive first in its group of k + 1
+        judge = F.cross_entropy((yes_no[:, 0] - yes_no[:, 1]).view(len(rows), k + 1),
+                                torch.zeros(len(rows), dtype=torch.long))
+    else:
+        judge = F.cross_entropy(yes_no, torch.tensor([0, 1] * len(rows)))
+    loss = judge
+    if args.lm_weight:
+        pos = torch.arange(0, len(pairs), k + 1)
+        target = batch["input_ids"][pos, 1:].clone()
+        keep = batch["attention_mask"][pos, 1:].bool() & (target != rr.model.config.image_token_id)
+        target[~keep] = -100
+        logits = hidden[pos, :-1] @ head.T
+        loss = loss + args.lm_weight * F.cross_entropy(logits.reshape(-1, head.shape[0]), target.reshape(-1))
+    return loss, judge.item()
+
+
+def evaluate(rr: Reranker, out: Path, seeds: list[int], n: int, text_only: bool) -> dict[str, Any]:
+    emb = load_embedder(BASE, device="cpu")
+    result = {}
+    rr.model.eval()
+    for seed in seeds:
+        pairs = read_pairs(mined(out, f"val{seed}-hard", world(out, seed), "val", MineOptions(top=10, take=9)))
+        if text_only:
+            pairs = [p for p in pairs if p.query.image is None and p.positive.image is None]
+        pairs = pairs[::max(1, len(pairs) // n)][:n]
+        r1, auc, emb_r1, fused_r1 = [], [], [], []
+        for p in pairs:
+            cands = [p.positive, *p.negatives[:9]]
+            cos = (emb.encode_document(cands) @ emb.encode_query([p.query]).T).ravel()
+            yes = rr.score(p.query, cands)
+            r1.append(yes[0] > yes[1:].max())
+            auc.append((yes[0] > yes[1:]).mean() + 0.5 * (yes[0] == yes[1:]).mean())
+            emb_r1.append(cos[0] > cos[1:].max())
+            top = np.argsort(-cos)[:5]
+            fused_r1.append(top[np.argmax(cos[top] + yes[top])] == 0)
+        result[f"world{seed}"] = {"r1_of_10": round(100 * float(np.mean(r1)), 1),
+                                  "auc": round(float(np.mean(auc)), 3),
+                                  "embedder_r1": round(100 * float(np.mean(emb_r1)), 1),
+                                  "fused_top5_r1": round(100 * float(np.mean(fused_r1)), 1), "n": len(pairs)}
+    rr.model.train()
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--start", default="tiny:u-marvel@64x2", help="the judge's start: tiny:<spec>[+pre] or a folder")
+    ap.add_argument("--init-std", type=float, default=None)
+    ap.add_argument("--vision-from", default=None)
+    ap.add_argument("--train-vision", action="store_true")
+    ap.add_argument("--loss", choices=["point", "list"], default="point")
+    ap.add_argument("--k", type=int, default=3, help="negatives per query of the list-wise loss")
+    ap.add_argument("--negatives", choices=["random", "other"], default="random")
+    ap.add_argument("--hard-share", type=float, default=0.0)
+    ap.add_argument("--hard-from", type=float, default=0.0, help="share of the steps before hard draws start")
+    ap.add_argument("--lm-weight", type=float, default=0.0)
+    ap.add_argument("--text-only", action="store_true")
+    ap.add_argument("--compact", action="store_true")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--batch-size", type=int, default=8, help="queries a step")
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--eval-every", type=int, default=0)
+    ap.add_argument("--val", type=int, nargs="+", default=[2])
+    ap.add_argument("--n-val", type=int, default=150)
+    ap.add_argument("--save", type=Path, default=None, help="write the trained judge here")
+    ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    rr = Reranker(args.start, device="cpu", batch_size=20)
+    if args.compact:
+        rr.template = "{body}"
+        rr.style = dataclasses.replace(rr.style, body=compact_body)
+    if args.init_std:
+        reinit(rr.model, args.init_std)
+    if args.vision_from:
+        src = Reranker(args.vision_from, device="cpu").model.state_dict()
+        rr.model.load_state_dict({k: v for k, v in src.items() if "visual" in k}, strict=False)
+    for name, p in rr.model.named_parameters():
+        p.requires_grad = args.train_vision or "visual" not in name
+    params = [p for p in rr.model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    draws = Draws(args.out, args.negatives, args.hard_share, args.text_only)
+    rng = random.Random(0)
+    start, judge_losses, evals, step = time.perf_counter(), [], {}, 0
+    rr.model.train()
+    while step < args.steps:
+        order = list(range(len(draws.rows)))
+        rng.shuffle(order)
+        for at in range(0, len(order) - args.batch_size + 1, args.batch_size):
+            if step >= args.steps:
+                break
+            draws.hard_on = step >= args.hard_from * args.steps
+            loss, judge = losses(rr, [draws.rows[i] for i in order[at:at + args.batch_size]], draws, args)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            judge_losses.append(judge)
+            if step % 100 == 0:
+                print(f"step {step} judge loss {np.mean(judge_losses[-100:]):.4f}", flush=True)
+            if args.eval_every and step % args.eval_every == 0:
+                evals[step] = evaluate(rr, args.out, args.val, args.n_val, args.text_only)
+                print(f"step {step} {json.dumps(evals[step])}", flush=True)
+    result = {"args": {k: str(v) for k, v in vars(args).items()},
+              "judge_loss_last_100": round(float(np.mean(judge_losses[-100:])), 4),
+              "train_s": round(time.perf_counter() - start), "evals": evals}
+    if args.steps not in evals:
+        result["final"] = evaluate(rr, args.out, args.val, args.n_val, args.text_only)
+    print(json.dumps(result))
+    with (args.out / "results.jsonl").open("a") as fh:
+        fh.write(json.dumps(result) + "\n")
+    if args.save:
+        rr.model.eval()
+        rr.save_pretrained(args.save)
+
+
+if __name__ == "__main__":
+    main()
