@@ -20,8 +20,8 @@ The negatives are mined with the base model over each task's local pool, two per
 The batches are task batches (`-task` arms, as in the demo) or mixed batches (all other arms). Variants:
 - `-noshare`: a query sees only its own negatives;
 - `-detach`: no gradient flows through the negatives' embeddings;
-- `-w<W>` (after the arm's name, e.g. `hard-task-w0.3@200`): the hard columns of InfoNCE weigh W each (log W is
-  added to their logits; session 10);
+- `-w<W>` (after the arm's name, e.g. `hard-task-w0.3@200`): each hard negative counts as W negatives in InfoNCE
+  (`hard_negative_weight`: log W is added to its logit; session 10);
 - `take1`: one hard negative.
 """
 
@@ -29,16 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 from pathlib import Path
 from typing import Any
 
-import torch
-import torch.nn.functional as F
-
 import umr.train.gradcache as gradcache
-import umr.train.losses as losses
 from umr.ablation.config import AblationConfig
 from umr.ablation.measures import mean_recall
 from umr.ablation.workspace import Workspace
@@ -48,26 +43,10 @@ from umr.models.registry import load_embedder
 
 BASE = "tiny:u-marvel@64x2+pre"
 _LOSS_ON = gradcache._loss_on
-_INFO_NCE = losses.info_nce
 
 
 def _detached_loss_on(reps: list[Any], k: int, loss_fn: Any) -> Any:
     return _LOSS_ON([reps[0], reps[1], reps[2].detach()] if k else reps, k, loss_fn)
-
-
-def weighted_info_nce(weight: float) -> Any:
-    """InfoNCE (one process) whose hard-negative columns count `weight` of a negative each."""
-    def loss(query: Any, positive: Any, negatives: Any = None, temperature: Any = 0.05, symmetric: bool = False,
-             share_negatives: bool = True, gather: bool = True) -> Any:
-        if negatives is None or negatives.shape[1] == 0:
-            return _INFO_NCE(query, positive, negatives, temperature, symmetric, share_negatives, gather)
-        q, p, n = (F.normalize(x.float(), dim=-1) for x in (query, positive, negatives))
-        hard = q @ n.reshape(-1, n.shape[-1]).T if share_negatives else torch.einsum("bd,bkd->bk", q, n)
-        logits = torch.cat([q @ p.T / temperature, hard / temperature + math.log(weight)], dim=1)
-        labels = torch.arange(q.shape[0])
-        out = F.cross_entropy(logits, labels)
-        return (out + F.cross_entropy(p @ q.T / temperature, labels)) / 2 if symmetric else out
-    return loss
 
 
 def by_attributes(ws: Workspace, top48: str) -> dict[str, str]:
@@ -138,8 +117,9 @@ def main() -> None:
         gradcache._loss_on = _detached_loss_on if detach else _LOSS_ON
         name = name.removesuffix("-detach")
         name, _, weight = name.partition("-w")
-        losses.info_nce = weighted_info_nce(float(weight)) if weight else _INFO_NCE
         pairs, k, overrides = data[name]
+        if weight:
+            overrides = {**overrides, "hard_negative_weight": float(weight)}
         model = ws.train(arm, BASE, pairs, int(steps or cfg.steps), num_negatives=k, **overrides)
         result = {"seed": args.seed, "arm": arm, "r5": round(mean_recall(ws.evaluate(arm, model)), 2)}
         print(json.dumps(result), flush=True)

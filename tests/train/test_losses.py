@@ -94,3 +94,22 @@ def test_fixed_tau_has_no_parameters_and_validates() -> None:
 def test_gather_is_identity_without_distributed() -> None:
     x = torch.randn(4, 3, requires_grad=True)
     assert gather_with_grad(x) is x
+
+
+@pytest.mark.parametrize("share", [True, False])
+def test_hard_weight_counts_each_hard_negative_as_w_negatives(share: bool) -> None:
+    """log w on every hard column equals w copies of each hard negative; the in-batch columns keep weight 1."""
+    tau, w = 0.5, 0.3
+    want = 0.0
+    for i in range(2):
+        in_batch = [math.exp(cos(Q[i], P[j]) / tau) for j in range(2)]
+        hard = [N[r][0] for r in range(2)] if share else [N[i][0]]
+        denom = sum(in_batch) + w * sum(math.exp(cos(Q[i], n) / tau) for n in hard)
+        want += (-cos(Q[i], P[i]) / tau + math.log(denom)) / 2
+    loss = InfoNCELoss(tau, share_negatives=share, hard_weight=w)
+    got = loss(torch.tensor(Q), torch.tensor(P), torch.tensor(N))
+    assert got.item() == pytest.approx(want, rel=1e-5)
+    plain = info_nce(torch.tensor(Q), torch.tensor(P), torch.tensor(N), temperature=tau, share_negatives=share)
+    assert got.item() < plain.item()  # a softer push: less mass on the hard columns
+    with pytest.raises(Exception, match="hard_weight must be > 0"):
+        info_nce(torch.tensor(Q), torch.tensor(P), torch.tensor(N), hard_weight=0.0)

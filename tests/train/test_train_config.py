@@ -22,7 +22,8 @@ FLAT = {
     "num_negatives": 3, "share_negatives": False,
     "epochs": 2, "max_steps": 7, "batch_size": 4, "micro_batch_size": 2, "lr": 3e-4, "temperature_lr": 1e-3,
     "weight_decay": 0.01, "warmup_steps": 5, "schedule": "cosine", "grad_clip": None, "seed": 3,
-    "temperature": 0.02, "learn_temperature": False, "symmetric": True, "distill_temperature": 0.1,
+    "temperature": 0.02, "learn_temperature": False, "symmetric": True, "hard_negative_weight": 0.5,
+    "distill_temperature": 0.1,
     "distill_hard_weight": 0.5, "distill_in_batch": True,
     "output_dir": "runs/x", "save_every": 2, "keep_checkpoints": 1, "log_every": 1, "merge_at_end": False,
     "tensorboard": "tb", "deepspeed": None,
@@ -71,3 +72,11 @@ def test_literal_choices_match_what_the_code_dispatches_on() -> None:
 def test_make_trainer_refuses_a_reranker_config() -> None:
     with pytest.raises(ValueError, match="a reranker stage trains a re-ranker, not an embedder"):
         make_trainer(TrainConfig.of(type="reranker"))
+
+
+def test_hard_negative_weight_is_a_loss_option_and_must_be_positive() -> None:
+    config = TrainConfig.of(hard_negative_weight="0.3")  # YAML 1.1 may hand a string
+    assert config.loss.hard_negative_weight == 0.3
+    assert config.to_dict()["hard_negative_weight"] == 0.3
+    with pytest.raises(Exception, match="hard_negative_weight: must be > 0"):
+        TrainConfig.of(hard_negative_weight=0)

@@ -86,6 +86,7 @@ class LossArgs:
     temperature: float = 0.05  # τ at start (U-MARVEL: 0.05)
     learn_temperature: bool = True  # U-MARVEL learns τ; fix it for ablations
     symmetric: bool = False  # add the candidate → query loss (image-caption stages)
+    hard_negative_weight: float = 1.0  # each hard negative counts as this many negatives (< 1 softens mined ones)
     distill_temperature: float | None = None  # distill: τ of both softmaxes (detached); None = `temperature`
     distill_hard_weight: float = 0.0  # distill: + λ·CE on the labelled positive (guards against a weak teacher)
     distill_in_batch: bool = False  # distill: that CE also against the other queries' lists (global contrast)

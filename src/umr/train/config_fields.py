@@ -24,6 +24,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool]] = {
     "keep_checkpoints": (1, None, False), "log_every": (1, None, False), "warmup_steps": (0, None, False),
     "lr": (0, None, True), "temperature_lr": (0, None, True), "weight_decay": (0, None, False),
     "grad_clip": (0, None, False), "temperature": (0, None, True), "distill_temperature": (0, None, True),
+    "hard_negative_weight": (0, None, True),
     "distill_hard_weight": (0, None, False), "mix_share": (0, 1, False), "max_image_tokens": (4, None, False),
     # LoraSpec
     "r": (1, None, False), "alpha": (0, None, True), "dropout": (0, 1, False),

@@ -111,7 +111,8 @@ class Trainer:
         if config.model.frozen:
             freeze_matching(self.modules, config.model.frozen)
         self.loss_fn = InfoNCELoss(config.loss.temperature, learnable=config.loss.learn_temperature,
-                                   symmetric=config.loss.symmetric, share_negatives=config.data.share_negatives)
+                                   symmetric=config.loss.symmetric, share_negatives=config.data.share_negatives,
+                                   hard_weight=config.loss.hard_negative_weight)
         self.loss_fn.to(self.embedder.device)
         self.optimizer = torch.optim.AdamW(self._param_groups(), lr=optim.lr)
         self.steps_per_epoch = len(self.pairs) // optim.batch_size
