@@ -15,6 +15,9 @@ loop so that it can vary what that loop fixes, each a suspect for the plateau (d
   like instead); `--hard-share` of the draws come from the embedder's top 20 from step `--hard-from`·steps on;
 - `--lm-weight`: next-token loss on the positive prompts beside the yes/no loss (captioning-style pretraining: a
   dense signal that makes text positions read the image);
+- `--copy-weight`: a list-wise KL from the embedder's softmax (τ `--copy-tau`) over each query's list to the
+  judge's, so that the judge starts from the embedder's order (use with `--loss list`);
+- `--hard-ramp`: the hard share grows linearly from 0 to `--hard-share` by step `--hard-from`·steps;
 - `--text-only`: only pairs whose both sides are text;
 - `--compact`: the prompt is only the query and the candidate, each on its line (no chat turn, system prompt,
   instruction or question), so query and candidate are a larger share of what each position averages.
@@ -90,6 +93,9 @@ def reinit(model: torch.nn.Module, std: float) -> None:
                 p.copy_(torch.randn(p.shape, generator=gen) * std)
 
 
+EMBEDDER: list[Any] = []  # the embedder whose order --copy-weight copies, loaded once
+
+
 def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> tuple[torch.Tensor, float]:
     """The step's loss and its yes/no part (the LM part, when on, is the difference)."""
     k = args.k if args.loss == "list" else 1
@@ -108,6 +114,14 @@ def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> 
     else:
         judge = F.cross_entropy(yes_no, torch.tensor([0, 1] * len(rows)))
     loss = judge
+    if args.copy_weight:  # KL from the embedder's softmax over each query's list to the judge's (list-wise)
+        with torch.no_grad():
+            queries = torch.as_tensor(EMBEDDER[0].encode_query([row[0].query for row in rows]))
+            cands = torch.as_tensor(EMBEDDER[0].encode_document([c for _, c in pairs]))
+            cos = (cands.view(len(rows), k + 1, -1) * queries[:, None]).sum(-1)
+            teacher = torch.softmax(cos / args.copy_tau, dim=-1)
+        student = torch.log_softmax((yes_no[:, 0] - yes_no[:, 1]).view(len(rows), k + 1), dim=-1)
+        loss = loss + args.copy_weight * F.kl_div(student, teacher, reduction="batchmean")
     if args.lm_weight:
         pos = torch.arange(0, len(pairs), k + 1)
         target = batch["input_ids"][pos, 1:].clone()
@@ -156,6 +170,9 @@ def main() -> None:
     ap.add_argument("--negatives", choices=["random", "other"], default="random")
     ap.add_argument("--hard-share", type=float, default=0.0)
     ap.add_argument("--hard-from", type=float, default=0.0, help="share of the steps before hard draws start")
+    ap.add_argument("--hard-ramp", action="store_true", help="raise the hard share linearly up to --hard-from")
+    ap.add_argument("--copy-weight", type=float, default=0.0, help="KL to the embedder's order over each list")
+    ap.add_argument("--copy-tau", type=float, default=0.02, help="temperature of the embedder's softmax")
     ap.add_argument("--lm-weight", type=float, default=0.0)
     ap.add_argument("--text-only", action="store_true")
     ap.add_argument("--compact", action="store_true")
@@ -187,6 +204,8 @@ def main() -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (
         1 + math.cos(math.pi * min(1.0, s / args.steps))))
     draws = Draws(args.out, args.negatives, args.hard_share, args.text_only)
+    if args.copy_weight:
+        EMBEDDER.append(load_embedder(BASE, device="cpu"))
     rng = random.Random(0)
     start, judge_losses, evals, step = time.perf_counter(), [], {}, 0
     rr.model.train()
@@ -197,6 +216,9 @@ def main() -> None:
             if step >= args.steps:
                 break
             draws.hard_on = step >= args.hard_from * args.steps
+            if args.hard_ramp:  # the hard share grows linearly from 0 to --hard-share at --hard-from
+                draws.hard_on = True
+                draws.hard_share = args.hard_share * min(1.0, step / max(1.0, args.hard_from * args.steps))
             loss, judge = losses(rr, [draws.rows[i] for i in order[at:at + args.batch_size]], draws, args)
             opt.zero_grad(set_to_none=True)
             loss.backward()
