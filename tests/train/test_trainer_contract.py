@@ -109,3 +109,16 @@ def test_make_trainer_builds_the_class_of_the_config_type(tmp_path: Path) -> Non
              for kind, data in (("contrastive", pairs), ("distill", teacher))}
     assert {kind: type(t) for kind, t in built.items()} == {"contrastive": Trainer, "distill": DistillTrainer}
     assert built["distill"].n == 3 and len(built["contrastive"].pairs) == 8
+
+
+def test_hard_negative_weight_reaches_the_trainer_loss(tmp_path: Path) -> None:
+    """The option is read by the Trainer: the same first step weighs its mined negatives less at w 0.3."""
+    pairs = [Pair(p.query, p.positive, [Item(text=p.positive.text + "s")]) for p in _pairs()]
+    first = {}
+    for w in (1.0, 0.3):
+        cfg = TrainConfig.of(output_dir=str(tmp_path / str(w)), batch_size=4, num_negatives=1,
+                             hard_negative_weight=w, learn_temperature=False)
+        trainer = Trainer(cfg, embedder=BagOfLetters(), pairs=pairs)
+        batch = trainer.epoch_batches(0)[0]
+        first[w] = trainer.train_step(batch.queries, batch.positives, batch.negatives)
+    assert first[0.3] < first[1.0] - 1e-3
