@@ -127,13 +127,17 @@ def test_a_bad_image_prepared_by_a_worker_is_the_same_one_line_error(verb: str, 
     assert_one_line(err, "item 'dot': image is 1x1: a side under 4 pixels is too small to embed")
 
 
-def test_one_pixel_image_is_caught_by_skip_bad(tiny_image_corpus: Path, tmp_path: Path, tiny_model: str) -> None:
-    out = tmp_path / "job"
-    assert main(["embed", "--model", tiny_model, "--input", str(tiny_image_corpus), "--out", str(out),
-                 "--skip-bad"]) == 0
+def embed_skipping_bad(corpus: Path, out: Path, model: str) -> tuple[list[dict], int]:
+    """`umr embed --skip-bad` over corpus: (the rejected.jsonl rows, the manifest's n_items)."""
+    assert main(["embed", "--model", model, "--input", str(corpus), "--out", str(out), "--skip-bad"]) == 0
     rejected = [json.loads(line) for line in (out / "rejected.jsonl").open()]
+    return rejected, json.loads((out / "manifest.json").read_text())["n_items"]
+
+
+def test_one_pixel_image_is_caught_by_skip_bad(tiny_image_corpus: Path, tmp_path: Path, tiny_model: str) -> None:
+    rejected, n_items = embed_skipping_bad(tiny_image_corpus, tmp_path / "job", tiny_model)
     assert [r["id"] for r in rejected] == ["dot"] and "1x1" in rejected[0]["error"]
-    assert json.loads((out / "manifest.json").read_text())["n_items"] == 3
+    assert n_items == 3
 
 
 def test_train_config_that_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,9 +188,6 @@ def test_text_with_a_special_token_is_named(verb: str, special_token_corpus: Pat
 
 def test_text_with_a_special_token_is_caught_by_skip_bad(special_token_corpus: Path, tmp_path: Path,
                                                          tiny_model: str) -> None:
-    out = tmp_path / "job"
-    assert main(["embed", "--model", tiny_model, "--input", str(special_token_corpus), "--out", str(out),
-                 "--skip-bad"]) == 0
-    rejected = [json.loads(line) for line in (out / "rejected.jsonl").open()]
+    rejected, n_items = embed_skipping_bad(special_token_corpus, tmp_path / "job", tiny_model)
     assert [r["id"] for r in rejected] == ["sly"] and "'<|image_pad|>'" in rejected[0]["error"]
-    assert json.loads((out / "manifest.json").read_text())["n_items"] == 2
+    assert n_items == 2
