@@ -93,7 +93,28 @@ def reinit(model: torch.nn.Module, std: float) -> None:
                 p.copy_(torch.randn(p.shape, generator=gen) * std)
 
 
-EMBEDDER: list[Any] = []  # the embedder whose order --copy-weight copies, loaded once
+EMBEDDER: list[Any] = []  # the embedder (cosines, --copy-weight's order), loaded once
+VAL_LISTS: dict[int, tuple[list[Pair], list[np.ndarray]]] = {}  # seed → its val lists and their cosines
+
+
+def embedder() -> Any:
+    if not EMBEDDER:
+        EMBEDDER.append(load_embedder(BASE, device="cpu"))
+    return EMBEDDER[0]
+
+
+def val_lists(out: Path, seed: int, n: int, text_only: bool) -> tuple[list[Pair], list[np.ndarray]]:
+    """The val lists of world `seed` (the positive, then 9 hard negatives) and the embedder's cosines, built once."""
+    if seed not in VAL_LISTS:
+        pairs = read_pairs(mined(out, f"val{seed}-hard", world(out, seed), "val", MineOptions(top=10, take=9)))
+        if text_only:
+            pairs = [p for p in pairs if p.query.image is None and p.positive.image is None]
+        pairs = pairs[::max(1, len(pairs) // n)][:n]
+        emb = embedder()
+        cosines = [(emb.encode_document([p.positive, *p.negatives[:9]]) @ emb.encode_query([p.query]).T).ravel()
+                   for p in pairs]
+        VAL_LISTS[seed] = (pairs, cosines)
+    return VAL_LISTS[seed]
 
 
 def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> tuple[torch.Tensor, float]:
@@ -116,8 +137,8 @@ def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> 
     loss = judge
     if args.copy_weight:  # KL from the embedder's softmax over each query's list to the judge's (list-wise)
         with torch.no_grad():
-            queries = torch.as_tensor(EMBEDDER[0].encode_query([row[0].query for row in rows]))
-            cands = torch.as_tensor(EMBEDDER[0].encode_document([c for _, c in pairs]))
+            queries = torch.as_tensor(embedder().encode_query([row[0].query for row in rows]))
+            cands = torch.as_tensor(embedder().encode_document([c for _, c in pairs]))
             cos = (cands.view(len(rows), k + 1, -1) * queries[:, None]).sum(-1)
             teacher = torch.softmax(cos / args.copy_tau, dim=-1)
         student = torch.log_softmax((yes_no[:, 0] - yes_no[:, 1]).view(len(rows), k + 1), dim=-1)
@@ -133,19 +154,13 @@ def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> 
 
 
 def evaluate(rr: Reranker, out: Path, seeds: list[int], n: int, text_only: bool) -> dict[str, Any]:
-    emb = load_embedder(BASE, device="cpu")
     result = {}
     rr.model.eval()
     for seed in seeds:
-        pairs = read_pairs(mined(out, f"val{seed}-hard", world(out, seed), "val", MineOptions(top=10, take=9)))
-        if text_only:
-            pairs = [p for p in pairs if p.query.image is None and p.positive.image is None]
-        pairs = pairs[::max(1, len(pairs) // n)][:n]
+        pairs, cosines = val_lists(out, seed, n, text_only)
         r1, auc, emb_r1, fused_r1 = [], [], [], []
-        for p in pairs:
-            cands = [p.positive, *p.negatives[:9]]
-            cos = (emb.encode_document(cands) @ emb.encode_query([p.query]).T).ravel()
-            yes = rr.score(p.query, cands)
+        for p, cos in zip(pairs, cosines):
+            yes = rr.score(p.query, [p.positive, *p.negatives[:9]])
             r1.append(yes[0] > yes[1:].max())
             auc.append((yes[0] > yes[1:]).mean() + 0.5 * (yes[0] == yes[1:]).mean())
             emb_r1.append(cos[0] > cos[1:].max())
@@ -204,8 +219,6 @@ def main() -> None:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (
         1 + math.cos(math.pi * min(1.0, s / args.steps))))
     draws = Draws(args.out, args.negatives, args.hard_share, args.text_only)
-    if args.copy_weight:
-        EMBEDDER.append(load_embedder(BASE, device="cpu"))
     rng = random.Random(0)
     start, judge_losses, evals, step = time.perf_counter(), [], {}, 0
     rr.model.train()
