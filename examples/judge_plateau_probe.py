@@ -126,9 +126,7 @@ def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> 
         pairs += [(pair.query, c) for c in [pair.positive] + [draws.negative(row) for _ in range(k)]]
     batch = rr.prepare(pairs)
     hidden = rr.backbone.hidden_states(batch)
-    head = rr.model.get_output_embeddings().weight
-    last = batch["attention_mask"].sum(1) - 1
-    yes_no = hidden[torch.arange(len(pairs)), last] @ head[[rr.yes_id, rr.no_id]].T
+    yes_no = rr.answer_logits(hidden, batch["attention_mask"])
     if args.loss == "list":  # each query's positive first in its group of k + 1
         judge = F.cross_entropy((yes_no[:, 0] - yes_no[:, 1]).view(len(rows), k + 1),
                                 torch.zeros(len(rows), dtype=torch.long))
@@ -148,6 +146,7 @@ def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> 
         target = batch["input_ids"][pos, 1:].clone()
         keep = batch["attention_mask"][pos, 1:].bool() & (target != rr.model.config.image_token_id)
         target[~keep] = -100
+        head = rr.model.get_output_embeddings().weight
         logits = hidden[pos, :-1] @ head.T
         loss = loss + args.lm_weight * F.cross_entropy(logits.reshape(-1, head.shape[0]), target.reshape(-1))
     return loss, judge.item()

@@ -121,8 +121,11 @@ class Reranker:
     # -- scoring ---------------------------------------------------------------------------------------------
     def yes_no_logits(self, batch: dict[str, Any]) -> torch.Tensor:
         """[b, 2] logits of (Yes, No) for the first answer token; differentiable when grad is on (training)."""
-        hidden = self.backbone.hidden_states(batch)  # [b, L, h]
-        last = batch["attention_mask"].sum(1) - 1  # right padding: the last real token predicts the answer
+        return self.answer_logits(self.backbone.hidden_states(batch), batch["attention_mask"])
+
+    def answer_logits(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """[b, 2] (Yes, No) logits from the hidden states [b, L, h] of a right-padded batch."""
+        last = attention_mask.sum(1) - 1  # right padding: the last real token predicts the answer
         h = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
         weight = self.backbone.model.get_output_embeddings().weight  # only two rows are needed: not the full head
         bias = getattr(self.backbone.model.get_output_embeddings(), "bias", None)
