@@ -15,14 +15,20 @@ The negatives are mined with the base model over each task's local pool, two per
 - randlocal: two drawn uniformly from the local pool.
 
 - near / far (session 10): two of ranks 3–50, those sharing the most / the fewest of the positive's attributes
-  (the world's world_meta.jsonl; exact copies of the positive's attributes excluded).
+  (the world's world_meta.jsonl; exact copies of the positive's attributes excluded); visible / invisible
+  (session 11): two of ranks 3–50 that differ from the positive in an attribute the base's vision tokens carry /
+  only in shape or size (an image-only negative; see VISIBLE).
+- distinct<T> / twin<T> (session 11): two of ranks 3–50, the best-ranked two whose document embedding (by the
+  base) has cosine < T with the positive's / the two closest to it, e.g. `distinct0.9-task@200`.
 
 The batches are task batches (`-task` arms, as in the demo) or mixed batches (all other arms). Variants:
 - `-noshare`: a query sees only its own negatives;
 - `-detach`: no gradient flows through the negatives' embeddings;
 - `-w<W>` (after the arm's name, e.g. `hard-task-w0.3@200`): each hard negative counts as W negatives in InfoNCE
   (`hard_negative_weight`: log W is added to its logit; session 10);
-- `take1`: one hard negative.
+- `take1`: one hard negative;
+- `-s<N>` (last, e.g. `hard-task-s1@200`): training seed N (data order) instead of the world's seed, to measure
+  what the training's own randomness moves.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,7 @@ from umr.ablation.workspace import Workspace
 from umr.mine.negatives import MineOptions
 from umr.models.baselines import RandomEmbedder
 from umr.models.registry import load_embedder
+from umr.train.data import read_pairs
 
 BASE = "tiny:u-marvel@64x2+pre"
 _LOSS_ON = gradcache._loss_on
@@ -49,32 +57,67 @@ def _detached_loss_on(reps: list[Any], k: int, loss_fn: Any) -> Any:
     return _LOSS_ON([reps[0], reps[1], reps[2].detach()] if k else reps, k, loss_fn)
 
 
+#: attributes a linear probe reads from the base's vision tokens at ≥ 78 % on a validation world; shape (25 %, chance
+#: 14 %) and size (65 %, majority 36 %) are barely there (examples/vision_attribute_probe.py, docs/quality.md §9)
+VISIBLE = ("colour", "pattern", "position", "background")
+
+
 def by_attributes(ws: Workspace, top48: str) -> dict[str, str]:
-    """near / far pairs files: of each query's ranks 3–50, the two sharing the most / the fewest of its positive's
-    attributes (ties: the better rank first)."""
+    """Pairs files that pick two of each query's ranks 3–50 by the positive's attributes (ties: the better rank
+    first): near / far share the most / the fewest of them; an invisible negative is an image only that differs
+    from the positive in none of VISIBLE (a text names every attribute), a visible one is any other. Exact copies
+    of the positive's attributes are excluded."""
     meta = {}
     for line in (ws.world / "world_meta.jsonl").open():
         row = json.loads(line)
         if row.get("kind") == "did" and row.get("attrs"):
             meta[row["id"]] = row["attrs"]
-    paths = {name: ws.out / f"{name}.jsonl" for name in ("near", "far")}
+    names = ("near", "far", "visible", "invisible")
+    paths = {name: ws.out / f"{name}.jsonl" for name in names}
     if all(p.is_file() for p in paths.values()):
         return {k: str(v) for k, v in paths.items()}
-    with paths["near"].open("w") as near, paths["far"].open("w") as far:
-        for line in Path(top48).read_text().splitlines():
-            row = json.loads(line)
-            attrs, negs = meta.get(row["positive"]["id"], {}), row["negatives"]
-            shared = [(sum(meta.get(n["id"], {}).get(k) == v for k, v in attrs.items()), i)
-                      for i, n in enumerate(negs)]
-            shared = [x for x in shared if x[0] < len(attrs)] or shared[:2]
-            most = sorted(shared, key=lambda x: (-x[0], x[1]))[:2]
-            fewest = sorted(shared, key=lambda x: (x[0], x[1]))[:2]
-            near.write(json.dumps({**row, "negatives": [negs[i] for _, i in most]}) + "\n")
-            far.write(json.dumps({**row, "negatives": [negs[i] for _, i in fewest]}) + "\n")
+    files = {name: paths[name].open("w") for name in names}
+    for line in Path(top48).read_text().splitlines():
+        row = json.loads(line)
+        attrs, negs = meta.get(row["positive"]["id"], {}), row["negatives"]
+        differ = [{k for k, v in attrs.items() if meta.get(n["id"], {}).get(k) != v} for n in negs]
+        kept = [i for i, d in enumerate(differ) if d] or list(range(min(2, len(negs))))
+        seen = [i for i in kept if negs[i]["modality"] != "image" or differ[i] & set(VISIBLE)]  # text names all
+        unseen = [i for i in kept if i not in seen]
+        picks = {"near": sorted(kept, key=lambda i: (len(differ[i]), i))[:2],
+                 "far": sorted(kept, key=lambda i: (-len(differ[i]), i))[:2],
+                 "visible": seen[:2] or kept[:2], "invisible": unseen[:2] or kept[:2]}
+        for name, fh in files.items():
+            fh.write(json.dumps({**row, "negatives": [negs[i] for i in picks[name]]}) + "\n")
+    for fh in files.values():
+        fh.close()
     return {k: str(v) for k, v in paths.items()}
 
 
-def arm_data(ws: Workspace, seed: int) -> dict[str, tuple[str, int, dict[str, Any]]]:
+def by_document_cosine(ws: Workspace, top48: str, emb: Any, threshold: float) -> dict[str, str]:
+    """Pairs files that pick two of each query's ranks 3–50 by how close the base puts them to the positive
+    (cosine of the two document embeddings): `distinct` takes the best-ranked two below `threshold` (else the two
+    farthest), `twin` the two closest."""
+    paths = {name: ws.out / f"{name}{threshold:g}.jsonl" for name in ("distinct", "twin")}
+    if all(p.is_file() for p in paths.values()):
+        return {k: str(v) for k, v in paths.items()}
+    pairs = read_pairs(top48)
+    docs = {d.id: d for p in pairs for d in [p.positive, *p.negatives]}
+    ids = list(docs)
+    vectors = dict(zip(ids, emb.encode_document([docs[i] for i in ids])))
+    rows = [json.loads(line) for line in Path(top48).read_text().splitlines()]
+    with paths["distinct"].open("w") as distinct, paths["twin"].open("w") as twin:
+        for row, pair in zip(rows, pairs):
+            cos = [float(vectors[n.id] @ vectors[pair.positive.id]) for n in pair.negatives]
+            below = [i for i, c in enumerate(cos) if c < threshold]
+            far = below[:2] if len(below) >= 2 else sorted(range(len(cos)), key=lambda i: cos[i])[:2]
+            close = sorted(range(len(cos)), key=lambda i: -cos[i])[:2]
+            distinct.write(json.dumps({**row, "negatives": [row["negatives"][i] for i in far]}) + "\n")
+            twin.write(json.dumps({**row, "negatives": [row["negatives"][i] for i in close]}) + "\n")
+    return {k: str(v) for k, v in paths.items()}
+
+
+def arm_data(ws: Workspace, seed: int, thresholds: set[float]) -> dict[str, tuple[str, int, dict[str, Any]]]:
     """arm name → (pairs file, negatives per query, TrainConfig overrides)."""
     emb = load_embedder(BASE, device="cpu")
     inbatch = ws.pairs("random-neg", RandomEmbedder(), "random", pool="global",
@@ -94,25 +137,31 @@ def arm_data(ws: Workspace, seed: int) -> dict[str, tuple[str, int, dict[str, An
                 fh.write(json.dumps(row) + "\n")
     task, noshare = {"batch_by": "task"}, {"share_negatives": False}
     attrs = by_attributes(ws, top48)
-    return {"inbatch": (inbatch, 0, {}), "hard": (hard, 2, {}), "hard-noshare": (hard, 2, noshare),
+    by_cos = {t: by_document_cosine(ws, top48, emb, t) for t in sorted(thresholds)}
+    return {**{f"{kind}{t:g}-task": (files[kind], 2, task) for t, files in by_cos.items() for kind in files},
+            "inbatch": (inbatch, 0, {}), "hard": (hard, 2, {}), "hard-noshare": (hard, 2, noshare),
             "take1-noshare": (take1, 1, noshare), "inbatch-task": (inbatch, 0, task),
             "hard-task": (hard, 2, task), "hard-task-noshare": (hard, 2, {**task, **noshare}),
             "randlocal-task": (randlocal, 2, task), "semi-task": (str(semi), 2, task),
-            "near-task": (attrs["near"], 2, task), "far-task": (attrs["far"], 2, task)}
+            "near-task": (attrs["near"], 2, task), "far-task": (attrs["far"], 2, task),
+            "visible-task": (attrs["visible"], 2, task), "invisible-task": (attrs["invisible"], 2, task)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("arms", nargs="+", help="name[-w<W>][-detach][@steps]")
+    ap.add_argument("arms", nargs="+", help="name[-w<W>][-detach][-s<N>][@steps]")
     ap.add_argument("--seed", type=int, default=2, help="world seed (validation: 2, 3)")
     ap.add_argument("--out", type=Path, default=Path("runs/hn-probe"))
     args = ap.parse_args()
     cfg = AblationConfig(out=args.out / f"seed-{args.seed}", size="small", seed=args.seed, base=BASE, steps=60,
                          batch_size=32, lr=1e-4)
     ws = Workspace(cfg)
-    data = arm_data(ws, args.seed)
+    thresholds = {float(m.group(1)) for arm in args.arms if (m := re.match(r"(?:distinct|twin)([0-9.]+)-", arm))}
+    data = arm_data(ws, args.seed, thresholds)
     for arm in args.arms:
         name, _, steps = arm.partition("@")
+        seed = re.search(r"-s(\d+)$", name)
+        name = name.removesuffix(seed.group(0)) if seed else name
         detach = name.endswith("-detach")
         gradcache._loss_on = _detached_loss_on if detach else _LOSS_ON
         name = name.removesuffix("-detach")
@@ -120,6 +169,8 @@ def main() -> None:
         pairs, k, overrides = data[name]
         if weight:
             overrides = {**overrides, "hard_negative_weight": float(weight)}
+        if seed:
+            overrides = {**overrides, "seed": int(seed.group(1))}
         model = ws.train(arm, BASE, pairs, int(steps or cfg.steps), num_negatives=k, **overrides)
         result = {"seed": args.seed, "arm": arm, "r5": round(mean_recall(ws.evaluate(arm, model)), 2)}
         print(json.dumps(result), flush=True)

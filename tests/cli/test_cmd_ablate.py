@@ -104,3 +104,24 @@ def test_ablate_cli_seeds_option_reaches_every_seed(tmp_path: Path, monkeypatch:
     assert str(out / "seeds.md") in capsys.readouterr().out
     assert json.loads((out / "seeds.json").read_text())["aggregate"]["effect:b:hard"]["values"] == {"4": 4.0,
                                                                                                      "1": 1.0}
+
+
+@pytest.mark.parametrize("overrides, seed", [({}, 3), ({"seed": 7}, 7)])
+def test_ablation_stage_trains_with_the_world_seed_unless_told_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overrides: dict, seed: int) -> None:
+    """The probes vary a stage's training seed alone (data order) to measure the training's own noise."""
+    import umr.train.stages as stages
+    from umr.ablation.config import AblationConfig
+    from umr.ablation.workspace import Workspace
+
+    class Seen(Exception):
+        pass
+
+    def fake_trainer(cfg):  # stop at the config: only the seed it carries matters here
+        raise Seen(cfg.optim.seed)
+
+    monkeypatch.setattr(stages, "make_trainer", fake_trainer)
+    ws = Workspace(AblationConfig(out=tmp_path / "abl", size="tiny", seed=3, base="tiny:u-marvel@64x2+pre"))
+    with pytest.raises(Seen) as got:
+        ws.train("stage", "tiny:u-marvel@64x2+pre", str(tmp_path / "pairs.jsonl"), 2, **overrides)
+    assert got.value.args == (seed,)

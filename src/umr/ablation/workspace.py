@@ -74,9 +74,9 @@ class Workspace:
         if (final / "umr_recipe.json").is_file():
             return str(final)
         settings: dict[str, Any] = {"batch_size": self.cfg.batch_size, "lr": self.cfg.lr, "learn_temperature": False,
-                                    **overrides}
+                                    "seed": self.cfg.seed, **overrides}
         cfg = TrainConfig.of(model=model, data=data, output_dir=str(self.out / name), max_steps=steps, epochs=10_000,
-                          seed=self.cfg.seed, device=self.cfg.device, log_every=10, **settings)
+                          device=self.cfg.device, log_every=10, **settings)
         start = time.perf_counter()
         self.log(f"training [bold]{name}[/]: {steps} steps from {model}")
         trainer = make_trainer(cfg)
