@@ -27,6 +27,7 @@ The batches are task batches (`-task` arms, as in the demo) or mixed batches (al
 - `-w<W>` (after the arm's name, e.g. `hard-task-w0.3@200`): each hard negative counts as W negatives in InfoNCE
   (`hard_negative_weight`: log W is added to its logit; session 10);
 - `take1`: one hard negative;
+- `mass` (not a training arm): where InfoNCE's softmax mass goes at the base with the hard pairs (softmax_mass);
 - `-s<N>` (last, e.g. `hard-task-s1@200`): training seed N (data order) instead of the world's seed, to measure
   what the training's own randomness moves.
 """
@@ -117,6 +118,50 @@ def by_document_cosine(ws: Workspace, top48: str, emb: Any, threshold: float) ->
     return {k: str(v) for k, v in paths.items()}
 
 
+def softmax_mass(pairs_path: str, emb: Any, tau: float = 0.05, batches_per_set: int = 3) -> dict[str, Any]:
+    """Where InfoNCE's softmax mass (each column's weight in the query's gradient) goes at the base, in task
+    batches of 32 with shared negatives: the positive, the other positives (in-batch), the query's own two hard
+    negatives and the other queries' hard negatives; with the hard columns weighted 1 and 0.3 (log w added). Also
+    how close each hard negative's document embedding is to its positive's."""
+    import numpy as np
+
+    rows = [json.loads(line) for line in Path(pairs_path).read_text().splitlines()]
+    by_set: dict[str, list[Any]] = {}
+    for row, pair in zip(rows, read_pairs(pairs_path)):
+        by_set.setdefault(row["set"], []).append(pair)
+    shares: dict[str, list[np.ndarray]] = {"in-batch only": [], "hard w1": [], "hard w0.3": []}
+    twins: list[float] = []  # cosine of each hard negative's document embedding with its positive's
+    for group in by_set.values():
+        random.Random(0).shuffle(group)
+        for at in range(0, min(len(group), 32 * batches_per_set) - 31, 32):
+            batch, n = group[at:at + 32], 32
+            q = emb.encode_query([p.query for p in batch])
+            cols = np.concatenate([emb.encode_document([p.positive for p in batch]),
+                                   emb.encode_document([c for p in batch for c in p.negatives[:2]])])
+            twins += [float(cols[n + j] @ cols[j // 2]) for j in range(cols.shape[0] - n)]
+            own = np.zeros((n, cols.shape[0]), bool)
+            own[np.arange(n), np.arange(n)] = True
+            mine = np.zeros_like(own)
+            for i in range(n):
+                mine[i, n + 2 * i:n + 2 * i + 2] = True
+            for name, w in (("in-batch only", None), ("hard w1", 1.0), ("hard w0.3", 0.3)):
+                logits = q @ (cols[:n] if w is None else cols).T / tau
+                if w is not None:
+                    logits[:, n:] += np.log(w)
+                prob = np.exp(logits - logits.max(1, keepdims=True))
+                prob /= prob.sum(1, keepdims=True)
+                pad = np.zeros((n, cols.shape[0] - prob.shape[1]))
+                prob = np.concatenate([prob, pad], 1)
+                hard = prob[:, n:].sum(1)
+                shares[name].append(np.stack([prob[own], prob[:, :n].sum(1) - prob[own], prob[mine].reshape(n, 2)
+                                              .sum(1), hard - prob[mine].reshape(n, 2).sum(1)], 1))
+    keys = ("positive", "other positives", "own hard", "others' hard")
+    out: dict[str, Any] = {name: dict(zip(keys, np.round(np.concatenate(v).mean(0), 3).tolist()))
+                           for name, v in shares.items()}
+    out["cos(hard negative, positive), p10 / p50 / p90"] = np.round(np.percentile(twins, [10, 50, 90]), 3).tolist()
+    return out
+
+
 def arm_data(ws: Workspace, seed: int, thresholds: set[float]) -> dict[str, tuple[str, int, dict[str, Any]]]:
     """arm name → (pairs file, negatives per query, TrainConfig overrides)."""
     emb = load_embedder(BASE, device="cpu")
@@ -159,6 +204,9 @@ def main() -> None:
     thresholds = {float(m.group(1)) for arm in args.arms if (m := re.match(r"(?:distinct|twin)([0-9.]+)-", arm))}
     data = arm_data(ws, args.seed, thresholds)
     for arm in args.arms:
+        if arm == "mass":
+            print(json.dumps({"seed": args.seed, "softmax_mass": softmax_mass(data["hard"][0], load_embedder(BASE))}))
+            continue
         name, _, steps = arm.partition("@")
         seed = re.search(r"-s(\d+)$", name)
         name = name.removesuffix(seed.group(0)) if seed else name

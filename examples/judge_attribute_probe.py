@@ -79,6 +79,8 @@ def main() -> None:
     ap.add_argument("--image-first", action="store_true", help="the image, then the question (LLaVA's VQA order)")
     ap.add_argument("--train-vision", action="store_true")
     ap.add_argument("--init-std", type=float, default=None, help="re-draw the LLM's matrices with this std")
+    ap.add_argument("--save", type=Path, default=None, help="write the trained judge here (a start for the relevance"
+                    " training of judge_plateau_probe.py --start)")
     ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -120,6 +122,9 @@ def main() -> None:
     print(json.dumps(result))
     with (args.out / "attribute-judge.jsonl").open("a") as fh:
         fh.write(json.dumps(result) + "\n")
+    if args.save:
+        rr.model.eval()
+        rr.save_pretrained(args.save)
 
 
 if __name__ == "__main__":
