@@ -59,6 +59,19 @@ class Questions:
         return [self.pair(words(attribute, v), self.files[i]) for v in (true, wrong)]
 
 
+def set_rope_theta(model: torch.nn.Module, theta: float) -> None:
+    """Re-base the LLM's rotary frequencies. A tiny head of 16 has 8 of them, and M-RoPE gives the image's width
+    the last 3: at Qwen2-VL's θ = 1e6 those turn by at most 1.8e-4 rad per token, so left and right differ by
+    under 1e-3 rad across a 4x4 image."""
+    for name, buffer in model.named_buffers():
+        if name.endswith("rotary_emb.inv_freq"):
+            dim = 2 * buffer.numel()
+            buffer.copy_(1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
+    for module in model.modules():
+        if hasattr(module, "original_inv_freq"):
+            module.original_inv_freq = module.inv_freq.clone()
+
+
 def evaluate(rr: Reranker, val: Questions) -> dict[str, float]:
     rr.model.eval()
     rng, right = random.Random(5), {a: [] for a in ATTRIBUTES}
@@ -79,6 +92,8 @@ def main() -> None:
     ap.add_argument("--image-first", action="store_true", help="the image, then the question (LLaVA's VQA order)")
     ap.add_argument("--train-vision", action="store_true")
     ap.add_argument("--init-std", type=float, default=None, help="re-draw the LLM's matrices with this std")
+    ap.add_argument("--rope-theta", type=float, default=None, help="re-base the LLM's rotary frequencies (see "
+                    "set_rope_theta; the tiny bases use Qwen2-VL's 1e6)")
     ap.add_argument("--save", type=Path, default=None, help="write the trained judge here (a start for the relevance"
                     " training of judge_plateau_probe.py --start)")
     ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
@@ -90,6 +105,8 @@ def main() -> None:
     rr.style = dataclasses.replace(rr.style, body=compact_body)
     if args.init_std:
         reinit(rr.model, args.init_std)
+    if args.rope_theta:
+        set_rope_theta(rr.model, args.rope_theta)
     vision = Reranker(BASE, device="cpu").model.state_dict()
     rr.model.load_state_dict({k: v for k, v in vision.items() if "visual" in k}, strict=False)
     for name, p in rr.model.named_parameters():

@@ -4,11 +4,13 @@
         [--model tiny:u-marvel@64x2+pre] [--out runs/judge-plateau]
 
 A logistic-regression probe per attribute (shape, colour, size, pattern, position, background) is fitted on 3,000
-images of the pretraining world (seed 1000) and scored on 1,000 images of validation world 2, from four views of
+images of the pretraining world (seed 1000) and scored on 1,000 images of validation world 2, from five views of
 each image:
 - the vision tower's output tokens, concatenated (what the LLM of an embedder or judge receives, position by
   position);
 - the same tokens, averaged (what a uniform attention would read);
+- the one token farthest from the image's median token (mostly the object's), alone: what the object's own
+  features say, with no help from where in the sequence they sit;
 - the model's image embedding (`encode_document`, what retrieval compares);
 - the pixels, downsampled to 16x16 (a reference that needs no model).
 
@@ -59,7 +61,9 @@ def views(embedder: object, files: list[Path], batch: int = 64) -> dict[str, np.
         tokens.append(out.view(len(images), -1, out.shape[-1]).float().numpy())
         pixels.append(np.stack([np.asarray(im.resize((16, 16))).ravel() / 255 for im in images]))
     tok = np.concatenate(tokens)
+    off = np.linalg.norm(tok - np.median(tok, 1, keepdims=True), axis=-1).argmax(1)  # the token least like the rest
     return {"vision tokens, concatenated": tok.reshape(len(files), -1), "vision tokens, averaged": tok.mean(1),
+            "the most distinct token alone": tok[np.arange(len(files)), off],
             "image embedding": embedder.encode_document([Item(image=str(f)) for f in files]),  # type: ignore[attr-defined]
             "pixels 16x16": np.concatenate(pixels)}
 
