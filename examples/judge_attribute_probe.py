@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from judge_plateau_probe import compact_body, reinit  # sibling probes (run from examples/)
+from judge_plateau_probe import compact_body, finish, optimiser, reinit  # sibling probes (run from examples/)
 from judge_probe import BASE, world
 from vision_attribute_probe import ATTRIBUTES, labels, sample
 
@@ -94,6 +93,8 @@ def main() -> None:
     ap.add_argument("--init-std", type=float, default=None, help="re-draw the LLM's matrices with this std")
     ap.add_argument("--rope-theta", type=float, default=None, help="re-base the LLM's rotary frequencies (see "
                     "set_rope_theta; the tiny bases use Qwen2-VL's 1e6)")
+    ap.add_argument("--ask", nargs="+", choices=ATTRIBUTES, default=list(ATTRIBUTES),
+                    help="the attributes training asks about (evaluation asks all six)")
     ap.add_argument("--save", type=Path, default=None, help="write the trained judge here (a start for the relevance"
                     " training of judge_plateau_probe.py --start)")
     ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
@@ -109,19 +110,14 @@ def main() -> None:
         set_rope_theta(rr.model, args.rope_theta)
     vision = Reranker(BASE, device="cpu").model.state_dict()
     rr.model.load_state_dict({k: v for k, v in vision.items() if "visual" in k}, strict=False)
-    for name, p in rr.model.named_parameters():
-        p.requires_grad = args.train_vision or "visual" not in name
-    params = [p for p in rr.model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (
-        1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    params, opt, sched = optimiser(rr, args.lr, args.steps, 50, args.train_vision)
     train = Questions(sample(world(args.out, 1000), 20_000, 0), args.image_first)
     val = Questions(sample(world(args.out, 2), 200, 1), args.image_first)
     rng, losses, evals, start = random.Random(0), [], {}, time.perf_counter()
     rr.model.train()
     for step in range(1, args.steps + 1):
         pairs = [p for _ in range(args.batch_size)
-                 for p in train.ask(rng.randrange(len(train.files)), rng.choice(ATTRIBUTES), rng)]
+                 for p in train.ask(rng.randrange(len(train.files)), rng.choice(args.ask), rng)]
         batch = rr.prepare(pairs)
         yes_no = rr.answer_logits(rr.backbone.hidden_states(batch), batch["attention_mask"])
         loss = F.cross_entropy(yes_no, torch.tensor([0, 1] * args.batch_size))
@@ -136,12 +132,7 @@ def main() -> None:
             print(f"step {step} {json.dumps(evals[step])}", flush=True)
     result = {"args": {k: str(v) for k, v in vars(args).items()}, "train_s": round(time.perf_counter() - start),
               "evals": evals}
-    print(json.dumps(result))
-    with (args.out / "attribute-judge.jsonl").open("a") as fh:
-        fh.write(json.dumps(result) + "\n")
-    if args.save:
-        rr.model.eval()
-        rr.save_pretrained(args.save)
+    finish(rr, result, args.out / "attribute-judge.jsonl", args.save)
 
 
 if __name__ == "__main__":

@@ -173,6 +173,27 @@ def evaluate(rr: Reranker, out: Path, seeds: list[int], n: int, text_only: bool)
     return result
 
 
+def optimiser(rr: Reranker, lr: float, steps: int, warmup: int, train_vision: bool) -> tuple[list, Any, Any]:
+    """The vision tower frozen unless `train_vision`; AdamW with linear warm-up, then cosine decay to 0."""
+    for name, p in rr.model.named_parameters():
+        p.requires_grad = train_vision or "visual" not in name
+    params = [p for p in rr.model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(1.0, s / steps))))
+    return params, opt, sched
+
+
+def finish(rr: Reranker, result: dict[str, Any], path: Path, save: Path | None) -> None:
+    """Print the run's JSON line, append it to `path`, and write the judge to `save` when asked."""
+    print(json.dumps(result))
+    with path.open("a") as fh:
+        fh.write(json.dumps(result) + "\n")
+    if save:
+        rr.model.eval()
+        rr.save_pretrained(save)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--start", default="tiny:u-marvel@64x2", help="the judge's start: tiny:<spec>[+pre] or a folder")
@@ -211,12 +232,7 @@ def main() -> None:
     if args.vision_from:
         src = Reranker(args.vision_from, device="cpu").model.state_dict()
         rr.model.load_state_dict({k: v for k, v in src.items() if "visual" in k}, strict=False)
-    for name, p in rr.model.named_parameters():
-        p.requires_grad = args.train_vision or "visual" not in name
-    params = [p for p in rr.model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=args.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / args.warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(1.0, s / args.steps))))
+    params, opt, sched = optimiser(rr, args.lr, args.steps, args.warmup, args.train_vision)
     draws = Draws(args.out, args.negatives, args.hard_share, args.text_only)
     rng = random.Random(0)
     start, judge_losses, evals, step = time.perf_counter(), [], {}, 0
@@ -249,12 +265,7 @@ def main() -> None:
               "train_s": round(time.perf_counter() - start), "evals": evals}
     if args.steps not in evals:
         result["final"] = evaluate(rr, args.out, args.val, args.n_val, args.text_only)
-    print(json.dumps(result))
-    with (args.out / "results.jsonl").open("a") as fh:
-        fh.write(json.dumps(result) + "\n")
-    if args.save:
-        rr.model.eval()
-        rr.save_pretrained(args.save)
+    finish(rr, result, args.out / "results.jsonl", args.save)
 
 
 if __name__ == "__main__":
