@@ -61,7 +61,10 @@ class Questions:
 def set_rope_theta(model: torch.nn.Module, theta: float) -> None:
     """Re-base the LLM's rotary frequencies. A tiny head of 16 has 8 of them, and M-RoPE gives the image's width
     the last 3: at Qwen2-VL's θ = 1e6 those turn by at most 1.8e-4 rad per token, so left and right differ by
-    under 1e-3 rad across a 4x4 image."""
+    under 1e-3 rad across a 4x4 image. The config is changed too, so that a saved judge loads with the new base."""
+    for config in (model.config, getattr(model.config, "text_config", None)):
+        if config is not None and hasattr(config, "rope_theta"):
+            config.rope_theta = theta
     for name, buffer in model.named_buffers():
         if name.endswith("rotary_emb.inv_freq"):
             dim = 2 * buffer.numel()
