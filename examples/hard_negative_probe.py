@@ -7,7 +7,7 @@ Each arm is `name[@steps]` (default 60 steps): one stage of 32 a step at LR 1e-4
 `tiny:u-marvel@64x2+pre`, on world `--seed` (size small; 2 and 3 are the validation worlds). It follows the
 `umr ablate` protocol: fixed τ 0.05 and full fine-tuning, evaluated by mean R@5 over the local pools of the test
 split. Each run prints one JSON line and appends it to OUT/results.jsonl; every measured line is in
-docs/quality.md §5.
+docs/quality.md §5, §8 and §9.
 
 The negatives are mined with the base model over each task's local pool, two per query:
 - hard: ranks 3–4 of the task's modality (fn_skip 2, as the demo);
