@@ -57,6 +57,30 @@ class Questions:
         wrong = rng.choice([v for v in VALUES[attribute] if v != true])
         return [self.pair(words(attribute, v), self.files[i]) for v in (true, wrong)]
 
+    def loss(self, rr: Reranker, n: int, rng: random.Random, ask: tuple[str, ...] = ATTRIBUTES) -> torch.Tensor:
+        """Point-wise yes/no loss over `n` random images, each asked one attribute twice (true, then wrong)."""
+        pairs = [p for _ in range(n) for p in self.ask(rng.randrange(len(self.files)), rng.choice(ask), rng)]
+        batch = rr.prepare(pairs)
+        yes_no = rr.answer_logits(rr.backbone.hidden_states(batch), batch["attention_mask"])
+        return F.cross_entropy(yes_no, torch.tensor([0, 1] * n))
+
+    def accuracy(self, rr: Reranker) -> dict[str, float]:
+        """Per attribute, the share of images whose true value gets a higher P(Yes) than a wrong one."""
+        rr.model.eval()
+        rng, right = random.Random(5), {a: [] for a in ATTRIBUTES}
+        for i in range(len(self.files)):
+            for a in ATTRIBUTES:
+                yes = rr.score_pairs(self.ask(i, a, rng))
+                right[a].append(float(yes[0] > yes[1]))
+        rr.model.train()
+        return {a: round(100 * float(np.mean(v)), 1) for a, v in right.items()}
+
+
+def attribute_questions(out: Path, image_first: bool = False) -> tuple[Questions, Questions]:
+    """The training questions (pretraining world) and the evaluation questions (200 images of world 2)."""
+    return (Questions(sample(world(out, 1000), 20_000, 0), image_first),
+            Questions(sample(world(out, 2), 200, 1), image_first))
+
 
 def set_rope_theta(model: torch.nn.Module, theta: float) -> None:
     """Re-base the LLM's rotary frequencies. A tiny head of 16 has 8 of them, and M-RoPE gives the image's width
@@ -72,17 +96,6 @@ def set_rope_theta(model: torch.nn.Module, theta: float) -> None:
     for module in model.modules():
         if hasattr(module, "original_inv_freq"):
             module.original_inv_freq = module.inv_freq.clone()
-
-
-def evaluate(rr: Reranker, val: Questions) -> dict[str, float]:
-    rr.model.eval()
-    rng, right = random.Random(5), {a: [] for a in ATTRIBUTES}
-    for i in range(len(val.files)):
-        for a in ATTRIBUTES:
-            yes = rr.score_pairs(val.ask(i, a, rng))
-            right[a].append(float(yes[0] > yes[1]))
-    rr.model.train()
-    return {a: round(100 * float(np.mean(v)), 1) for a, v in right.items()}
 
 
 def main() -> None:
@@ -114,16 +127,11 @@ def main() -> None:
     vision = Reranker(BASE, device="cpu").model.state_dict()
     rr.model.load_state_dict({k: v for k, v in vision.items() if "visual" in k}, strict=False)
     params, opt, sched = optimiser(rr, args.lr, args.steps, 50, args.train_vision)
-    train = Questions(sample(world(args.out, 1000), 20_000, 0), args.image_first)
-    val = Questions(sample(world(args.out, 2), 200, 1), args.image_first)
+    train, val = attribute_questions(args.out, args.image_first)
     rng, losses, evals, start = random.Random(0), [], {}, time.perf_counter()
     rr.model.train()
     for step in range(1, args.steps + 1):
-        pairs = [p for _ in range(args.batch_size)
-                 for p in train.ask(rng.randrange(len(train.files)), rng.choice(args.ask), rng)]
-        batch = rr.prepare(pairs)
-        yes_no = rr.answer_logits(rr.backbone.hidden_states(batch), batch["attention_mask"])
-        loss = F.cross_entropy(yes_no, torch.tensor([0, 1] * args.batch_size))
+        loss = train.loss(rr, args.batch_size, rng, tuple(args.ask))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -131,7 +139,7 @@ def main() -> None:
         sched.step()
         losses.append(loss.item())
         if step % 1000 == 0 or step == args.steps:
-            evals[step] = {"loss_last_250": round(float(np.mean(losses[-250:])), 4), **evaluate(rr, val)}
+            evals[step] = {"loss_last_250": round(float(np.mean(losses[-250:])), 4), **val.accuracy(rr)}
             print(f"step {step} {json.dumps(evals[step])}", flush=True)
     result = {"args": {k: str(v) for k, v in vars(args).items()}, "train_s": round(time.perf_counter() - start),
               "evals": evals}

@@ -218,6 +218,8 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--val", type=int, nargs="+", default=[2])
     ap.add_argument("--n-val", type=int, default=150)
+    ap.add_argument("--attribute-weight", type=float, default=0.0, help="keep judge_attribute_probe's questions in "
+                    "training (8 images a step, this loss weight) and score them at every evaluation")
     ap.add_argument("--save", type=Path, default=None, help="write the trained judge here")
     ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
     args = ap.parse_args()
@@ -234,6 +236,11 @@ def main() -> None:
         rr.model.load_state_dict({k: v for k, v in src.items() if "visual" in k}, strict=False)
     params, opt, sched = optimiser(rr, args.lr, args.steps, args.warmup, args.train_vision)
     draws = Draws(args.out, args.negatives, args.hard_share, args.text_only)
+    questions = []
+    if args.attribute_weight:  # a sibling that imports this module: imported only when asked for
+        from judge_attribute_probe import attribute_questions
+
+        questions = attribute_questions(args.out)
     rng = random.Random(0)
     start, judge_losses, evals, step = time.perf_counter(), [], {}, 0
     rr.model.train()
@@ -248,6 +255,8 @@ def main() -> None:
                 draws.hard_on = True
                 draws.hard_share = args.hard_share * min(1.0, step / max(1.0, args.hard_from * args.steps))
             loss, judge = losses(rr, [draws.rows[i] for i in order[at:at + args.batch_size]], draws, args)
+            if questions:
+                loss = loss + args.attribute_weight * questions[0].loss(rr, 8, rng)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -259,6 +268,8 @@ def main() -> None:
                 print(f"step {step} judge loss {np.mean(judge_losses[-100:]):.4f}", flush=True)
             if args.eval_every and step % args.eval_every == 0:
                 evals[step] = evaluate(rr, args.out, args.val, args.n_val, args.text_only)
+                if questions:
+                    evals[step]["attributes"] = questions[1].accuracy(rr)
                 print(f"step {step} {json.dumps(evals[step])}", flush=True)
     result = {"args": {k: str(v) for k, v in vars(args).items()},
               "judge_loss_last_100": round(float(np.mean(judge_losses[-100:])), 4),
