@@ -152,9 +152,9 @@ def softmax_mass(pairs_path: str, emb: Any, tau: float = 0.05, batches_per_set: 
                 prob /= prob.sum(1, keepdims=True)
                 pad = np.zeros((n, cols.shape[0] - prob.shape[1]))
                 prob = np.concatenate([prob, pad], 1)
-                hard = prob[:, n:].sum(1)
-                shares[name].append(np.stack([prob[own], prob[:, :n].sum(1) - prob[own], prob[mine].reshape(n, 2)
-                                              .sum(1), hard - prob[mine].reshape(n, 2).sum(1)], 1))
+                positive, own_hard = prob[own], prob[mine].reshape(n, 2).sum(1)
+                shares[name].append(np.stack([positive, prob[:, :n].sum(1) - positive, own_hard,
+                                              prob[:, n:].sum(1) - own_hard], 1))
     keys = ("positive", "other positives", "own hard", "others' hard")
     out: dict[str, Any] = {name: dict(zip(keys, np.round(np.concatenate(v).mean(0), 3).tolist()))
                            for name, v in shares.items()}

@@ -8,7 +8,8 @@ The easiest relevance a judge could be asked: the query is one attribute in the 
 image is asked once with its true value and once with another value of the same attribute, so Yes and No see the
 same images and only the pair tells them apart. The judge is `umr.rerank.prompted.Reranker` with
 judge_plateau_probe's compact prompt (query line, then candidate line), LLM from random weights and the pretrained
-embedder's vision tower (frozen unless `--train-vision`), trained point-wise with AdamW, warm-up and cosine decay.
+embedder's vision tower (a saved judge given as `--start` keeps its own; frozen unless `--train-vision`), trained
+point-wise with AdamW, warm-up and cosine decay.
 
 Every 1,000 steps it is scored on 200 images of validation world 2: per attribute, the share of images whose true
 value gets a higher P(Yes) than a wrong one (chance 50 %). With background learned and nothing else, the loss sits
@@ -18,7 +19,6 @@ at 5/6 · ln 2 = 0.578. One JSON line per run goes to OUT/attribute-judge.jsonl;
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
 import time
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from judge_plateau_probe import compact_body, finish, optimiser, reinit  # sibling probes (run from examples/)
+from judge_plateau_probe import copy_vision, finish, optimiser, reinit, use_compact_prompt  # sibling probes
 from judge_probe import BASE, world
 from vision_attribute_probe import ATTRIBUTES, labels, sample
 
@@ -118,14 +118,13 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     rr = Reranker(args.start, device="cpu", batch_size=32)
-    rr.template = "{body}"
-    rr.style = dataclasses.replace(rr.style, body=compact_body)
+    use_compact_prompt(rr)
     if args.init_std:
         reinit(rr.model, args.init_std)
     if args.rope_theta:
         set_rope_theta(rr.model, args.rope_theta)
-    vision = Reranker(BASE, device="cpu").model.state_dict()
-    rr.model.load_state_dict({k: v for k, v in vision.items() if "visual" in k}, strict=False)
+    if not Path(args.start).is_dir():  # a saved judge keeps its own tower (trained, with --train-vision)
+        copy_vision(rr, BASE)
     params, opt, sched = optimiser(rr, args.lr, args.steps, 50, args.train_vision)
     train, val = attribute_questions(args.out, args.image_first)
     rng, losses, evals, start = random.Random(0), [], {}, time.perf_counter()

@@ -85,6 +85,18 @@ def compact_body(query: Any, candidate: Any, query_images: str, candidate_images
     return f"{query_images}{query.text or ''}\n{candidate_images}{candidate.text or ''}\n"
 
 
+def use_compact_prompt(rr: Reranker) -> None:
+    """The query and the candidate, each on its line: no chat turn, system prompt, instruction or question."""
+    rr.template = "{body}"
+    rr.style = dataclasses.replace(rr.style, body=compact_body)
+
+
+def copy_vision(rr: Reranker, source: str) -> None:
+    """Load the vision tower of checkpoint `source` into the judge (the rest of the judge is kept)."""
+    src = Reranker(source, device="cpu").model.state_dict()
+    rr.model.load_state_dict({k: v for k, v in src.items() if "visual" in k}, strict=False)
+
+
 def reinit(model: torch.nn.Module, std: float) -> None:
     gen = torch.Generator().manual_seed(1)
     with torch.no_grad():
@@ -227,13 +239,11 @@ def main() -> None:
     torch.manual_seed(0)
     rr = Reranker(args.start, device="cpu", batch_size=20)
     if args.compact:
-        rr.template = "{body}"
-        rr.style = dataclasses.replace(rr.style, body=compact_body)
+        use_compact_prompt(rr)
     if args.init_std:
         reinit(rr.model, args.init_std)
     if args.vision_from:
-        src = Reranker(args.vision_from, device="cpu").model.state_dict()
-        rr.model.load_state_dict({k: v for k, v in src.items() if "visual" in k}, strict=False)
+        copy_vision(rr, args.vision_from)
     params, opt, sched = optimiser(rr, args.lr, args.steps, args.warmup, args.train_vision)
     draws = Draws(args.out, args.negatives, args.hard_share, args.text_only)
     questions = []
