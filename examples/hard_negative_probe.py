@@ -162,9 +162,10 @@ def softmax_mass(pairs_path: str, emb: Any, tau: float = 0.05, batches_per_set: 
     return out
 
 
-def arm_data(ws: Workspace, seed: int, thresholds: set[float]) -> dict[str, tuple[str, int, dict[str, Any]]]:
-    """arm name → (pairs file, negatives per query, TrainConfig overrides)."""
-    emb = load_embedder(BASE, device="cpu")
+def arm_data(ws: Workspace, seed: int, thresholds: set[float],
+             base: str = BASE) -> dict[str, tuple[str, int, dict[str, Any]]]:
+    """arm name → (pairs file, negatives per query, TrainConfig overrides); `base` mines."""
+    emb = load_embedder(base, device="cpu")
     inbatch = ws.pairs("random-neg", RandomEmbedder(), "random", pool="global",
                        opts=MineOptions(take=2, strategy="random", seed=seed))
     randlocal = ws.pairs("random-local", RandomEmbedder(), "random", pool="local",
@@ -196,16 +197,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("arms", nargs="+", help="name[-w<W>][-detach][-s<N>][@steps]")
     ap.add_argument("--seed", type=int, default=2, help="world seed (validation: 2, 3)")
+    ap.add_argument("--base", default=BASE, help="the start model, which also mines (a folder for another base; "
+                    "use another --out, since the mined lists are kept there)")
     ap.add_argument("--out", type=Path, default=Path("runs/hn-probe"))
     args = ap.parse_args()
-    cfg = AblationConfig(out=args.out / f"seed-{args.seed}", size="small", seed=args.seed, base=BASE, steps=60,
+    cfg = AblationConfig(out=args.out / f"seed-{args.seed}", size="small", seed=args.seed, base=args.base, steps=60,
                          batch_size=32, lr=1e-4)
     ws = Workspace(cfg)
     thresholds = {float(m.group(1)) for arm in args.arms if (m := re.match(r"(?:distinct|twin)([0-9.]+)-", arm))}
-    data = arm_data(ws, args.seed, thresholds)
+    data = arm_data(ws, args.seed, thresholds, args.base)
     for arm in args.arms:
         if arm == "mass":
-            print(json.dumps({"seed": args.seed, "softmax_mass": softmax_mass(data["hard"][0], load_embedder(BASE))}))
+            print(json.dumps({"seed": args.seed, "softmax_mass": softmax_mass(data["hard"][0],
+                                                                                load_embedder(args.base))}))
             continue
         name, _, steps = arm.partition("@")
         seed = re.search(r"-s(\d+)$", name)
@@ -219,8 +223,10 @@ def main() -> None:
             overrides = {**overrides, "hard_negative_weight": float(weight)}
         if seed:
             overrides = {**overrides, "seed": int(seed.group(1))}
-        model = ws.train(arm, BASE, pairs, int(steps or cfg.steps), num_negatives=k, **overrides)
+        model = ws.train(arm, args.base, pairs, int(steps or cfg.steps), num_negatives=k, **overrides)
         result = {"seed": args.seed, "arm": arm, "r5": round(mean_recall(ws.evaluate(arm, model)), 2)}
+        if args.base != BASE:
+            result["base"] = args.base
         print(json.dumps(result), flush=True)
         with (args.out / "results.jsonl").open("a") as fh:
             fh.write(json.dumps(result) + "\n")

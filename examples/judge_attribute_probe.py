@@ -43,19 +43,38 @@ def words(attribute: str, value: str) -> str:
     return {"pattern": PATTERN_WORDS, "position": POSITION_WORDS}.get(attribute, {}).get(value, value)
 
 
-class Questions:
-    def __init__(self, files: list[Path], image_first: bool) -> None:
-        self.files, self.values, self.image_first = files, labels(files), image_first
+def description(attrs: dict[str, str]) -> str:
+    """A caption naming only the given attributes, in the world's word order: "a large red shape on the left"."""
+    noun = [attrs[a] if a != "pattern" else PATTERN_WORDS[attrs[a]] for a in ("size", "pattern", "colour")
+            if a in attrs] + [attrs.get("shape", "shape")]
+    where = [POSITION_WORDS[attrs["position"]]] if "position" in attrs else []
+    ground = [f"on a {attrs['background']} background"] if "background" in attrs else []
+    return " ".join(["a", *noun, *where, *ground])
 
-    def pair(self, text: str, image: Path) -> tuple[Item, Item]:
+
+class Questions:
+    """Yes/no questions about images. `named` (lo, hi): each question names k attributes, k drawn from lo..hi, and
+    the wrong one changes only the asked attribute (a minimal pair; (1, 1) is the single attribute in its word).
+    `image_first` None draws the order per question, so that both the query-first and the candidate-first
+    layouts of the relevance lists are seen."""
+
+    def __init__(self, files: list[Path], image_first: bool | None, named: tuple[int, int] = (1, 1)) -> None:
+        self.files, self.values, self.image_first, self.named = files, labels(files), image_first, named
+
+    def pair(self, text: str, image: Path, image_first: bool) -> tuple[Item, Item]:
         question, picture = Item(text=text), Item(image=str(image))
-        return (picture, question) if self.image_first else (question, picture)
+        return (picture, question) if image_first else (question, picture)
 
     def ask(self, i: int, attribute: str, rng: random.Random) -> list[tuple[Item, Item]]:
         """The true value's pair, then a wrong value's."""
         true = self.values[attribute][i]
         wrong = rng.choice([v for v in VALUES[attribute] if v != true])
-        return [self.pair(words(attribute, v), self.files[i]) for v in (true, wrong)]
+        first = rng.random() < 0.5 if self.image_first is None else self.image_first
+        if self.named == (1, 1):
+            return [self.pair(words(attribute, v), self.files[i], first) for v in (true, wrong)]
+        shown = rng.sample([a for a in ATTRIBUTES if a != attribute], rng.randint(*self.named) - 1)
+        context = {a: self.values[a][i] for a in shown}
+        return [self.pair(description({**context, attribute: v}), self.files[i], first) for v in (true, wrong)]
 
     def loss(self, rr: Reranker, n: int, rng: random.Random, ask: tuple[str, ...] = ATTRIBUTES) -> torch.Tensor:
         """Point-wise yes/no loss over `n` random images, each asked one attribute twice (true, then wrong)."""
@@ -76,10 +95,12 @@ class Questions:
         return {a: round(100 * float(np.mean(v)), 1) for a, v in right.items()}
 
 
-def attribute_questions(out: Path, image_first: bool = False) -> tuple[Questions, Questions]:
-    """The training questions (pretraining world) and the evaluation questions (200 images of world 2)."""
-    return (Questions(sample(world(out, 1000), 20_000, 0), image_first),
-            Questions(sample(world(out, 2), 200, 1), image_first))
+def attribute_questions(out: Path, image_first: bool | None = False,
+                        named: tuple[int, int] = (1, 1)) -> tuple[Questions, Questions]:
+    """The training questions (pretraining world) and the evaluation questions (200 images of world 2, naming
+    `named`'s upper count of attributes)."""
+    return (Questions(sample(world(out, 1000), 20_000, 0), image_first, named),
+            Questions(sample(world(out, 2), 200, 1), image_first, (named[1], named[1])))
 
 
 def set_rope_theta(model: torch.nn.Module, theta: float) -> None:
@@ -105,6 +126,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16, help="images a step (each asked twice)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--image-first", action="store_true", help="the image, then the question (LLaVA's VQA order)")
+    ap.add_argument("--mixed-order", action="store_true", help="either order, drawn per question")
+    ap.add_argument("--named", type=int, nargs=2, default=(1, 1), metavar=("LO", "HI"),
+                    help="each question names LO..HI attributes and the wrong one changes only the asked one "
+                    "(evaluation names HI; 6 is the whole caption)")
     ap.add_argument("--train-vision", action="store_true")
     ap.add_argument("--init-std", type=float, default=None, help="re-draw the LLM's matrices with this std")
     ap.add_argument("--rope-theta", type=float, default=None, help="re-base the LLM's rotary frequencies (see "
@@ -126,7 +151,7 @@ def main() -> None:
     if not Path(args.start).is_dir():  # a saved judge keeps its own tower (trained, with --train-vision)
         copy_vision(rr, BASE)
     params, opt, sched = optimiser(rr, args.lr, args.steps, 50, args.train_vision)
-    train, val = attribute_questions(args.out, args.image_first)
+    train, val = attribute_questions(args.out, None if args.mixed_order else args.image_first, tuple(args.named))
     rng, losses, evals, start = random.Random(0), [], {}, time.perf_counter()
     rr.model.train()
     for step in range(1, args.steps + 1):

@@ -192,7 +192,7 @@ def optimiser(rr: Reranker, lr: float, steps: int, warmup: int, train_vision: bo
     params = [p for p in rr.model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(1.0, s / steps))))
+        1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
     return params, opt, sched
 
 
@@ -232,6 +232,8 @@ def main() -> None:
     ap.add_argument("--n-val", type=int, default=150)
     ap.add_argument("--attribute-weight", type=float, default=0.0, help="keep judge_attribute_probe's questions in "
                     "training (8 images a step, this loss weight) and score them at every evaluation")
+    ap.add_argument("--attribute-named", type=int, nargs=2, default=(1, 1), metavar=("LO", "HI"),
+                    help="those questions name LO..HI attributes in either order (judge_attribute_probe --named)")
     ap.add_argument("--save", type=Path, default=None, help="write the trained judge here")
     ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
     args = ap.parse_args()
@@ -250,7 +252,8 @@ def main() -> None:
     if args.attribute_weight:  # a sibling that imports this module: imported only when asked for
         from judge_attribute_probe import attribute_questions
 
-        questions = attribute_questions(args.out)
+        named = tuple(args.attribute_named)
+        questions = attribute_questions(args.out, False if named == (1, 1) else None, named)
     rng = random.Random(0)
     start, judge_losses, evals, step = time.perf_counter(), [], {}, 0
     rr.model.train()
