@@ -27,7 +27,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from judge_plateau_probe import copy_vision, finish, optimiser, reinit, use_compact_prompt  # sibling probes
+from judge_plateau_probe import (  # sibling probes
+    copy_vision,
+    finish,
+    next_token_loss,
+    optimiser,
+    reinit,
+    use_compact_prompt,
+)
 from judge_probe import BASE, world
 from vision_attribute_probe import ATTRIBUTES, labels, sample
 
@@ -83,6 +90,14 @@ class Questions:
         yes_no = rr.answer_logits(rr.backbone.hidden_states(batch), batch["attention_mask"])
         return F.cross_entropy(yes_no, torch.tensor([0, 1] * n))
 
+    def caption_loss(self, rr: Reranker, n: int, rng: random.Random) -> torch.Tensor:
+        """Captioning: next-token loss on the whole description of `n` random images, the image first (how
+        real MLLMs learn to tie words to what they see, every attribute of every image a signal)."""
+        picks = [rng.randrange(len(self.files)) for _ in range(n)]
+        batch = rr.prepare([(Item(image=str(self.files[i])), Item(text=description(
+            {a: self.values[a][i] for a in ATTRIBUTES}))) for i in picks])
+        return next_token_loss(rr, batch, rr.backbone.hidden_states(batch), torch.arange(n))
+
     def accuracy(self, rr: Reranker) -> dict[str, float]:
         """Per attribute, the share of images whose true value gets a higher P(Yes) than a wrong one."""
         rr.model.eval()
@@ -136,6 +151,8 @@ def main() -> None:
                     "set_rope_theta; the tiny bases use Qwen2-VL's 1e6)")
     ap.add_argument("--ask", nargs="+", choices=ATTRIBUTES, default=list(ATTRIBUTES),
                     help="the attributes training asks about (evaluation asks all six)")
+    ap.add_argument("--caption-weight", type=float, default=0.0, help="add captioning (next-token loss on the whole "
+                    "description, image first) of --batch-size images a step, at this weight")
     ap.add_argument("--save", type=Path, default=None, help="write the trained judge here (a start for the relevance"
                     " training of judge_plateau_probe.py --start)")
     ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
@@ -156,6 +173,8 @@ def main() -> None:
     rr.model.train()
     for step in range(1, args.steps + 1):
         loss = train.loss(rr, args.batch_size, rng, tuple(args.ask))
+        if args.caption_weight:
+            loss = loss + args.caption_weight * train.caption_loss(rr, args.batch_size, rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -154,14 +154,18 @@ def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> 
         student = torch.log_softmax((yes_no[:, 0] - yes_no[:, 1]).view(len(rows), k + 1), dim=-1)
         loss = loss + args.copy_weight * F.kl_div(student, teacher, reduction="batchmean")
     if args.lm_weight:
-        pos = torch.arange(0, len(pairs), k + 1)
-        target = batch["input_ids"][pos, 1:].clone()
-        keep = batch["attention_mask"][pos, 1:].bool() & (target != rr.model.config.image_token_id)
-        target[~keep] = -100
-        head = rr.model.get_output_embeddings().weight
-        logits = hidden[pos, :-1] @ head.T
-        loss = loss + args.lm_weight * F.cross_entropy(logits.reshape(-1, head.shape[0]), target.reshape(-1))
+        loss = loss + args.lm_weight * next_token_loss(rr, batch, hidden, torch.arange(0, len(pairs), k + 1))
     return loss, judge.item()
+
+
+def next_token_loss(rr: Reranker, batch: dict[str, Any], hidden: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropy over the text of prompts `rows` (image and padding positions left out)."""
+    target = batch["input_ids"][rows, 1:].clone()
+    keep = batch["attention_mask"][rows, 1:].bool() & (target != rr.model.config.image_token_id)
+    target[~keep] = -100
+    head = rr.model.get_output_embeddings().weight
+    logits = hidden[rows, :-1] @ head.T
+    return F.cross_entropy(logits.reshape(-1, head.shape[0]), target.reshape(-1))
 
 
 def evaluate(rr: Reranker, out: Path, seeds: list[int], n: int, text_only: bool) -> dict[str, Any]:

@@ -4,13 +4,15 @@
         [--model tiny:u-marvel@64x2+pre] [--out runs/judge-plateau]
 
 A logistic-regression probe per attribute (shape, colour, size, pattern, position, background) is fitted on 3,000
-images of the pretraining world (seed 1000) and scored on 1,000 images of validation world 2, from five views of
+images of the pretraining world (seed 1000) and scored on 1,000 images of validation world 2, from six views of
 each image:
 - the vision tower's output tokens, concatenated (what the LLM of an embedder or judge receives, position by
   position);
 - the same tokens, averaged (what a uniform attention would read);
 - the one token farthest from the image's median token (mostly the object's), alone: what the object's own
   features say, with no help from where in the sequence they sit;
+- the LLM's output at the 16 image tokens, concatenated (what the embedding's pooling starts from; U-MARVEL's
+  mean pooling averages them with the prompt's few other tokens);
 - the model's image embedding (`encode_document`, what retrieval compares);
 - the pixels, downsampled to 16x16 (a reference that needs no model).
 
@@ -26,6 +28,7 @@ import argparse
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,27 +53,43 @@ def labels(files: list[Path]) -> dict[str, list[str]]:
     return {a: [p[i] for p in parts] for i, a in enumerate(ATTRIBUTES)}
 
 
-def views(embedder: object, files: list[Path], batch: int = 64) -> dict[str, np.ndarray]:
-    backbone = embedder.backbone  # type: ignore[attr-defined]
-    tokens, pixels = [], []
+def llm_image_states(embedder: Any, files: list[Path]) -> np.ndarray:
+    """The LLM's last hidden states at the image tokens of each image's document prompt, [n, tokens, hidden]."""
+    batch = embedder.prepare([Item(image=str(f)).with_role("document") for f in files])
+    with torch.no_grad():
+        hidden = embedder.backbone.hidden_states(batch)
+    at = batch["input_ids"] == embedder.model.config.image_token_id
+    return hidden[at].view(len(files), -1, hidden.shape[-1]).float().numpy()
+
+
+def views(embedder: Any, files: list[Path], batch: int = 64) -> dict[str, np.ndarray]:
+    """Every view for a Qwen2-VL-family embedder; only the image embedding for another (CLIP-SF)."""
+    embedding = embedder.encode_document([Item(image=str(f)) for f in files])
+    backbone = getattr(embedder, "backbone", None)
+    if not hasattr(backbone, "process_images"):
+        return {"image embedding": embedding}
+    tokens, states, pixels = [], [], []
     for at in range(0, len(files), batch):
         images = [Image.open(f).convert("RGB") for f in files[at:at + batch]]
         inputs, _ = backbone.process_images(images)
         with torch.no_grad():
             out = backbone.model.model.visual(inputs["pixel_values"], grid_thw=inputs["image_grid_thw"])
         tokens.append(out.view(len(images), -1, out.shape[-1]).float().numpy())
+        states.append(llm_image_states(embedder, files[at:at + batch]))
         pixels.append(np.stack([np.asarray(im.resize((16, 16))).ravel() / 255 for im in images]))
     tok = np.concatenate(tokens)
     off = np.linalg.norm(tok - np.median(tok, 1, keepdims=True), axis=-1).argmax(1)  # the token least like the rest
     return {"vision tokens, concatenated": tok.reshape(len(files), -1), "vision tokens, averaged": tok.mean(1),
             "the most distinct token alone": tok[np.arange(len(files)), off],
-            "image embedding": embedder.encode_document([Item(image=str(f)) for f in files]),  # type: ignore[attr-defined]
+            "LLM states at the image tokens, concatenated": np.concatenate(states).reshape(len(files), -1),
+            "image embedding": embedding,
             "pixels 16x16": np.concatenate(pixels)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", default="tiny:u-marvel@64x2+pre", help="a Qwen2-VL-family embedder")
+    ap.add_argument("--model", default="tiny:u-marvel@64x2+pre", help="an embedder: every view for the "
+                    "Qwen2-VL family, the image embedding only for another (CLIP-SF)")
     ap.add_argument("--train", type=int, default=3000, help="images of the pretraining world the probes fit on")
     ap.add_argument("--test", type=int, default=1000, help="images of validation world 2 they are scored on")
     ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
