@@ -289,7 +289,7 @@ def main() -> None:
                     evals[step]["attributes"] = questions[1].accuracy(rr)
                 print(f"step {step} {json.dumps(evals[step])}", flush=True)
     result = {"args": {k: str(v) for k, v in vars(args).items()},
-              "judge_loss_last_100": round(float(np.mean(judge_losses[-100:])), 4),
+              "judge_loss_last_100": round(float(np.mean(judge_losses[-100:])), 4) if judge_losses else None,
               "train_s": round(time.perf_counter() - start), "evals": evals}
     if args.steps not in evals:
         result["final"] = evaluate(rr, args.out, args.val, args.n_val, args.text_only)

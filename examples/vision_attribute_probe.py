@@ -12,7 +12,7 @@ each image:
 - the one token farthest from the image's median token (mostly the object's), alone: what the object's own
   features say, with no help from where in the sequence they sit;
 - the LLM's output at the 16 image tokens, concatenated (what the embedding's pooling starts from; U-MARVEL's
-  mean pooling averages them with the prompt's few other tokens);
+  mean pooling averages them with the document prompt's 52 other tokens);
 - the model's image embedding (`encode_document`, what retrieval compares);
 - the pixels, downsampled to 16x16 (a reference that needs no model).
 
