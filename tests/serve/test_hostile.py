@@ -181,8 +181,13 @@ def test_a_half_sent_request_head_is_closed(toy_index_dir: Path) -> None:
                 reply += fine.recv(4096)  # head and body may come in separate segments
             assert reply.startswith(b"HTTP/1.1 200")
             assert slow.recv(4096) == b""  # closed by the server, well before the 10 s socket timeout
-            fine.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")  # a kept-alive connection gets the same limit
-            assert fine.recv(4096) == b""
+            # a kept-alive connection gets the same limit. Under load the server may already have closed it while
+            # the slow one was waited for; the send then meets a reset, which is that closing seen earlier.
+            try:
+                fine.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+                assert fine.recv(4096) == b""
+            except ConnectionResetError:
+                pass
 
 
 def test_serve_sets_its_limits_explicitly(monkeypatch: pytest.MonkeyPatch, toy_index_dir: Path) -> None:
