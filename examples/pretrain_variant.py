@@ -21,8 +21,7 @@ from judge_plateau_probe import reinit  # sibling probe (run from examples/)
 
 from umr.data.world import build_world
 from umr.models.registry import tiny_model_dir
-from umr.train.config import TrainConfig
-from umr.train.pretrain_tiny import COMMON, SETTINGS, WORLD
+from umr.train.pretrain_tiny import WORLD, pretrain_config
 from umr.train.stages import make_trainer
 
 
@@ -61,9 +60,7 @@ def main() -> None:
     if not (world / "world.json").is_file():
         build_world(world, size=WORLD["size"], seed=WORLD["seed"], looks=WORLD["looks"])
     torch.set_num_threads(1)
-    raw = {**COMMON, **SETTINGS["u-marvel@64x2"], "model": str(start), "data": str(world),
-           "output_dir": str(args.out / "run"), "seed": WORLD["seed"]}
-    trainer = make_trainer(TrainConfig.from_dict(raw))
+    trainer = make_trainer(pretrain_config("u-marvel@64x2", world, args.out / "run", model=str(start)))
     print(json.dumps(trainer.fit(resume=True)))
     print(trainer.save_final())
 

@@ -16,7 +16,7 @@ from umr.models import pretrained
 from umr.models.pretrained import SPECS, packaged_dir
 from umr.models.registry import load_embedder, tiny_model_dir
 from umr.runtime.atomic import sha256_file
-from umr.train.pretrain_tiny import SETTINGS, pretrain
+from umr.train.pretrain_tiny import SETTINGS, pretrain, pretrain_config
 
 
 @pytest.mark.parametrize("spec", sorted(SETTINGS))
@@ -61,6 +61,13 @@ def test_pretraining_is_bit_reproducible(tmp_path: Path) -> None:
         final = pretrain("clip-sf", tmp_path / run, max_steps=3, world=world)
         digests.append(json.loads((final / "pretrain.json").read_text())["sha256"])
     assert digests[0] == digests[1]
+
+
+def test_a_variant_pretrains_from_its_own_start_with_the_base_settings(tmp_path: Path) -> None:
+    base = pretrain_config("u-marvel@64x2", tmp_path / "world", tmp_path / "a")
+    variant = pretrain_config("u-marvel@64x2", tmp_path / "world", tmp_path / "a", model=str(tmp_path / "start"))
+    assert base.model.model == "tiny:u-marvel@64x2" and variant.model.model == str(tmp_path / "start")
+    assert variant.optim == base.optim and variant.data == base.data and variant.loss == base.loss
 
 
 @pytest.fixture(scope="module")

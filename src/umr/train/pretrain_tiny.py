@@ -34,10 +34,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 
-def pretrain_config(spec: str, world: Path, out: Path, max_steps: int | None = None) -> Any:
+def pretrain_config(spec: str, world: Path, out: Path, max_steps: int | None = None, model: str | None = None) -> Any:
+    """`spec`'s pretraining run; `model`, when given, starts it from another model than `tiny:<spec>` (a variant
+    of the base: examples/pretrain_variant.py)."""
     from umr.train.config import TrainConfig
 
-    raw = {**COMMON, **SETTINGS[spec], "model": f"tiny:{spec}", "data": str(world), "output_dir": str(out),
+    raw = {**COMMON, **SETTINGS[spec], "model": model or f"tiny:{spec}", "data": str(world), "output_dir": str(out),
            "seed": WORLD["seed"]}
     if max_steps is not None:
         raw["max_steps"] = max_steps
