@@ -98,6 +98,24 @@ class Questions:
             {a: self.values[a][i] for a in ATTRIBUTES}))) for i in picks])
         return next_token_loss(rr, batch, rr.backbone.hidden_states(batch), torch.arange(n))
 
+    def likelihood_accuracy(self, rr: Reranker) -> dict[str, float]:
+        """Per attribute, the share of images whose whole true description is likelier after the image than the
+        description with that attribute changed: what captioning alone has tied to the image, no yes/no needed."""
+        rr.model.eval()
+        rng, right = random.Random(5), {a: [] for a in ATTRIBUTES}
+        with torch.no_grad():
+            for i in range(len(self.files)):
+                true = {a: self.values[a][i] for a in ATTRIBUTES}
+                for a in ATTRIBUTES:
+                    wrong = {**true, a: rng.choice([v for v in VALUES[a] if v != true[a]])}
+                    pairs = [(Item(image=str(self.files[i])), Item(text=description(d))) for d in (true, wrong)]
+                    batch = rr.prepare(pairs)
+                    hidden = rr.backbone.hidden_states(batch)
+                    nll = [next_token_loss(rr, batch, hidden, torch.tensor([r]), "sum") for r in (0, 1)]
+                    right[a].append(float(nll[0] < nll[1]))
+        rr.model.train()
+        return {a: round(100 * float(np.mean(v)), 1) for a, v in right.items()}
+
     def accuracy(self, rr: Reranker) -> dict[str, float]:
         """Per attribute, the share of images whose true value gets a higher P(Yes) than a wrong one."""
         rr.model.eval()
@@ -153,6 +171,11 @@ def main() -> None:
                     help="the attributes training asks about (evaluation asks all six)")
     ap.add_argument("--caption-weight", type=float, default=0.0, help="add captioning (next-token loss on the whole "
                     "description, image first) of --batch-size images a step, at this weight")
+    ap.add_argument("--question-weight", type=float, default=1.0, help="the yes/no questions' weight (0: captioning"
+                    " only, a captioning pretraining to give a later run as --start)")
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--likelihood", action="store_true", help="also score each attribute by the whole description's"
+                    " likelihood after the image (what captioning learned)")
     ap.add_argument("--save", type=Path, default=None, help="write the trained judge here (a start for the relevance"
                     " training of judge_plateau_probe.py --start)")
     ap.add_argument("--out", type=Path, default=Path("runs/judge-plateau"))
@@ -172,7 +195,9 @@ def main() -> None:
     rng, losses, evals, start = random.Random(0), [], {}, time.perf_counter()
     rr.model.train()
     for step in range(1, args.steps + 1):
-        loss = train.loss(rr, args.batch_size, rng, tuple(args.ask))
+        loss = torch.zeros(())
+        if args.question_weight:
+            loss = args.question_weight * train.loss(rr, args.batch_size, rng, tuple(args.ask))
         if args.caption_weight:
             loss = loss + args.caption_weight * train.caption_loss(rr, args.batch_size, rng)
         opt.zero_grad(set_to_none=True)
@@ -181,8 +206,11 @@ def main() -> None:
         opt.step()
         sched.step()
         losses.append(loss.item())
-        if step % 1000 == 0 or step == args.steps:
-            evals[step] = {"loss_last_250": round(float(np.mean(losses[-250:])), 4), **val.accuracy(rr)}
+        if step % args.eval_every == 0 or step == args.steps:
+            evals[step] = {"loss_last_250": round(float(np.mean(losses[-250:])), 4),
+                           **(val.accuracy(rr) if args.question_weight else {})}
+            if args.likelihood:
+                evals[step]["likelihood"] = val.likelihood_accuracy(rr)
             print(f"step {step} {json.dumps(evals[step])}", flush=True)
     result = {"args": {k: str(v) for k, v in vars(args).items()}, "train_s": round(time.perf_counter() - start),
               "evals": evals}

@@ -158,14 +158,15 @@ def losses(rr: Reranker, rows: list, draws: Draws, args: argparse.Namespace) -> 
     return loss, judge.item()
 
 
-def next_token_loss(rr: Reranker, batch: dict[str, Any], hidden: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+def next_token_loss(rr: Reranker, batch: dict[str, Any], hidden: torch.Tensor, rows: torch.Tensor,
+                    reduction: str = "mean") -> torch.Tensor:
     """Next-token cross-entropy over the text of prompts `rows` (image and padding positions left out)."""
     target = batch["input_ids"][rows, 1:].clone()
     keep = batch["attention_mask"][rows, 1:].bool() & (target != rr.model.config.image_token_id)
     target[~keep] = -100
     head = rr.model.get_output_embeddings().weight
     logits = hidden[rows, :-1] @ head.T
-    return F.cross_entropy(logits.reshape(-1, head.shape[0]), target.reshape(-1))
+    return F.cross_entropy(logits.reshape(-1, head.shape[0]), target.reshape(-1), reduction=reduction)
 
 
 def evaluate(rr: Reranker, out: Path, seeds: list[int], n: int, text_only: bool) -> dict[str, Any]:

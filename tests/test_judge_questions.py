@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 from judge_attribute_probe import Questions, description  # noqa: E402
@@ -48,3 +49,35 @@ def test_a_minimal_pair_differs_only_in_the_asked_attribute(attribute: str) -> N
 def test_single_attribute_questions_keep_the_bare_word() -> None:
     (first, second), _ = Questions(FILES, image_first=False).ask(0, "pattern", random.Random(0))
     assert first.text == "polka-dot" and second.image == str(FILES[0])
+
+
+def test_the_summed_caption_loss_is_the_texts_negative_log_likelihood(tmp_path: Path) -> None:
+    """likelihood_accuracy compares whole descriptions by this sum; it must be the stock model's -log P(text tokens
+    | everything before), image and padding positions left out, row by row in a padded batch."""
+    from judge_plateau_probe import next_token_loss
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+
+    from umr.items import Item
+    from umr.models.tiny import build_tiny
+    from umr.rerank.prompted import Reranker
+
+    path = build_tiny("gme", tmp_path / "gme")
+    rr = Reranker(str(path), device="cpu", dtype="fp32", batch_size=2)
+    image = Image.new("RGB", (56, 56), (200, 30, 30))
+    pairs = [(Item(image=image), Item(text="a large red star on the left")), (Item(image=image), Item(text="a dot"))]
+    batch = rr.prepare(pairs)
+    with torch.no_grad():
+        hidden = rr.backbone.hidden_states(batch)
+        ours = [float(next_token_loss(rr, batch, hidden, torch.tensor([r]), "sum")) for r in (0, 1)]
+        stock = AutoModelForImageTextToText.from_pretrained(path).eval()
+        for row in (0, 1):
+            n = int(batch["attention_mask"][row].sum())
+            ids = batch["input_ids"][row:row + 1, :n]
+            logits = stock(input_ids=ids, pixel_values=batch["pixel_values"].chunk(2)[row],
+                           image_grid_thw=batch["image_grid_thw"][row:row + 1]).logits[0, :-1].log_softmax(-1)
+            target = ids[0, 1:]
+            keep = target != stock.config.image_token_id
+            reference = -float(logits[keep].gather(-1, target[keep, None]).sum())
+            assert ours[row] == pytest.approx(reference, rel=1e-4)
+    assert ours[0] > ours[1]  # the longer text costs more: a sum, not a mean
