@@ -85,10 +85,18 @@ def compact_body(query: Any, candidate: Any, query_images: str, candidate_images
     return f"{query_images}{query.text or ''}\n{candidate_images}{candidate.text or ''}\n"
 
 
-def use_compact_prompt(rr: Reranker) -> None:
+def image_first_body(query: Any, candidate: Any, query_images: str, candidate_images: str) -> str:
+    """compact_body with the candidate's line first when only the candidate has an image: every image then comes
+    before the text it is judged against, the order a captioning judge read its captions in."""
+    if candidate_images and not query_images:
+        return compact_body(candidate, query, candidate_images, query_images)
+    return compact_body(query, candidate, query_images, candidate_images)
+
+
+def use_compact_prompt(rr: Reranker, image_first: bool = False) -> None:
     """The query and the candidate, each on its line: no chat turn, system prompt, instruction or question."""
     rr.template = "{body}"
-    rr.style = dataclasses.replace(rr.style, body=compact_body)
+    rr.style = dataclasses.replace(rr.style, body=image_first_body if image_first else compact_body)
 
 
 def copy_vision(rr: Reranker, source: str) -> None:
@@ -169,23 +177,30 @@ def next_token_loss(rr: Reranker, batch: dict[str, Any], hidden: torch.Tensor, r
     return F.cross_entropy(logits.reshape(-1, head.shape[0]), target.reshape(-1), reduction=reduction)
 
 
+def kind(item: Any) -> str:
+    """An item's modality in M-BEIR's words: text, image or image,text."""
+    return ",".join(m for m, on in (("image", item.image is not None), ("text", bool(item.text))) if on)
+
+
 def evaluate(rr: Reranker, out: Path, seeds: list[int], n: int, text_only: bool) -> dict[str, Any]:
     result = {}
     rr.model.eval()
     for seed in seeds:
         pairs, cosines = val_lists(out, seed, n, text_only)
-        r1, auc, emb_r1, fused_r1 = [], [], [], []
+        r1, auc, emb_r1, fused_r1, by_kind = [], [], [], [], {}
         for p, cos in zip(pairs, cosines):
             yes = rr.score(p.query, [p.positive, *p.negatives[:9]])
             r1.append(yes[0] > yes[1:].max())
             auc.append((yes[0] > yes[1:]).mean() + 0.5 * (yes[0] == yes[1:]).mean())
+            by_kind.setdefault(f"{kind(p.query)}->{kind(p.positive)}", []).append(auc[-1])
             emb_r1.append(cos[0] > cos[1:].max())
             top = np.argsort(-cos)[:5]
             fused_r1.append(top[np.argmax(cos[top] + yes[top])] == 0)
         result[f"world{seed}"] = {"r1_of_10": round(100 * float(np.mean(r1)), 1),
                                   "auc": round(float(np.mean(auc)), 3),
                                   "embedder_r1": round(100 * float(np.mean(emb_r1)), 1),
-                                  "fused_top5_r1": round(100 * float(np.mean(fused_r1)), 1), "n": len(pairs)}
+                                  "fused_top5_r1": round(100 * float(np.mean(fused_r1)), 1), "n": len(pairs),
+                                  "auc_by_kind": {k: round(float(np.mean(v)), 3) for k, v in sorted(by_kind.items())}}
     rr.model.train()
     return result
 
@@ -228,6 +243,8 @@ def main() -> None:
     ap.add_argument("--lm-weight", type=float, default=0.0)
     ap.add_argument("--text-only", action="store_true")
     ap.add_argument("--compact", action="store_true")
+    ap.add_argument("--image-first", action="store_true", help="with --compact: the line with an image first (the"
+                    " candidate's, for text-to-image), the order a captioning judge reads")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--batch-size", type=int, default=8, help="queries a step")
@@ -246,7 +263,7 @@ def main() -> None:
     torch.manual_seed(0)
     rr = Reranker(args.start, device="cpu", batch_size=20)
     if args.compact:
-        use_compact_prompt(rr)
+        use_compact_prompt(rr, args.image_first)
     if args.init_std:
         reinit(rr.model, args.init_std)
     if args.vision_from:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from umr.train.caption_judge import JUDGE
+    from umr.train.caption_judge import SPEC as JUDGE_SPEC
     from umr.train.pretrain_tiny import SETTINGS, WORLD
 
     p = sub.add_parser(
@@ -15,13 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Pretrain the tiny random model SPEC contrastively on its own world (`umr world --size "
         f"{WORLD['size']} --seed {WORLD['seed']}`, mixed batches, 1,000 steps of 32, one torch thread) and write "
         "OUT/final with pretrain.json (settings, losses, sha256 of the weights). The package ships these results "
-        "as `tiny:<spec>+pre`; on the same torch build the sha256 matches the shipped pretrain.json. Resumable.",
+        "as `tiny:<spec>+pre`; on the same torch build the sha256 matches the shipped pretrain.json. Resumable. "
+        f"{JUDGE_SPEC} is the re-ranking judge: it learns to caption the same world's image-caption pairs "
+        f"({JUDGE['steps']:,} steps of {JUDGE['batch_size']}, minutes; a stopped run starts again).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("spec", choices=sorted(SETTINGS), help="which tiny model")
+    p.add_argument("spec", choices=sorted(SETTINGS) + [JUDGE_SPEC], help="which tiny model")
     p.add_argument("--out", type=Path, default=None,
                    help="the run folder (checkpoints, world, final/); default: the umr cache, where `tiny:<spec>+pre` "
                    "is looked up when the package lacks it")
-    p.add_argument("--steps", type=int, default=None, help="fewer steps than the recorded 1,000 (a smoke run)")
+    p.add_argument("--steps", type=int, default=None, help="fewer steps than the recorded ones (a smoke run)")
     p.set_defaults(func=run)
 
 

@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--style", default=None,
                    help="prompt style: umr (umr's own, the default) or lamra (LamRA-Rank's and U-MARVEL's official "
-                   "prompt; docs/recipes.md); the judge records it")
+                   "prompt; docs/recipes.md); the judge records it. A captioning judge (tiny:judge@64x2+pre, style "
+                   "caption) keeps its own style and is trained by captioning the positives; negatives are unused")
     p.add_argument("--device", default=None)
     p.set_defaults(func=run)
 

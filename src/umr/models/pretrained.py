@@ -22,8 +22,9 @@ from umr.errors import UmrError
 from umr.runtime.cache import cache_dir
 
 SUFFIX = "+pre"
-#: the tiny models with a pretrained base (their settings: umr.train.pretrain_tiny.SETTINGS)
-SPECS = ("clip-sf", "u-marvel@64x2")
+#: the tiny models with a pretrained base (their settings: umr.train.pretrain_tiny.SETTINGS; the judge's:
+#: umr.train.caption_judge.JUDGE)
+SPECS = ("clip-sf", "u-marvel@64x2", "judge@64x2")
 
 
 def folder_name(spec: str) -> str:

@@ -144,7 +144,11 @@ class Reranker:
         return torch.where(seen, torch.where(logits < 0, logits * p, logits / p), logits)
 
     def score_pairs(self, pairs: Sequence[tuple[Item, Item]]) -> np.ndarray:
-        """P(Yes) for each (query, candidate) pair → float32 [n]."""
+        """P(Yes) for each (query, candidate) pair → float32 [n] (the caption style: its likelihood score)."""
+        if self.style.scoring == "caption-pmi":
+            from umr.rerank.likelihood import caption_pmi
+
+            return caption_pmi(self, pairs)
         out = np.zeros(len(pairs), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(pairs), self.batch_size):

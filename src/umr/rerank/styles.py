@@ -7,6 +7,8 @@
          and chaxjli/U-MARVEL: dataset/datasets_mbeir_eval_rerank.py, collators/eval_rerank.py,
          eval/eval_mbeir_rerank_pointwise.py). Qwen2-VL / Qwen2.5-VL only. Chosen by name (alias "u-marvel"),
          and by default for the published LamRA-Rank checkpoint.
+  caption umr's captioning judge (`tiny:judge@64x2+pre`): no question; the score is the caption's likelihood
+         after the image over its likelihood alone (umr.rerank.likelihood), not P(Yes).
 
 docs/recipes.md ("Re-ranker") lists the reference lines and every quirk each style keeps.
 """
@@ -58,6 +60,11 @@ def lamra_body(query: Item, candidate: Item, query_images: str, candidate_images
             f"Candidate:{candidate_images}{uniir_format(candidate.text)}")
 
 
+def caption_body(query: Item, candidate: Item, query_images: str, candidate_images: str) -> str:
+    """The caption style's pair as one string (its scores come from umr.rerank.likelihood's own layout)."""
+    return f"{query_images}{query.text or ''}\n{candidate_images}{candidate.text or ''}\n"
+
+
 @dataclass(frozen=True)
 class RerankStyle:
     name: str
@@ -68,6 +75,9 @@ class RerankStyle:
     # The score is read from `generate(...).scores[0]`: the checkpoint's generation_config processors apply
     # (for a greedy first token, only its repetition_penalty changes the Yes/No logits).
     generation_penalty: bool = False
+    # "yes-no": P(Yes) of the first answer token; "caption-pmi": the text's likelihood after the image side over
+    # its likelihood alone (umr.rerank.likelihood), for a judge pretrained as a captioner.
+    scoring: str = "yes-no"
 
 
 STYLES = {
@@ -77,6 +87,7 @@ STYLES = {
                          {"image_pre_resize": [4, 300], "min_image_tokens": None, "max_image_tokens": None},
                          generation_penalty=True),
 }
+STYLES["caption"] = RerankStyle("caption", caption_body, ("qwen2-vl", "llava-next"), scoring="caption-pmi")
 STYLES["u-marvel"] = STYLES["lamra"]  # U-MARVEL's re-ranker code is LamRA's (same dataset, collator, scoring)
 
 

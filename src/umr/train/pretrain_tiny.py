@@ -1,6 +1,7 @@
 """Pretraining the tiny bases (`tiny:<spec>+pre`, found by `umr.models.pretrained`): `umr pretrain-tiny`.
 
     pretrain("u-marvel@64x2", "runs/pre")        # rebuilds the shipped base bit for bit (one torch thread, ~8 min)
+    pretrain("judge@64x2", "runs/judge")         # the captioning judge (umr.train.caption_judge, ~8 min)
 
 Each base is pretrained once, on a world of its own (`umr world --size small --seed 1000`: neither the demo's
 seed 0, the validation seeds 2 and 3, nor the report seeds 1 and 4), with mixed batches (every query meets
@@ -53,10 +54,14 @@ def pretrain(spec: str, out: str | Path, final: str | Path | None = None, max_st
     import torch
 
     from umr.data.world import build_world
+    from umr.train.caption_judge import SPEC as JUDGE_SPEC
+    from umr.train.caption_judge import pretrain_judge
     from umr.train.stages import make_trainer
 
+    if spec == JUDGE_SPEC:  # the judge learns to caption, not to embed
+        return pretrain_judge(out, final, max_steps, world)
     if spec not in SETTINGS:
-        raise UmrError(f"no pretraining settings for {spec!r}; there are {sorted(SETTINGS)}")
+        raise UmrError(f"no pretraining settings for {spec!r}; there are {sorted(SETTINGS) + [JUDGE_SPEC]}")
     out = Path(out)
     world = Path(world) if world else out / "world"
     if not (world / "world.json").is_file():

@@ -1,4 +1,6 @@
 """Point-wise re-ranker training (U-MARVEL): (query, positive) → "Yes", (query, one random negative) → "No".
+A captioning judge (style "caption", `tiny:judge@64x2+pre`) is trained by captioning instead: the next-token loss
+of each positive pair's caption after its image side (umr.rerank.likelihood); pairs with no caption are left out.
 
     cfg = RerankTrainConfig(model="tiny:gme", data="runs/negatives-top100.jsonl", output_dir="runs/reranker")
     final = train_reranker(cfg)        # a folder `Reranker(final)` loads (LoRA merged)
@@ -27,6 +29,7 @@ import torch.nn.functional as F
 
 from umr.errors import UmrError
 from umr.items import Item
+from umr.rerank.likelihood import caption_loss, caption_of
 from umr.rerank.prompted import Reranker
 from umr.train.data import read_pairs
 from umr.train.lora import LoraSpec, apply_lora, set_vision_trainable
@@ -46,6 +49,9 @@ class RerankTrainConfig:
     # Prompt style (umr.rerank.styles: umr | lamra); None = the start model's default. The saved judge records
     # it, so it is scored with the prompt it was trained on.
     style: str | None = None
+    # A captioning judge (style "caption"): the share of its captions shown without their image, so that it keeps
+    # learning P(text), its score's denominator (umr.train.caption_judge pretrains it with the same share).
+    drop_image: float = 0.1
     device: str | None = None
     dtype: str | None = None
 
@@ -58,6 +64,15 @@ def pointwise_examples(pairs: list[Any], rng: random.Random) -> list[tuple[Item,
         if p.negatives:
             out.append((p.query, rng.choice(p.negatives), 1))
     return out
+
+
+def caption_rows(pairs: list[Any], rng: random.Random, drop_image: float) -> list[tuple[Item | None, str]]:
+    """The positives' (image side, caption) rows; a `drop_image` share without the image (the prior P(text))."""
+    rows = []
+    for p in pairs:
+        cond, text = caption_of(p.query, p.positive)
+        rows.append((None if rng.random() < drop_image else cond, text))
+    return rows
 
 
 def pointwise_loss(yes_no_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -80,9 +95,12 @@ def train_reranker(cfg: RerankTrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     pairs = read_pairs(cfg.data)
-    if not any(p.negatives for p in pairs):
-        raise UmrError(f"{cfg.data}: no line has negatives; mine them first (umr mine --top 100 --take 100)")
     rr = Reranker(cfg.model, device=cfg.device, dtype=cfg.dtype, style=cfg.style)
+    captions = rr.style.scoring == "caption-pmi"
+    if captions:  # a captioning judge goes on captioning: the positives' captions, negatives unused
+        pairs = [p for p in pairs if caption_of(p.query, p.positive) is not None]
+    elif not any(p.negatives for p in pairs):
+        raise UmrError(f"{cfg.data}: no line has negatives; mine them first (umr mine --top 100 --take 100)")
     if len(pairs) < cfg.batch_size:  # no full batch: 0 steps would write an untrained re-ranker
         raise UmrError(f"{cfg.data}: {len(pairs)} mined queries make no full batch of batch_size {cfg.batch_size}; "
                        f"set batch_size ≤ {len(pairs)} or mine more queries")
@@ -101,10 +119,14 @@ def train_reranker(cfg: RerankTrainConfig) -> Path:
             for start in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
                 if cfg.max_steps is not None and step >= cfg.max_steps:
                     break
-                examples = pointwise_examples([pairs[i] for i in order[start:start + cfg.batch_size]], rng)
-                batch = rr.prepare([(q, c) for q, c, _ in examples])
-                labels = torch.tensor([y for _, _, y in examples], device=rr.device)
-                loss = pointwise_loss(rr.yes_no_logits(batch), labels)
+                chosen = [pairs[i] for i in order[start:start + cfg.batch_size]]
+                if captions:
+                    loss = caption_loss(rr, caption_rows(chosen, rng, cfg.drop_image))
+                else:
+                    examples = pointwise_examples(chosen, rng)
+                    batch = rr.prepare([(q, c) for q, c, _ in examples])
+                    labels = torch.tensor([y for _, _, y in examples], device=rr.device)
+                    loss = pointwise_loss(rr.yes_no_logits(batch), labels)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)

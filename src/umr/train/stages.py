@@ -12,7 +12,8 @@ model. A stage is a mapping of (flat) TrainConfig keys that override the top-lev
 With an M-BEIR root as `data`, a stage can also build its data from the model the chain has reached
 (umr.train.stage_data): `mine:` (hard negatives), `type: reranker` (a re-ranker for a later teacher) and
 `teacher:` (distillation lists), which is how U-MARVEL's progressive transition runs as one config
-(configs/world-small-u-marvel.yaml).
+(configs/world-small-u-marvel.yaml). A re-ranker stage trains from the chain's model unless it names its own
+`model:` (a pretrained judge, e.g. `tiny:judge@64x2+pre`); the chain's model still mines its data.
 
 Stage i writes OUTPUT_DIR/stage-{i}-{name}/ (its checkpoints, log and final/); a finished stage (final/ present)
 is skipped on a rerun, so `--resume` continues a chain where it stopped. A distill stage with
@@ -111,8 +112,10 @@ def run_stages(config: TrainConfig, resume: bool = False) -> Path:
     model = config.model.model
     final = Path(config.run.output_dir)
     rerankers: dict[str, Path] = {}
+    own_model = [isinstance(s, dict) and "model" in s for s in config.chain.stages]
     for i, stage in enumerate(stage_configs(config)):
-        stage.model.model = model
+        if not (stage.type == "reranker" and own_model[i]):  # a re-ranker may start from a judge of its own
+            stage.model.model = model
         try:
             out = _run_stage(stage, model, rerankers, resume, base=config.model.model)
         except (UmrError, OSError) as exc:  # which stage of a long chain failed is the first thing to know
