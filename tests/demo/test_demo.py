@@ -137,6 +137,23 @@ def test_reranking_the_top_n_leaves_the_headline_and_moves_only_the_order(demo_d
         assert result["r1"] == pytest.approx(sum(s["r1"] for s in result["sets"].values()) / 16, abs=0.01)
 
 
+def test_the_chains_judge_is_the_pretrained_captioner_trained_on(demo_dir: Path) -> None:
+    """The re-ranker stage names its own start (tiny:judge@64x2+pre) while the chain's embedder mines its data:
+    the judge it writes scores by caption likelihood, and its weights moved from the shipped ones."""
+    from safetensors.torch import load_file
+
+    from umr.models.registry import tiny_model_dir
+
+    stage = next((demo_dir / "train" / "u-marvel").glob("stage-*-reranker"))
+    saved = json.loads((stage / "final" / "umr_reranker.json").read_text())
+    assert saved["style"] == "caption"
+    shipped = load_file(tiny_model_dir("judge@64x2+pre") / "model.safetensors")
+    trained = load_file(stage / "final" / "model.safetensors")
+    assert shipped.keys() == trained.keys()
+    moved = [k for k in shipped if not (shipped[k] == trained[k]).all()]
+    assert moved and all("visual" not in k for k in moved)  # the LLM trained, the tower frozen
+
+
 def test_the_index_records_its_model_and_refuses_another(demo_dir: Path, capsys: pytest.CaptureFixture) -> None:
     from umr.index.base import read_index_json
 
