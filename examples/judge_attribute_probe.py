@@ -41,6 +41,7 @@ from vision_attribute_probe import ATTRIBUTES, labels, sample
 from umr.data.world.attributes import PATTERN_WORDS, POSITION_WORDS, VALUES
 from umr.items import Item
 from umr.rerank.prompted import Reranker
+from umr.train.caption_judge import optimizer_step, set_rope_theta
 
 
 def words(attribute: str, value: str) -> str:
@@ -136,22 +137,6 @@ def attribute_questions(out: Path, image_first: bool | None = False,
             Questions(sample(world(out, 2), 200, 1), image_first, (named[1], named[1])))
 
 
-def set_rope_theta(model: torch.nn.Module, theta: float) -> None:
-    """Re-base the LLM's rotary frequencies. A tiny head of 16 has 8 of them, and M-RoPE gives the image's width
-    the last 3: at Qwen2-VL's θ = 1e6 those turn by at most 1.8e-4 rad per token, so left and right differ by
-    under 1e-3 rad across a 4x4 image. The config is changed too, so that a saved judge loads with the new base."""
-    for config in (model.config, getattr(model.config, "text_config", None)):
-        if config is not None and hasattr(config, "rope_theta"):
-            config.rope_theta = theta
-    for name, buffer in model.named_buffers():
-        if name.endswith("rotary_emb.inv_freq"):
-            dim = 2 * buffer.numel()
-            buffer.copy_(1.0 / theta ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim))
-    for module in model.modules():
-        if hasattr(module, "original_inv_freq"):
-            module.original_inv_freq = module.inv_freq.clone()
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--start", default="tiny:u-marvel@64x2", help="the judge's start: tiny:<spec>[+pre] or a folder")
@@ -200,12 +185,7 @@ def main() -> None:
             loss = args.question_weight * train.loss(rr, args.batch_size, rng, tuple(args.ask))
         if args.caption_weight:
             loss = loss + args.caption_weight * train.caption_loss(rr, args.batch_size, rng)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(optimizer_step(loss, params, opt, sched))
         if step % args.eval_every == 0 or step == args.steps:
             evals[step] = {"loss_last_250": round(float(np.mean(losses[-250:])), 4),
                            **(val.accuracy(rr) if args.question_weight else {})}

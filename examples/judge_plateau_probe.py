@@ -48,6 +48,7 @@ from judge_probe import BASE, mined, world  # the sibling probe's worlds and lis
 from umr.mine.negatives import MineOptions
 from umr.models.registry import load_embedder
 from umr.rerank.prompted import Reranker
+from umr.train.caption_judge import reinit_llm as reinit
 from umr.train.data import Pair, read_pairs
 
 
@@ -103,14 +104,6 @@ def copy_vision(rr: Reranker, source: str) -> None:
     """Load the vision tower of checkpoint `source` into the judge (the rest of the judge is kept)."""
     src = Reranker(source, device="cpu").model.state_dict()
     rr.model.load_state_dict({k: v for k, v in src.items() if "visual" in k}, strict=False)
-
-
-def reinit(model: torch.nn.Module, std: float) -> None:
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "visual" not in name and p.ndim == 2:
-                p.copy_(torch.randn(p.shape, generator=gen) * std)
 
 
 EMBEDDER: list[Any] = []  # the embedder (cosines, --copy-weight's order), loaded once

@@ -75,7 +75,7 @@ def test_scores_equal_the_stock_models_pmi_in_a_padded_mixed_batch(sharp: str) -
     for q, c in pairs:
         cap = caption_of(q, c)
         want.append(0.0 if cap is None else reference(sharp, cap[0], cap[1]) - reference(sharp, None, cap[1]))
-    np.testing.assert_allclose(got, np.array(want), atol=2e-3)
+    np.testing.assert_allclose(got, np.array(want), atol=2e-4)  # measured 3e-5 nats (float32 sums)
     assert np.abs(got[:4]).min() > 0.01  # the drawn weights make every score count
     assert not got[4:].any()
 
@@ -95,3 +95,11 @@ def test_a_saved_caption_judge_loads_with_its_scoring(sharp: str, tmp_path: Path
     rr = Reranker(saved, device="cpu")
     assert rr.style.scoring == "caption-pmi"
     assert Reranker(sharp, device="cpu").style.scoring == "yes-no"
+
+
+def test_a_llava_next_judge_is_refused_the_caption_style(tmp_path: Path) -> None:
+    from umr.errors import UmrError
+    from umr.models.tiny import build_tiny_llava_next
+
+    with pytest.raises(UmrError, match="'caption' is qwen2-vl only"):
+        Reranker(build_tiny_llava_next(tmp_path / "llava"), device="cpu", style="caption")

@@ -87,7 +87,7 @@ STYLES = {
                          {"image_pre_resize": [4, 300], "min_image_tokens": None, "max_image_tokens": None},
                          generation_penalty=True),
 }
-STYLES["caption"] = RerankStyle("caption", caption_body, ("qwen2-vl", "llava-next"), scoring="caption-pmi")
+STYLES["caption"] = RerankStyle("caption", caption_body, ("qwen2-vl",), scoring="caption-pmi")
 STYLES["u-marvel"] = STYLES["lamra"]  # U-MARVEL's re-ranker code is LamRA's (same dataset, collator, scoring)
 
 

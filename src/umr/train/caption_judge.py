@@ -104,15 +104,21 @@ def train_judge(rr: Any, rows: list[tuple[Any, str]], settings: dict[str, Any] =
     for _ in tqdm(range(steps), desc="judge captioning", disable=not progress):
         batch = [(None, text) if rng.random() < settings["drop_image"] else (cond, text)
                  for cond, text in rng.sample(rows, settings["batch_size"])]
-        loss = caption_loss(rr, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
+        losses.append(optimizer_step(caption_loss(rr, batch), params, opt, sched))
     rr.model.eval()
     return losses
+
+
+def optimizer_step(loss: Any, params: list[Any], opt: Any, sched: Any) -> float:
+    """Backward, clip the gradient norm to 1, step the optimiser and the schedule; the loss as a float."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    sched.step()
+    return float(loss.item())
 
 
 def pretrain_judge(out: str | Path, final: str | Path | None = None, steps: int | None = None,
