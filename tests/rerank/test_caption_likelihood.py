@@ -103,3 +103,11 @@ def test_a_llava_next_judge_is_refused_the_caption_style(tmp_path: Path) -> None
 
     with pytest.raises(UmrError, match="'caption' is qwen2-vl only"):
         Reranker(build_tiny_llava_next(tmp_path / "llava"), device="cpu", style="caption")
+
+
+def test_a_caption_holding_an_image_token_is_refused_by_name(sharp: str) -> None:
+    from umr.items import ItemError
+
+    rr = Reranker(sharp, device="cpu", style="caption")
+    with pytest.raises(ItemError, match="image_pad"):
+        rr.score(Item(text="a red <|image_pad|> circle"), [Item(image=draw("red", "circle"))])

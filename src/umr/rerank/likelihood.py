@@ -30,6 +30,7 @@ import torch
 
 from umr.items import Item
 from umr.models.prompts import expand_placeholder
+from umr.models.special_text import check_special_text
 
 if TYPE_CHECKING:
     from umr.rerank.prompted import Reranker
@@ -56,6 +57,8 @@ def caption_of(query: Item, candidate: Item) -> tuple[Item, str] | None:
 def caption_batch(rr: Reranker, rows: Sequence[Caption]) -> tuple[dict[str, Any], torch.Tensor]:
     """Right-padded model inputs for (condition, text) rows, and a [b, L] mask of the scored target tokens
     (a target at position t is predicted by the hidden state at t − 1)."""
+    # a text holding "<|image_pad|>" would become image slots: refused, naming the item, as the prompt styles do
+    check_special_text(rr.tokenizer, [c for c, _ in rows if c is not None] + [Item(text=t) for _, t in rows if t])
     images = [cond.load_image() for cond, _ in rows if cond is not None and cond.image is not None]
     batch, counts = rr.backbone.pixel_batch(images)
     count = iter(counts)
