@@ -31,7 +31,7 @@ def test_an_unknown_style_is_named(tiny_model: str, pairs: Path, tmp_path: Path,
                                    capsys: pytest.CaptureFixture) -> None:
     assert main(["train-reranker", "--model", tiny_model, "--data", str(pairs), "--out", str(tmp_path / "rr"),
                  "--style", "lamra-rank", "--device", "cpu"]) == 2
-    assert "unknown re-ranker style 'lamra-rank'; one of lamra, u-marvel, umr" in capsys.readouterr().err
+    assert "unknown re-ranker style 'lamra-rank'; one of caption, lamra, u-marvel, umr" in capsys.readouterr().err
 
 
 def test_fewer_queries_than_a_batch_is_named(tiny_model: str, pairs: Path, tmp_path: Path,

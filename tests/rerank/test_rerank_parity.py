@@ -109,5 +109,5 @@ def test_without_official_code_the_umr_prompt_is_used(tmp_path: Path) -> None:
     assert Reranker(folder, device="cpu").style.name == "umr"
     with pytest.raises(UmrError, match=r"'lamra' is qwen2-vl only; .*llava is llava-next"):
         Reranker(folder, device="cpu", style="lamra")
-    with pytest.raises(UmrError, match="unknown re-ranker style 'lamra-rank'; one of lamra, u-marvel, umr"):
+    with pytest.raises(UmrError, match="unknown re-ranker style 'lamra-rank'; one of caption, lamra, u-marvel, umr"):
         resolve_style("x", tmp_path, "qwen2-vl", "lamra-rank")
