@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -48,6 +47,7 @@ from judge_probe import BASE, mined, world  # the sibling probe's worlds and lis
 from umr.mine.negatives import MineOptions
 from umr.models.registry import load_embedder
 from umr.rerank.prompted import Reranker
+from umr.train.caption_judge import judge_optimiser, load_vision_tower
 from umr.train.caption_judge import reinit_llm as reinit
 from umr.train.data import Pair, read_pairs
 
@@ -102,8 +102,7 @@ def use_compact_prompt(rr: Reranker, image_first: bool = False) -> None:
 
 def copy_vision(rr: Reranker, source: str) -> None:
     """Load the vision tower of checkpoint `source` into the judge (the rest of the judge is kept)."""
-    src = Reranker(source, device="cpu").model.state_dict()
-    rr.model.load_state_dict({k: v for k, v in src.items() if "visual" in k}, strict=False)
+    load_vision_tower(rr.model, source)
 
 
 EMBEDDER: list[Any] = []  # the embedder (cosines, --copy-weight's order), loaded once
@@ -199,14 +198,8 @@ def evaluate(rr: Reranker, out: Path, seeds: list[int], n: int, text_only: bool)
 
 
 def optimiser(rr: Reranker, lr: float, steps: int, warmup: int, train_vision: bool) -> tuple[list, Any, Any]:
-    """The vision tower frozen unless `train_vision`; AdamW with linear warm-up, then cosine decay to 0."""
-    for name, p in rr.model.named_parameters():
-        p.requires_grad = train_vision or "visual" not in name
-    params = [p for p in rr.model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
-    return params, opt, sched
+    """The vision tower frozen unless `train_vision`; AdamW with linear warm-up times a cosine decay to 0."""
+    return judge_optimiser(rr.model, lr, steps, warmup, train_vision)
 
 
 def finish(rr: Reranker, result: dict[str, Any], path: Path, save: Path | None) -> None:

@@ -22,6 +22,7 @@ tokens are the text's and the closing newline's (the caption says it is complete
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,12 @@ def caption_of(query: Item, candidate: Item) -> tuple[Item, str] | None:
     return None
 
 
+def drop_images(rows: Sequence[Caption], rng: random.Random, share: float) -> list[Caption]:
+    """The rows with each condition dropped with probability `share` (one draw a row, in order): the captions a
+    judge learns P(text) from, beside P(text | image)."""
+    return [(None, text) if rng.random() < share else (cond, text) for cond, text in rows]
+
+
 def caption_batch(rr: Reranker, rows: Sequence[Caption]) -> tuple[dict[str, Any], torch.Tensor]:
     """Right-padded model inputs for (condition, text) rows, and a [b, L] mask of the scored target tokens
     (a target at position t is predicted by the hidden state at t − 1)."""
@@ -62,13 +69,12 @@ def caption_batch(rr: Reranker, rows: Sequence[Caption]) -> tuple[dict[str, Any]
     images = [cond.load_image() for cond, _ in rows if cond is not None and cond.image is not None]
     batch, counts = rr.backbone.pixel_batch(images)
     count = iter(counts)
-    ids, scored = [], []
+    ids, scored, newline = [], [], tokens(rr, "\n")
     for cond, text in rows:
         prefix: list[int] = []
         if cond is not None:
             vision = expand_placeholder(rr.placeholder, rr.backbone.image_token, next(count)) if cond.image else ""
             prefix = tokens(rr, vision + (cond.text or ""))
-        newline = tokens(rr, "\n")
         target = tokens(rr, text) + newline
         ids.append(prefix + newline + target)
         scored.append([False] * (len(prefix) + len(newline)) + [True] * len(target))

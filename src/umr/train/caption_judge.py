@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from umr.errors import UmrError
-from umr.runtime.atomic import atomic_write_json, sha256_file
+from umr.runtime.atomic import atomic_write_json
 
 SPEC = "judge@64x2"
 #: the judge's pretraining (validation worlds 2 and 3, docs/quality.md §11)
@@ -67,9 +67,31 @@ def judge_start(settings: dict[str, Any] = JUDGE) -> Any:
     rr = Reranker(f"tiny:{settings['start']}", device="cpu", dtype="fp32", style="caption")
     reinit_llm(rr.model, settings["init_std"])
     set_rope_theta(rr.model, settings["rope_theta"])
-    tower = Reranker(f"tiny:{settings['vision_from']}", device="cpu", dtype="fp32").model.state_dict()
-    rr.model.load_state_dict({k: v for k, v in tower.items() if "visual" in k}, strict=False)
+    load_vision_tower(rr.model, f"tiny:{settings['vision_from']}")
     return rr
+
+
+def load_vision_tower(model: Any, source: str) -> None:
+    """Load the vision tower of checkpoint `source` into `model`; the rest of `model` is kept."""
+    from umr.rerank.prompted import Reranker
+
+    tower = Reranker(source, device="cpu", dtype="fp32").model.state_dict()
+    model.load_state_dict({k: v for k, v in tower.items() if "visual" in k}, strict=False)
+
+
+def judge_optimiser(model: Any, lr: float, steps: int, warmup: int,
+                    train_vision: bool = False) -> tuple[list[Any], Any, Any]:
+    """The vision tower frozen unless `train_vision`; AdamW with linear warm-up times a cosine decay to 0 over
+    `steps` (the schedule the shipped judge was trained with)."""
+    import torch
+
+    for name, p in model.named_parameters():
+        p.requires_grad = train_vision or "visual" not in name
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
+    return params, opt, sched
 
 
 def caption_rows(world: Path, tasks: list[str]) -> list[tuple[Any, str]]:
@@ -87,23 +109,15 @@ def caption_rows(world: Path, tasks: list[str]) -> list[tuple[Any, str]]:
 def train_judge(rr: Any, rows: list[tuple[Any, str]], settings: dict[str, Any] = JUDGE,
                 progress: bool = True) -> list[float]:
     """Captioning steps (AdamW, linear warm-up then cosine decay to 0; the tower frozen); the step losses."""
-    import torch
     from tqdm.auto import tqdm
 
-    from umr.rerank.likelihood import caption_loss
+    from umr.rerank.likelihood import caption_loss, drop_images
 
-    for name, p in rr.model.named_parameters():
-        p.requires_grad = "visual" not in name
-    params = [p for p in rr.model.parameters() if p.requires_grad]
-    steps, warmup = settings["steps"], settings["warmup"]
-    opt = torch.optim.AdamW(params, lr=settings["lr"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
-        1 + math.cos(math.pi * min(1.0, s / max(1, steps)))))
+    params, opt, sched = judge_optimiser(rr.model, settings["lr"], settings["steps"], settings["warmup"])
     rng, losses = random.Random(settings["seed"]), []
     rr.model.train()
-    for _ in tqdm(range(steps), desc="judge captioning", disable=not progress):
-        batch = [(None, text) if rng.random() < settings["drop_image"] else (cond, text)
-                 for cond, text in rng.sample(rows, settings["batch_size"])]
+    for _ in tqdm(range(settings["steps"]), desc="judge captioning", disable=not progress):
+        batch = drop_images(rng.sample(rows, settings["batch_size"]), rng, settings["drop_image"])
         losses.append(optimizer_step(caption_loss(rr, batch), params, opt, sched))
     rr.model.eval()
     return losses
@@ -127,13 +141,10 @@ def pretrain_judge(out: str | Path, final: str | Path | None = None, steps: int 
     is bit-reproducible. Minutes long and not resumable: a stopped run starts again."""
     import torch
 
-    from umr.data.world import build_world
-    from umr.train.pretrain_tiny import WORLD
+    from umr.train.pretrain_tiny import pretraining_world, write_record
 
     out = Path(out)
-    world = Path(world) if world else out / "world"
-    if not (world / "world.json").is_file():
-        build_world(world, size=WORLD["size"], seed=WORLD["seed"], looks=WORLD["looks"])
+    world = pretraining_world(out, world)
     settings = {**JUDGE, **({"steps": steps} if steps is not None else {})}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -149,12 +160,8 @@ def pretrain_judge(out: str | Path, final: str | Path | None = None, steps: int 
     rr.save_pretrained(tmp)
     marker = tmp / "umr_reranker.json"  # names the judge, not the cache folder of the start it was drawn over
     atomic_write_json(marker, {**json.loads(marker.read_text()), "reranker": f"tiny:{SPEC}+pre"})
-    weights = sorted(tmp.glob("*.safetensors"))
-    info = {"spec": SPEC + "+pre", "world": WORLD, "settings": settings,
-            "first_loss": round(losses[0], 6) if losses else None,
-            "last_loss": round(sum(losses[-100:]) / len(losses[-100:]), 6) if losses else None,
-            "sha256": {w.name: sha256_file(w) for w in weights}, "rebuild": f"umr pretrain-tiny {SPEC} --out DIR"}
-    atomic_write_json(tmp / "pretrain.json", info)
+    write_record(tmp, SPEC, settings, round(losses[0], 6) if losses else None,
+                 round(sum(losses[-100:]) / len(losses[-100:]), 6) if losses else None)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target

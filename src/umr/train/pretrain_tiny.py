@@ -53,7 +53,6 @@ def pretrain(spec: str, out: str | Path, final: str | Path | None = None, max_st
     (default OUT/final) with pretrain.json. One torch thread: single-threaded CPU runs are bit-reproducible."""
     import torch
 
-    from umr.data.world import build_world
     from umr.train.caption_judge import SPEC as JUDGE_SPEC
     from umr.train.caption_judge import pretrain_judge
     from umr.train.stages import make_trainer
@@ -63,9 +62,7 @@ def pretrain(spec: str, out: str | Path, final: str | Path | None = None, max_st
     if spec not in SETTINGS:
         raise UmrError(f"no pretraining settings for {spec!r}; there are {sorted(SETTINGS) + [JUDGE_SPEC]}")
     out = Path(out)
-    world = Path(world) if world else out / "world"
-    if not (world / "world.json").is_file():
-        build_world(world, size=WORLD["size"], seed=WORLD["seed"], looks=WORLD["looks"])
+    world = pretraining_world(out, world)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -81,11 +78,25 @@ def pretrain(spec: str, out: str | Path, final: str | Path | None = None, max_st
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(model_dir, tmp)
         tmp.rename(target)
-    weights = sorted(target.glob("*.safetensors"))
     settings = {**COMMON, **SETTINGS[spec], "max_steps": cfg.optim.max_steps, "seed": cfg.optim.seed}
-    info = {"spec": spec + SUFFIX, "world": WORLD, "settings": settings,
-            "first_loss": summary.get("first_loss"), "last_loss": summary.get("last_loss"),
-            "sha256": {w.name: sha256_file(w) for w in weights},
-            "rebuild": f"umr pretrain-tiny {spec} --out DIR"}
-    atomic_write_json(target / "pretrain.json", info)
+    write_record(target, spec, settings, summary.get("first_loss"), summary.get("last_loss"))
     return target
+
+
+def pretraining_world(out: Path, world: str | Path | None) -> Path:
+    """`world`, else OUT/world, generated as the pretraining world (WORLD) when it is not there yet."""
+    from umr.data.world import build_world
+
+    root = Path(world) if world else out / "world"
+    if not (root / "world.json").is_file():
+        build_world(root, size=WORLD["size"], seed=WORLD["seed"], looks=WORLD["looks"])
+    return root
+
+
+def write_record(folder: Path, spec: str, settings: dict[str, Any], first_loss: Any, last_loss: Any) -> None:
+    """FOLDER/pretrain.json: what was trained, on which world, with which settings, and its weights' sha256."""
+    weights = sorted(folder.glob("*.safetensors"))
+    atomic_write_json(folder / "pretrain.json", {
+        "spec": spec + SUFFIX, "world": WORLD, "settings": settings, "first_loss": first_loss,
+        "last_loss": last_loss, "sha256": {w.name: sha256_file(w) for w in weights},
+        "rebuild": f"umr pretrain-tiny {spec} --out DIR"})

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from umr.errors import UmrError
 from umr.items import Item
-from umr.rerank.likelihood import caption_loss, caption_of
+from umr.rerank.likelihood import caption_loss, caption_of, drop_images
 from umr.rerank.prompted import Reranker
 from umr.train.data import read_pairs
 from umr.train.lora import LoraSpec, apply_lora, set_vision_trainable
@@ -64,15 +64,6 @@ def pointwise_examples(pairs: list[Any], rng: random.Random) -> list[tuple[Item,
         if p.negatives:
             out.append((p.query, rng.choice(p.negatives), 1))
     return out
-
-
-def caption_rows(pairs: list[Any], rng: random.Random, drop_image: float) -> list[tuple[Item | None, str]]:
-    """The positives' (image side, caption) rows; a `drop_image` share without the image (the prior P(text))."""
-    rows = []
-    for p in pairs:
-        cond, text = caption_of(p.query, p.positive)
-        rows.append((None if rng.random() < drop_image else cond, text))
-    return rows
 
 
 def pointwise_loss(yes_no_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -121,7 +112,8 @@ def train_reranker(cfg: RerankTrainConfig) -> Path:
                     break
                 chosen = [pairs[i] for i in order[start:start + cfg.batch_size]]
                 if captions:
-                    loss = caption_loss(rr, caption_rows(chosen, rng, cfg.drop_image))
+                    rows = [caption_of(p.query, p.positive) for p in chosen]  # all captions: filtered above
+                    loss = caption_loss(rr, drop_images(rows, rng, cfg.drop_image))
                 else:
                     examples = pointwise_examples(chosen, rng)
                     batch = rr.prepare([(q, c) for q, c, _ in examples])
